@@ -1,0 +1,44 @@
+# shellcheck shell=bash
+# Sourced by scripts/test and scripts/demo: creates .venv and installs the hash-pinned
+# dependencies and digestgate itself. Idempotent and quiet when nothing changed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${DIGESTGATE_VENV:-$ROOT/.venv}"
+REQS="${1:-$ROOT/requirements.txt}"
+
+find_python() {
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "digestgate needs Python 3.11 or newer; install it and run this again" >&2
+  return 1
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$(find_python)" -m venv "$VENV"
+fi
+
+# A stamp of the requirements file decides whether anything needs installing.
+stamp="$VENV/.digestgate-$(basename "$REQS").sha256"
+want="$(cat "$REQS" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  echo "setting up $VENV from $(basename "$REQS") ..." >&2
+  if ! "$VENV/bin/python" -m uv --version >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv ||
+      true # uv only speeds things up; pip below works without it
+  fi
+  if "$VENV/bin/python" -m uv --version >/dev/null 2>&1; then
+    "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" --require-hashes -r "$REQS"
+    "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" --no-deps --no-build-isolation -e "$ROOT"
+  else
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$REQS"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
+  fi
+  echo "$want" >"$stamp"
+fi
+export PATH="$VENV/bin:$PATH"

@@ -1,0 +1,6 @@
+"""``python -m digestgate``."""
+
+from digestgate.cli.main import main
+
+if __name__ == "__main__":
+    main()

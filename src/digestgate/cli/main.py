@@ -1,0 +1,116 @@
+"""Entry point: global options, lazy subcommand loading and the single error boundary.
+
+Subcommand modules are imported only when their command runs, so ``--version`` and
+``--help`` never import the HTTP client, the YAML parser or the signing library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Final
+
+import click
+
+from digestgate import __version__
+from digestgate.cli.output import Console
+from digestgate.errors import DigestgateError, ExitCode
+
+#: name -> (module, one-line help). Order is the order ``--help`` lists them in.
+COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "resolve": ("digestgate.cli.resolve", "Print REPO@sha256:... for a reference."),
+    "keygen": ("digestgate.cli.keygen", "Generate a signing key pair (PKCS#8 PEM)."),
+    "capture": ("digestgate.cli.capture", "Record an artifact's digest in release.json."),
+    "attest": ("digestgate.cli.attest", "Sign provenance or a lane result for a release."),
+    "gate": ("digestgate.cli.gate", "Decide whether a release may be promoted."),
+    "promote": ("digestgate.cli.promote", "Gate, then copy a release by digest to a target."),
+    "verify": ("digestgate.cli.verify", "Deploy-side check: a PASSED gate VSA for a digest."),
+    "drift": ("digestgate.cli.drift", "Check that promoted tags still point to their digests."),
+    "lint": ("digestgate.cli.lint", "Check workflows: no image build after validation."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command = getattr(module, "command", None)
+        if not isinstance(command, click.Command):
+            raise click.ClickException(f"command {cmd_name!r} is not available in this build")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "DIGESTGATE"},
+    epilog="Exit codes: 0 passed, 1 blocked, 2 usage/config error, 3 operational failure, "
+    "4 internal error. Options may also be set as DIGESTGATE_<COMMAND>_<OPTION>.",
+)
+@click.version_option(__version__, "--version", prog_name="digestgate")
+@click.option("-v", "--verbose", count=True, help="More detail; -vv shows tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and machine output.")
+@click.option("--no-color", is_flag=True, help="No colour (also NO_COLOR).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, no_color: bool) -> None:
+    """digestgate: ship exactly the image bytes you built and validated."""
+    color = not no_color and "NO_COLOR" not in os.environ and sys.stderr.isatty()
+    ctx.obj = Console(verbose=verbose, quiet=quiet, color=color)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (the single error boundary)."""
+    verbose = sum(
+        a.count("v")
+        for a in (argv if argv is not None else sys.argv[1:])
+        if a.startswith("-") and not a.startswith("--") and set(a[1:]) == {"v"}
+    ) + sum(1 for a in (argv if argv is not None else sys.argv[1:]) if a == "--verbose")
+    try:
+        result = cli.main(args=argv, prog_name="digestgate", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("digestgate: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitCode.USAGE)
+    except DigestgateError as exc:
+        _report(exc, verbose)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("digestgate: interrupted", err=True)
+        return 130
+    except Exception as exc:  # the boundary: a bug, not a traceback for the user
+        click.echo(f"digestgate: internal error: {type(exc).__name__}: {exc}", err=True)
+        if verbose >= 2:
+            traceback.print_exc()
+        else:
+            click.echo("  hint: rerun with -vv for the traceback and report it", err=True)
+        return int(ExitCode.INTERNAL)
+    return int(result) if isinstance(result, int) else 0
+
+
+def _report(exc: DigestgateError, verbose: int) -> None:
+    click.echo(f"digestgate: error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"  hint: {exc.hint}", err=True)
+    if verbose >= 2:
+        traceback.print_exception(exc)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

@@ -1,0 +1,85 @@
+"""Strict JSON reading for untrusted input, and canonical JSON writing for our own files.
+
+Untrusted JSON (manifests, envelopes, release files, registry answers) is read with duplicate
+keys refused (two parsers must never disagree on what a document says), NaN/Infinity refused,
+invalid UTF-8 refused, and a nesting limit enforced without relying on recursion errors.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+MAX_DEPTH: Final = 64
+
+
+class JSONFormatError(ValueError):
+    """The bytes are not acceptable JSON; the message says why in one line."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise JSONFormatError(f"duplicate key {key[:60]!r}")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JSONFormatError(f"non-standard constant {name}")
+
+
+def _check_depth(text: str, limit: int) -> None:
+    depth = 0
+    in_string = False
+    escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                raise JSONFormatError(f"nested deeper than {limit} levels")
+        elif ch in "]}":
+            depth -= 1
+
+
+def loads_strict(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON strictly; raise :class:`JSONFormatError` with a one-line reason."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JSONFormatError(f"not valid UTF-8 at byte {exc.start}") from None
+    else:
+        text = data
+    if text.startswith("\ufeff"):
+        raise JSONFormatError("starts with a byte order mark")
+    if text.count("[") + text.count("{") > max_depth:
+        _check_depth(text, max_depth)
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+    except JSONFormatError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise JSONFormatError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise JSONFormatError(f"nested deeper than {max_depth} levels") from None
+
+
+def dumps_canonical(value: Any) -> bytes:
+    """Deterministic compact JSON (sorted keys, UTF-8) for bytes we hash or sign."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def dumps_pretty(value: Any) -> str:
+    """Deterministic indented JSON for files people read (release.json, reports)."""
+    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"

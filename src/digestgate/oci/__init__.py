@@ -1,0 +1,1 @@
+"""OCI content: media types, descriptors, manifests and indexes, and image stores."""

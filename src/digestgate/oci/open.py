@@ -1,0 +1,88 @@
+"""Open image stores for locations; one registry client per host, shared by its repositories.
+
+Heavy modules (the HTTP client) are imported only when a registry location is opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from digestgate.oci.store import ImageStore
+from digestgate.reference import ImageReference, LayoutReference, Location
+
+if TYPE_CHECKING:
+    from digestgate.oci.registry.client import RegistryClient
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How to reach registries.
+
+    ``insecure_hosts``: hosts (``host[:port]``) reached over plain HTTP even though they are
+    not loopback. Loopback hosts (``localhost``, ``127.0.0.0/8``, ``[::1]``) always use plain
+    HTTP unless listed in ``tls_hosts``. ``ca_bundle``: a PEM file of extra trusted CAs.
+    """
+
+    insecure_hosts: frozenset[str] = frozenset()
+    tls_hosts: frozenset[str] = frozenset()
+    ca_bundle: str | None = None
+    timeout: float = 30.0
+    retries: int = 4
+    backoff: float = 0.5
+    docker_config: str | None = None
+    transport: Any = field(default=None, compare=False)
+    """An ``httpx.BaseTransport`` to use instead of the network (tests, fault injection)."""
+
+
+class Stores:
+    """A session of open stores: use as a context manager and open locations through it."""
+
+    def __init__(self, options: StoreOptions | None = None) -> None:
+        self.options = options or StoreOptions()
+        self._clients: dict[str, RegistryClient] = {}
+        self._open: list[ImageStore] = []
+
+    def client(self, registry: str) -> RegistryClient:
+        """The shared client for ``registry`` (``host[:port]``)."""
+        client = self._clients.get(registry)
+        if client is None:
+            from digestgate.oci.registry.client import RegistryClient
+
+            client = RegistryClient(registry, self.options)
+            self._clients[registry] = client
+        return client
+
+    def open(self, location: Location, *, create: bool = False) -> ImageStore:
+        """The store for a location's repository; ``create`` makes a missing layout."""
+        store: ImageStore
+        if isinstance(location, LayoutReference):
+            from digestgate.oci.layout import LayoutStore
+
+            store = LayoutStore.open(location.path, create=create)
+        else:
+            assert isinstance(location, ImageReference)
+            store = self.client(location.registry).repository(location.repository)
+        self._open.append(store)
+        return store
+
+    def close(self) -> None:
+        """Close every store and client opened through this session."""
+        for store in self._open:
+            store.close()
+        self._open.clear()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def __enter__(self) -> Stores:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

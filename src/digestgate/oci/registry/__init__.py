@@ -1,0 +1,1 @@
+"""The registry client: the only HTTP code in digestgate (OCI distribution-spec 1.1)."""
