@@ -245,12 +245,21 @@ def _copy_blobs(
     """Copy blobs with at most ``concurrency`` in flight; stop at the first failure."""
     if not blobs:
         return
+    stop = threading.Event()
+
+    def task(blob: Descriptor) -> None:
+        if stop.is_set():
+            return  # another transfer failed: start nothing new
+        try:
+            _copy_blob(source, target, blob, report, progress)
+        except BaseException:
+            stop.set()
+            raise
+
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="digestgate-copy")
     futures: list[Future[None]] = []
     try:
-        futures = [
-            pool.submit(_copy_blob, source, target, blob, report, progress) for blob in blobs
-        ]
+        futures = [pool.submit(task, blob) for blob in blobs]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
             future.cancel()
