@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -15,11 +18,12 @@ from tests.fixtures.images import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,
+    make_artifact,
     make_image,
     make_index,
     make_large_image,
 )
-from tests.fixtures.registry import Registry
+from tests.fixtures.registry import FULL_USER, Registry, require_command
 from tests.fixtures.skopeo import SkopeoError, copy_image, inspect_raw, list_tags, push_layout
 
 pytestmark = pytest.mark.registry
@@ -140,3 +144,80 @@ def test_large_image_streams_to_disk(registry: Registry, repo: str, tmp_path: Pa
         path = tmp_path / "blobs" / "sha256" / blob.digest.removeprefix("sha256:")
         assert _sha(path.read_bytes()) == blob.digest
     assert push_layout(tmp_path, "big", registry, repo, tag="big") == image.digest
+
+
+def test_token_flow_for_a_plain_http_client(
+    token_registry: Registry, repo: str, tmp_path: Path
+) -> None:
+    """The challenge/token/retry dance a registry client performs (auth/token.md)."""
+    make_image(tmp_path, tag="img", seed=11)
+    push_layout(tmp_path, "img", token_registry, repo, tag="v1")
+    url = f"{token_registry.url}/v2/{repo}/tags/list"
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(url, timeout=5)
+    challenge = err.value.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+    assert params["scope"] == f"repository:{repo}:pull"
+
+    query = urllib.parse.urlencode({"service": params["service"], "scope": params["scope"]})
+    basic = base64.b64encode(f"{FULL_USER[0]}:{FULL_USER[1]}".encode()).decode()
+    token_request = urllib.request.Request(
+        f"{params['realm']}?{query}", headers={"Authorization": f"Basic {basic}"}
+    )
+    with urllib.request.urlopen(token_request, timeout=5) as response:
+        token = json.load(response)["token"]
+    authed = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(authed, timeout=5) as response:
+        assert json.load(response)["tags"] == ["v1"]
+
+
+def test_token_server_refuses_bad_password_and_gives_anonymous_nothing(
+    token_registry: Registry, repo: str, tmp_path: Path
+) -> None:
+    assert token_registry.token_server is not None
+    make_image(tmp_path, tag="img", seed=12)
+    push_layout(tmp_path, "img", token_registry, repo, tag="v1")
+    token_registry.token_server.clear()
+
+    with pytest.raises(SkopeoError):
+        inspect_raw(token_registry.with_credentials(FULL_USER[0], "wrong"), f"{repo}:v1")
+    with pytest.raises(SkopeoError):
+        inspect_raw(token_registry.with_credentials(None, None), f"{repo}:v1")
+
+    statuses = [(r.user, r.status, r.granted) for r in token_registry.token_server.requests]
+    assert (None, 401, ()) in statuses
+    assert (None, 200, ()) in statuses
+
+
+def test_missing_tool_skips_locally_and_fails_when_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    missing = "docker-registry-that-does-not-exist"
+    monkeypatch.delenv("DIGESTGATE_REQUIRE_REGISTRY", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="is not installed"):
+        require_command(missing)
+    monkeypatch.setenv("DIGESTGATE_REQUIRE_REGISTRY", "1")
+    with pytest.raises(pytest.fail.Exception, match="DIGESTGATE_REQUIRE_REGISTRY=1"):
+        require_command(missing)
+
+
+def test_artifact_with_subject_pushes_unchanged(
+    registry: Registry, repo: str, tmp_path: Path
+) -> None:
+    image = make_image(tmp_path, tag="img", seed=13)
+    push_layout(tmp_path, "img", registry, repo, tag="v1")
+    artifact = make_artifact(
+        tmp_path,
+        image,
+        artifact_type="application/vnd.dev.digestgate.test+json",
+        payload=b'{"hello": "world"}',
+        payload_media_type="application/vnd.in-toto+json",
+    )
+    fallback_tag = "sha256-" + image.digest.removeprefix("sha256:")
+
+    assert (
+        push_layout(tmp_path, artifact.digest, registry, repo, tag=fallback_tag) == artifact.digest
+    )
+    assert inspect_raw(registry, f"{repo}:{fallback_tag}") == artifact.manifest
+    assert json.loads(artifact.manifest)["subject"]["digest"] == image.digest
