@@ -22,6 +22,7 @@ from digestgate.oci.layout import LayoutStore
 from digestgate.oci.manifest import Descriptor, ImageIndex, ImageManifest, Manifest
 from digestgate.oci.store import ImageStore
 from digestgate.reference import ImageReference, Location
+from tests.fixtures import images
 from tests.unit.test_layout import files_under, put_data, write_image, write_index
 
 
@@ -134,6 +135,19 @@ def test_two_platform_index_copies_by_digest(source: LayoutStore, target: Layout
     assert report.copied[-1] == index.digest  # the index goes last
     assert target.list_tags() == []  # tags are never copied or set
     assert source.list_tags() == ["v1"]
+
+
+@pytest.mark.parametrize("docker", [False, True])
+def test_independently_written_index_copies_byte_for_byte(tmp_path: Path, docker: bool) -> None:
+    written = images.make_index(tmp_path / "src", tag="v1", docker=docker, seed=9)
+    source = LayoutStore.open(str(tmp_path / "src"), create=False)
+    target = LayoutStore.open(str(tmp_path / "dst"), create=True)
+    report = copy_image(source, target, source.resolve("v1"))
+    assert str(target.resolve(Digest.parse(written.digest)).digest) == written.digest
+    assert target.get_manifest(Digest.parse(written.digest)).raw == written.manifest
+    manifest_bytes = written.size + sum(child.size for child in written.children)
+    assert report.bytes_uploaded + manifest_bytes == written.total_size
+    assert target.list_tags() == []
 
 
 def test_single_image_copy_and_rerun_copies_nothing(

@@ -33,6 +33,7 @@ from digestgate.oci.manifest import (
     build_index,
 )
 from digestgate.reference import TAG_RE, LayoutReference
+from tests.fixtures import images
 
 # -- building images in a layout (small, deterministic) -------------------------------------
 
@@ -403,6 +404,39 @@ def test_symlink_inside_the_layout_is_followed(store: LayoutStore, root: Path) -
     (blob_dir / descriptor.digest.hex).symlink_to(root / "shared")
     with store.open_blob(descriptor) as chunks:
         assert b"".join(chunks) == data
+
+
+# -- layouts written by other code ---------------------------------------------------------
+
+
+def test_layout_written_independently_resolves_to_the_same_digests(tmp_path: Path) -> None:
+    index = images.make_index(tmp_path, tag="v1", seed=3)
+    docker = images.make_image(tmp_path, tag="docker", docker=True, seed=4)
+    evidence = images.make_artifact(
+        tmp_path,
+        index,
+        artifact_type="application/vnd.in-toto.provenance+dsse",
+        payload=b'{"payloadType":"x"}',
+        payload_media_type=media.DSSE_ENVELOPE,
+    )
+    store = LayoutStore.open(str(tmp_path), create=False)
+    assert store.list_tags() == ["docker", "v1"]
+    got = store.resolve("v1")
+    assert (str(got.digest), got.size, got.media_type) == (
+        index.digest,
+        index.size,
+        index.media_type,
+    )
+    assert str(store.resolve("docker").digest) == docker.digest
+    assert store.get_manifest(Digest.parse(docker.digest)).media_type == media.DOCKER_MANIFEST
+    for child in index.children:
+        assert str(store.resolve(child.digest).digest) == child.digest
+        for blob in child.blobs:
+            described = Descriptor(blob.media_type, Digest.parse(blob.digest), blob.size)
+            with store.open_blob(described) as chunks:
+                assert images.sha256_digest(b"".join(chunks)) == blob.digest
+    found = store.referrers(Digest.parse(index.digest))
+    assert [str(d.digest) for d in found] == [evidence.digest]
 
 
 # -- referrers -------------------------------------------------------------------------------
