@@ -34,6 +34,7 @@ from digestgate.oci.manifest import (
 )
 from digestgate.reference import TAG_RE, LayoutReference
 from tests.fixtures import images
+from tests.fixtures.skopeo import run_skopeo
 
 # -- building images in a layout (small, deterministic) -------------------------------------
 
@@ -437,6 +438,25 @@ def test_layout_written_independently_resolves_to_the_same_digests(tmp_path: Pat
                 assert images.sha256_digest(b"".join(chunks)) == blob.digest
     found = store.referrers(Digest.parse(index.digest))
     assert [str(d.digest) for d in found] == [evidence.digest]
+
+
+@pytest.mark.skopeo
+def test_skopeo_reads_and_writes_layouts_we_share(tmp_path: Path) -> None:
+    ours = LayoutStore.open(str(tmp_path / "ours"), create=True)
+    index = write_index(ours, "interop", tag="v1")
+    run_skopeo(
+        "copy",
+        "--all",
+        "--preserve-digests",
+        f"oci:{tmp_path}/ours:v1",
+        f"oci:{tmp_path}/theirs:v2",
+    )
+    theirs = LayoutStore.open(str(tmp_path / "theirs"), create=False)
+    assert theirs.list_tags() == ["v2"]
+    assert theirs.resolve("v2") == index
+    copied = theirs.get_manifest(index.digest)
+    assert isinstance(copied, ImageIndex)
+    assert all(theirs.resolve(child.digest).digest == child.digest for child in copied.manifests)
 
 
 # -- referrers -------------------------------------------------------------------------------
