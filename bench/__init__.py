@@ -1,0 +1,1 @@
+"""Benchmarks: whole-process timings side by side with a peer, never timed assertions."""
