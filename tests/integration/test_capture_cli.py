@@ -1,4 +1,8 @@
-"""``digestgate capture`` end to end through the CLI's error boundary."""
+"""``digestgate capture`` end to end through the CLI's error boundary.
+
+Images live in real OCI layouts (written by the independent image factory) and, when the
+registry client is present, in the real distribution registry.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,9 @@ from pathlib import Path
 import pytest
 
 from digestgate.digest import Digest
-from digestgate.oci.open import Stores
-from digestgate.oci.store import ImageStore
-from digestgate.reference import Location
 from tests.conftest import run_cli
-from tests.fixtures.memory_store import MemoryStores
+from tests.fixtures import images
+from tests.fixtures.registry import Registry
 from tests.unit.test_capture import CI_ENV, FLAGS, REVISION
 
 DATA = Path(__file__).parent.parent / "data" / "buildx"
@@ -29,16 +31,10 @@ SOURCE_FLAGS = (
 )
 
 
-@pytest.fixture
-def memory(monkeypatch: pytest.MonkeyPatch) -> MemoryStores:
-    """Registries served from memory for the command's own Stores session."""
-    fake = MemoryStores()
-
-    def open_store(self: Stores, location: Location, *, create: bool = False) -> ImageStore:
-        return fake.open(location, create=create)
-
-    monkeypatch.setattr(Stores, "open", open_store)
-    return fake
+def layout(tmp_path: Path, name: str = "backend", seed: int = 0) -> tuple[str, str]:
+    """An image in a layout tagged ``main``: (``oci:DIR``, its digest)."""
+    image = images.make_image(tmp_path / name, tag="main", seed=seed, layers=1, layer_size=64)
+    return f"oci:{tmp_path / name}", image.digest
 
 
 def test_offline_metadata_capture_prints_and_writes_outputs(tmp_path: Path) -> None:
@@ -88,64 +84,73 @@ def test_bad_names_exit_2(tmp_path: Path, name: str) -> None:
     assert not (tmp_path / "r.json").exists()
 
 
-def test_tag_inside_ci_is_refused_then_allowed_with_a_warning(
-    tmp_path: Path, memory: MemoryStores
-) -> None:
-    digest = memory.repo(REPO).add_image(b"x", tag="main").digest
+def test_layout_by_digest_is_confirmed_and_absent_digest_exits_3(tmp_path: Path) -> None:
+    oci, digest = layout(tmp_path)
     release = str(tmp_path / "r.json")
-    refused = run_cli("capture", "backend", f"{REPO}:main", "--release", release, env=CI_ENV)
+    out = tmp_path / "out"
+    ok = run_cli(
+        "capture",
+        "backend",
+        f"{oci}@{digest}",
+        "--release",
+        release,
+        *SOURCE_FLAGS,
+        env={"GITHUB_OUTPUT": str(out)},
+    )
+    assert ok.code == 0, ok.stderr
+    assert ok.stdout == f"backend {oci}@{digest}\n"
+    assert out.read_text() == f"backend-digest={digest}\nbackend-image={oci}@{digest}\n"
+    missing = run_cli("capture", "other", f"{oci}@sha256:{'0' * 64}", "--release", release)
+    assert missing.code == 3
+    assert "other" not in json.loads(Path(release).read_text())["artifacts"]
+
+
+def test_tag_inside_ci_is_refused_then_allowed_with_a_warning(tmp_path: Path) -> None:
+    oci, digest = layout(tmp_path)
+    release = str(tmp_path / "r.json")
+    refused = run_cli("capture", "backend", f"{oci}:main", "--release", release, env=CI_ENV)
     assert refused.code == 2
     assert "is a tag, not a digest; refused inside CI" in refused.stderr
     assert "--allow-tag" in refused.stderr
-    assert memory.opened == []
     allowed = run_cli(
-        "capture", "backend", f"{REPO}:main", "--allow-tag", "--release", release, env=CI_ENV
+        "capture", "backend", f"{oci}:main", "--allow-tag", "--release", release, env=CI_ENV
     )
     assert allowed.code == 0, allowed.stderr
-    assert allowed.stdout == f"backend {REPO}@{digest}\n"
+    assert allowed.stdout == f"backend {oci}@{digest}\n"
     assert "warning: resolving tag" in allowed.stderr
 
 
-def test_digest_is_confirmed_and_absent_digest_exits_3(
-    tmp_path: Path, memory: MemoryStores
-) -> None:
-    digest = memory.repo(REPO).add_image(b"x").digest
+def test_replace_and_revision_rules(tmp_path: Path) -> None:
+    oci, first = layout(tmp_path, seed=1)
+    other, second = layout(tmp_path, "rebuilt", seed=2)
     release = str(tmp_path / "r.json")
-    ok = run_cli("capture", "backend", f"{REPO}@{digest}", "--release", release, *SOURCE_FLAGS)
-    assert ok.code == 0, ok.stderr
-    missing = run_cli(
-        "capture", "other", f"{REPO}@sha256:{'0' * 64}", "--release", release, *SOURCE_FLAGS
-    )
-    assert missing.code == 3
-
-
-def test_replace_and_revision_rules(tmp_path: Path, memory: MemoryStores) -> None:
-    first = memory.repo(REPO).add_image(b"one").digest
-    second = memory.repo(REPO).add_image(b"two").digest
-    release = str(tmp_path / "r.json")
-    assert (
-        run_cli("capture", "backend", f"{REPO}@{first}", "--release", release, env=CI_ENV).code == 0
-    )
-    same = run_cli("capture", "backend", f"{REPO}@{first}", "--release", release, env=CI_ENV)
+    first_run = run_cli("capture", "backend", f"{oci}@{first}", "--release", release, env=CI_ENV)
+    assert first_run.code == 0
+    same = run_cli("capture", "backend", f"{oci}@{first}", "--release", release, env=CI_ENV)
     assert same.code == 0 and "unchanged" in same.stderr
-    clash = run_cli("capture", "backend", f"{REPO}@{second}", "--release", release, env=CI_ENV)
+    clash = run_cli("capture", "backend", f"{other}@{second}", "--release", release, env=CI_ENV)
     assert clash.code == 2 and "--replace" in clash.stderr
     other_rev = run_cli(
         "capture",
         "frontend",
-        f"{REPO}@{second}",
+        f"{other}@{second}",
         "--release",
         release,
         env={**CI_ENV, "GITHUB_SHA": "b" * 40},
     )
     assert other_rev.code == 2 and "records revision" in other_rev.stderr
     replaced = run_cli(
-        "capture", "backend", f"{REPO}@{second}", "--replace", "--release", release, env=CI_ENV
+        "capture", "backend", f"{other}@{second}", "--replace", "--release", release, env=CI_ENV
     )
     assert replaced.code == 0
-    assert json.loads(Path(release).read_text())["artifacts"]["backend"]["image"].endswith(
-        str(second)
-    )
+    recorded = json.loads(Path(release).read_text())["artifacts"]
+    assert recorded == {
+        "backend": {
+            "image": f"{other}@{second}",
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "size": recorded["backend"]["size"],
+        }
+    }
 
 
 def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
@@ -170,3 +175,46 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
         env=CI_ENV,
     )
     assert meta.code == 2 and "containerimage.digest" in meta.stderr
+
+
+@pytest.mark.registry
+@pytest.mark.skopeo
+def test_capture_from_the_registry_by_digest_tag_and_metadata(
+    registry: Registry, repo: str, tmp_path: Path
+) -> None:
+    pytest.importorskip(
+        "digestgate.oci.registry.client", reason="the registry client is not in this build yet"
+    )
+    from tests.fixtures.skopeo import push_layout
+
+    index = images.make_index(tmp_path / "img", tag="main", seed=7, layers=1, layer_size=64)
+    push_layout(tmp_path / "img", "main", registry, repo, tag="main")
+    name = registry.ref(repo)
+    release = str(tmp_path / "r.json")
+    by_digest = run_cli(
+        "capture", "backend", f"{name}@{index.digest}", "--release", release, *SOURCE_FLAGS
+    )
+    assert by_digest.code == 0, by_digest.stderr
+    assert by_digest.stdout == f"backend {name}@{index.digest}\n"
+    by_tag = run_cli("capture", "frontend", f"{name}:main", "--allow-tag", "--release", release)
+    assert by_tag.code == 0 and by_tag.stdout == f"frontend {name}@{index.digest}\n"
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text(
+        json.dumps(
+            {
+                "containerimage.digest": index.digest,
+                "containerimage.descriptor": index.descriptor(),
+                "image.name": f"{name}:main,{name}:sha-1",
+            }
+        )
+    )
+    from_meta = run_cli("capture", "db", "--metadata-file", str(metadata), "--release", release)
+    assert from_meta.code == 0, from_meta.stderr
+    assert from_meta.stdout == f"db {name}@{index.digest}\n"
+    wrong = json.loads(metadata.read_text())
+    wrong["containerimage.descriptor"]["size"] += 1
+    metadata.write_text(json.dumps(wrong))
+    mismatch = run_cli("capture", "db2", "--metadata-file", str(metadata), "--release", release)
+    assert mismatch.code == 3 and "metadata file says" in mismatch.stderr
+    absent = run_cli("capture", "x", f"{name}@sha256:{'0' * 64}", "--release", release)
+    assert absent.code == 3

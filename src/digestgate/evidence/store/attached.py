@@ -94,8 +94,11 @@ class AttachedStore:
 
     def _note_mode(self, repository: str, store: ImageStore) -> None:
         # Image stores may say whether they used the Referrers API or the tag-schema
-        # fallback; the interface does not require it.
-        mode = getattr(store, "referrers_mode", None)
+        # fallback (the registry client keeps it per registry); the interface does not
+        # require it.
+        mode = getattr(store, "referrers_mode", None) or getattr(
+            getattr(store, "client", None), "referrers_mode", None
+        )
         if isinstance(mode, str) and mode:
             self.modes[repository] = mode
 
