@@ -68,6 +68,9 @@ def command(
 ) -> None:
     """Record artifact NAME at SOURCE (IMAGE@sha256:... or oci:DIR@sha256:...) in the release.
 
+    The digest is confirmed by fetching and hashing the manifest. A tag SOURCE needs
+    --allow-tag (inside CI too, with a warning: the tag may have moved since the push).
+    Source fields come from the flags, else the CI environment, else the existing release.
     Prints `NAME IMAGE@DIGEST`; appends NAME-digest and NAME-image to $GITHUB_OUTPUT when set.
     """
     from digestgate.capture import CaptureRequest, capture

@@ -97,8 +97,10 @@ class DirStore:
         root = self._root()
         files = 0
         for path, problem in _walk(root, root, 0):
+            # Origins name files as the user named the directory, not its resolved path.
+            shown = str(self.path / path.relative_to(root))
             if problem is not None:
-                yield StoreProblem(str(path), problem)
+                yield StoreProblem(shown, problem)
                 continue
             files += 1
             if files > self.max_files:
@@ -106,7 +108,7 @@ class DirStore:
                     str(self.path), f"more than {self.max_files} evidence files; the rest ignored"
                 )
                 return
-            yield from self._read_file(root, path)
+            yield from self._read_file(root, path, shown)
 
     def _root(self) -> Path:
         try:
@@ -132,8 +134,9 @@ class DirStore:
                 f"cannot read evidence directory {self.path}: {exc.strerror or exc}"
             ) from exc
 
-    def _read_file(self, root: Path, path: Path) -> Iterator[StoredEnvelope | StoreProblem]:
-        origin = str(path)
+    def _read_file(
+        self, root: Path, path: Path, origin: str
+    ) -> Iterator[StoredEnvelope | StoreProblem]:
         bundle = path.name.endswith(_BUNDLE_SUFFIXES)
         cap = self.max_bundle_size if bundle else self.max_file_size
         try:
