@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from digestgate.errors import AuthError, RegistryError
-from digestgate.jsonutil import JSONFormatError, loads_strict
 from digestgate.oci.registry.challenge import Challenge
 from digestgate.oci.registry.credentials import Credentials
-from digestgate.oci.registry.errors import auth_hint, error_for, redact_url
+from digestgate.oci.registry.errors import auth_hint, error_for, json_object, redact_url
 
 if TYPE_CHECKING:
     from digestgate.oci.registry.transport import Transport
@@ -180,12 +179,7 @@ def _parse_token(body: bytes, registry: str) -> tuple[str, float]:
         f"the token service of {registry} answered without a usable token",
         hint="the token endpoint is misconfigured",
     )
-    try:
-        doc = loads_strict(body)
-    except JSONFormatError:
-        raise bad from None
-    if not isinstance(doc, dict):
-        raise bad
+    doc = json_object(body, bad)
     value = doc.get("token") or doc.get("access_token")
     if not isinstance(value, str) or not value:
         raise bad

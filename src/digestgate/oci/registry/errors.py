@@ -8,7 +8,7 @@ OCI error body (distribution-spec 1.1 "Error Codes"). Bodies are read with a siz
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from digestgate.errors import AuthError, NotFoundError, RegistryError
@@ -42,6 +42,17 @@ def redact_text(text: str, limit: int = 300) -> str:
     text = _SECRET_RE.sub(lambda m: (m.group(1) or m.group(2)) + " <redacted>", text)
     text = re.sub(r"\?\S*", "?<redacted>", text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def json_object(body: bytes, bad: Exception) -> dict[str, Any]:
+    """Parse a registry's JSON answer strictly; raise ``bad`` unless it is an object."""
+    try:
+        doc = loads_strict(body)
+    except JSONFormatError:
+        raise bad from None
+    if not isinstance(doc, dict):
+        raise bad
+    return doc
 
 
 def summarize_body(body: bytes) -> tuple[str, str | None]:

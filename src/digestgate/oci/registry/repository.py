@@ -16,7 +16,6 @@ import httpx
 
 from digestgate.digest import Digest
 from digestgate.errors import IntegrityError, InvalidReferenceError, NotFoundError
-from digestgate.jsonutil import JSONFormatError, loads_strict
 from digestgate.oci import media
 from digestgate.oci.manifest import (
     MAX_MANIFEST_SIZE,
@@ -27,6 +26,7 @@ from digestgate.oci.manifest import (
 )
 from digestgate.oci.registry import referrers, upload
 from digestgate.oci.registry.auth import Scopes, pull_scope, push_scope
+from digestgate.oci.registry.errors import json_object
 from digestgate.oci.registry.transport import Transport, next_link
 from digestgate.oci.store import ImageStore
 from digestgate.reference import ImageReference, validate_tag
@@ -300,12 +300,7 @@ def _parse_tags(body: bytes, name: str) -> list[str]:
     bad = InvalidManifestError(
         f"the tag list of {name} is not valid", hint="the registry answered with malformed JSON"
     )
-    try:
-        doc = loads_strict(body)
-    except JSONFormatError:
-        raise bad from None
-    if not isinstance(doc, dict):
-        raise bad
+    doc = json_object(body, bad)
     tags = doc.get("tags")
     if tags is None:
         return []

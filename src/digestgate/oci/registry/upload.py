@@ -103,17 +103,23 @@ def _start(repo: RegistryRepository) -> tuple[httpx.URL, int]:
         response.close()
 
 
-def _monolithic(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
+def _commit(
+    repo: RegistryRepository,
+    location: httpx.URL,
+    descriptor: Descriptor,
+    content: bytes | Iterable[bytes],
+    size: int,
+) -> None:
+    """The closing ``PUT <location>&digest=`` (with the whole body, or none); expect 201."""
     t = repo.transport
-    location, _ = _start(repo)
-    what = f"blob {descriptor.digest}"
     try:
         response = t.send(
             "PUT",
             with_digest(location, descriptor),
             scopes=repo.push,
-            headers={"Content-Type": OCTET, "Content-Length": str(descriptor.size)},
-            content=_verified(chunks, descriptor, what),
+            headers={"Content-Type": OCTET, "Content-Length": str(size)},
+            content=content,
+            idempotent=False,
         )
     except BaseException:
         cancel(repo, location)
@@ -123,6 +129,12 @@ def _monolithic(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterab
             raise t.fail(response)
     finally:
         response.close()
+
+
+def _monolithic(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
+    location, _ = _start(repo)
+    what = f"blob {descriptor.digest}"
+    _commit(repo, location, descriptor, _verified(chunks, descriptor, what), descriptor.size)
 
 
 def _chunked(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
@@ -153,22 +165,10 @@ def _chunked(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[
             finally:
                 response.close()
             offset = end + 1
-        response = t.send(
-            "PUT",
-            with_digest(location, descriptor),
-            scopes=repo.push,
-            headers={"Content-Type": OCTET, "Content-Length": "0"},
-            content=b"",
-            idempotent=False,
-        )
     except BaseException:
         cancel(repo, location)
         raise
-    try:
-        if response.status_code != 201:
-            raise t.fail(response)
-    finally:
-        response.close()
+    _commit(repo, location, descriptor, b"", 0)
 
 
 def _restartable(exc: RegistryError) -> bool:
