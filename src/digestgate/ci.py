@@ -2,7 +2,8 @@
 
 GitHub sets ``GITHUB_*`` (docs "Variables reference"). Gitea Actions sets
 ``GITEA_ACTIONS=true`` and keeps the ``GITHUB_*`` names for compatibility. Forgejo Actions
-sets ``FORGEJO_ACTIONS=true`` and mirrors the ``GITHUB_*`` values as ``FORGEJO_*``. These
+sets ``FORGEJO_ACTIONS=true`` and mirrors the ``GITHUB_*`` values as ``FORGEJO_*`` (read when
+a ``GITHUB_*`` name is missing). These
 values are only as trustworthy as the runner that sets them (no OIDC identity on Gitea and
 Forgejo), which is why evidence is signed with keys held per role.
 """
@@ -25,11 +26,12 @@ LOCAL_BUILDER_ID: Final = "https://digestgate.dev/builders/local"
 _REVISION_RE: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _REPOSITORY_RE: Final = re.compile(r"[^/\s]+(/[^/\s]+)+")
 
-# Variable prefixes read per platform, first match wins.
+# Variable prefixes read per platform, first match wins. The GitHub names come first on every
+# platform so that all commands (capture included) agree on the same values.
 _PREFIXES: Final[Mapping[str, tuple[str, ...]]] = {
     "github": ("GITHUB_",),
     "gitea": ("GITHUB_", "GITEA_"),
-    "forgejo": ("FORGEJO_", "GITHUB_"),
+    "forgejo": ("GITHUB_", "FORGEJO_"),
     "local": ("GITHUB_",),
 }
 

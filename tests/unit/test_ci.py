@@ -45,7 +45,7 @@ FORGEJO_ENV = {
     "GITHUB_ACTIONS": "true",
     "FORGEJO_ACTIONS": "true",
     "FORGEJO_SERVER_URL": "https://codeberg.org",
-    "GITHUB_SERVER_URL": "https://stale.example",
+    "GITHUB_SERVER_URL": "https://codeberg.org",
     "FORGEJO_REPOSITORY": "team/app",
     "GITHUB_REPOSITORY": "team/app",
     "FORGEJO_SHA": SHA,
@@ -109,7 +109,7 @@ def test_gitea_without_workflow_ref_builds_the_builder_id_from_the_source() -> N
     assert ctx.builder_id == "https://git.example.org/org/app@refs/tags/v1.2.0"
 
 
-def test_forgejo_prefers_its_own_variables() -> None:
+def test_forgejo() -> None:
     ctx = detect_ci(FORGEJO_ENV)
     assert ctx.platform == "forgejo"
     assert ctx.server_url == "https://codeberg.org"
@@ -121,14 +121,16 @@ def test_forgejo_prefers_its_own_variables() -> None:
     assert ctx.builder_id == "https://codeberg.org/team/app@refs/heads/main"
 
 
-def test_forgejo_falls_back_to_github_names() -> None:
+def test_forgejo_reads_its_own_names_when_github_names_are_missing() -> None:
     env = {
         "FORGEJO_ACTIONS": "true",
-        "GITHUB_SERVER_URL": "https://forge.example.com",
-        "GITHUB_REPOSITORY": "a/b",
+        "FORGEJO_SERVER_URL": "https://forge.example.com",
+        "FORGEJO_REPOSITORY": "a/b",
         "GITHUB_RUN_ID": "3",
+        "FORGEJO_RUN_ID": "4",
     }
     ctx = detect_ci(env)
+    # GitHub names win where both exist, so every command reads the same run id.
     assert (ctx.platform, ctx.repository_url, ctx.run_id) == (
         "forgejo",
         "https://forge.example.com/a/b",
