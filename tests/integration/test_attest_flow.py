@@ -142,9 +142,9 @@ def _check(release: Release, evidence: list[VerifiedEvidence]) -> None:
         if item.statement.predicate_type != TEST_RESULT:
             continue
         assert item.signers == frozenset({"tests"})
-        info = read_test_result(item.statement)
+        lane = read_test_result(item.statement)
         names = tuple(sorted(s.name for s in item.statement.subjects))
-        lanes[(info.lane, names)] = info.result
+        lanes[(lane.lane, names)] = lane.result
         for subject in item.statement.subjects:
             assert subject.digest == digests[subject.name]
     assert lanes == {
