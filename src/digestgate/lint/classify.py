@@ -181,6 +181,8 @@ def classify_action(ref: ActionRef, with_: dict[str, str], config: LintConfig) -
             ]
         return [Match(Kind.OPAQUE, f"container action {ref.raw}")]
     name = ref.name
+    if name in DIGESTGATE_ACTIONS:
+        return _digestgate_action(with_)
     if name in BUILD_ACTIONS:
         pushes = (
             _truthy(with_.get("push"))
@@ -198,6 +200,18 @@ def classify_action(ref: ActionRef, with_: dict[str, str], config: LintConfig) -
     if _matches(name, HARMLESS_ACTIONS) or _matches(name, config.harmless_actions):
         return []
     return [Match(Kind.OPAQUE, f"action {ref.raw}")]
+
+
+#: digestgate's own composite action (action.yml at the repository root): its ``command``
+#: input names the subcommand it runs, so it is classified like the command line would be.
+DIGESTGATE_ACTIONS: Final = ("digestgate/digestgate",)
+
+
+def _digestgate_action(with_: dict[str, str]) -> list[Match]:
+    command = with_.get("command", "").strip()
+    if command.startswith("attest-"):
+        return _digestgate(["attest", command.removeprefix("attest-")])
+    return _digestgate([command])
 
 
 def is_lane(name: str | None, config: LintConfig) -> bool:
