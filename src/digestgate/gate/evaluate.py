@@ -261,7 +261,7 @@ def _decide_artifact(
         RequirementStatus(
             "artifact",
             not found,
-            found[0].message if found else f"{shown(artifact.image_text, 200)} (pinned)",
+            found[0].message if found else _artifact_reason(registry),
         )
     ]
     used: list[VerifiedEvidence] = []
@@ -303,6 +303,12 @@ def _decide_artifact(
         requirements=tuple(rows),
     )
     return decision, provenance if provenance is not None and provenance.passed else None
+
+
+def _artifact_reason(registry: Mapping[str, RegistryCheck] | None) -> str:
+    if registry is None:
+        return "pinned by digest (registry not checked: offline)"
+    return "pinned by digest; the registry serves these exact bytes"
 
 
 def _mixed(run: _Evaluation, outcomes: Mapping[str, Outcome]) -> list[Finding]:

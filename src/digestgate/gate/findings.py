@@ -119,9 +119,14 @@ def finding(
     return Finding(finding_id, message, hint or HINTS[finding_id], artifact, requirement)
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (terminal- and log-safe)."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
 def shown(value: object, limit: int = 80) -> str:
     """A value from evidence made safe to print: control characters escaped, length capped."""
     text = str(value)
     if len(text) > limit:
         text = text[: limit - 3] + "..."
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+    return printable(text)
