@@ -1,0 +1,269 @@
+"""``attached``: envelopes stored next to each subject image as OCI 1.1 referrers.
+
+Each envelope becomes an artifact manifest in the subject's own repository (image-spec 1.1
+manifest.md "artifactType"; in-toto envelope.md storage type, specs 1.5): ``artifactType``
+``application/vnd.in-toto.<predicate>+dsse``, the empty config, ONE layer of media type
+``application/vnd.dsse.envelope.v1+json`` holding the envelope, and ``subject`` = the image.
+The image store makes it discoverable: the Referrers API where the registry has it, the
+``sha256-<hex>`` tag-schema fallback index where it does not (distribution-spec 1.1, specs
+5.8), ``index.json`` in an OCI layout.
+
+Reading trusts nothing the listing says: each referrer manifest is fetched by digest and
+hashed, must name this subject and one of the three artifact types, and must hold exactly
+one DSSE layer under the size cap, which is streamed and verified. Anything else becomes a
+:class:`StoreProblem`. A registry that deletes or hides referrers can only make the gate
+fail, never pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Final
+
+from digestgate.digest import Digest
+from digestgate.errors import IntegrityError, InternalError, NotFoundError
+from digestgate.evidence.store.base import (
+    ANNOTATION_CREATED,
+    ANNOTATION_ENVELOPE_DIGEST,
+    ANNOTATION_PREDICATE_TYPE,
+    MAX_ENVELOPE_SIZE,
+    PREDICATE_SHORT_NAMES,
+    StoredEnvelope,
+    StoreProblem,
+    SubjectLocation,
+    check_envelope,
+    envelope_problem,
+    predicate_name,
+    predicate_type,
+)
+from digestgate.oci import media
+from digestgate.oci.manifest import (
+    Descriptor,
+    ImageManifest,
+    InvalidManifestError,
+    build_artifact_manifest,
+)
+from digestgate.oci.open import Stores
+from digestgate.oci.store import ImageStore
+from digestgate.timeutil import format_timestamp, utcnow
+
+#: Referrers of one subject considered on read; more is reported, never silently trimmed.
+MAX_REFERRERS: Final = 256
+
+#: The artifact types this store writes and reads.
+ARTIFACT_TYPES: Final = frozenset(
+    media.evidence_artifact_type(name) for name in PREDICATE_SHORT_NAMES
+)
+
+_EMPTY_CONFIG: Final = Descriptor(media.OCI_EMPTY, Digest.parse(media.EMPTY_DIGEST), 2)
+
+
+class AttachedStore:
+    """Envelopes attached to the subject images, in registries or OCI layouts."""
+
+    def __init__(
+        self,
+        stores: Stores,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        max_referrers: int = MAX_REFERRERS,
+        max_envelope_size: int = MAX_ENVELOPE_SIZE,
+    ) -> None:
+        self._stores = stores
+        self._clock = clock
+        self.max_referrers = max_referrers
+        self.max_envelope_size = max_envelope_size
+        self._open: dict[str, ImageStore] = {}
+        #: repository -> referrers mode the image store reported ("api", "tag-schema", ...).
+        self.modes: dict[str, str] = {}
+
+    def describe(self) -> str:
+        """``attached``, with the referrers mode of each repository once known."""
+        if not self.modes:
+            return "attached"
+        modes = ", ".join(f"{repo}: {mode}" for repo, mode in sorted(self.modes.items()))
+        return f"attached ({modes})"
+
+    def _store(self, subject: SubjectLocation) -> ImageStore:
+        store = self._open.get(subject.repository)
+        if store is None:
+            store = self._stores.open(subject.location)
+            self._open[subject.repository] = store
+        return store
+
+    def _note_mode(self, repository: str, store: ImageStore) -> None:
+        # Image stores may say whether they used the Referrers API or the tag-schema
+        # fallback (the registry client keeps it per registry); the interface does not
+        # require it.
+        mode = getattr(store, "referrers_mode", None) or getattr(
+            getattr(store, "client", None), "referrers_mode", None
+        )
+        if isinstance(mode, str) and mode:
+            self.modes[repository] = mode
+
+    # --- writing -------------------------------------------------------------------------
+
+    def write(
+        self, envelope: bytes, *, predicate: str, subjects: Sequence[SubjectLocation]
+    ) -> list[str]:
+        """Attach the envelope to every subject; return ``<repo>@<referrer digest>`` each."""
+        check_envelope(envelope)
+        if not subjects:
+            raise InternalError("attached evidence needs at least one subject")
+        name = predicate_name(predicate)
+        artifact_type = media.evidence_artifact_type(name)
+        layer = Descriptor(media.DSSE_ENVELOPE, Digest.of(envelope), len(envelope))
+        written: list[str] = []
+        seen: set[tuple[str, Digest]] = set()
+        for subject in subjects:
+            key = (subject.repository, subject.digest)
+            if key in seen:
+                continue
+            seen.add(key)
+            store = self._store(subject)
+            referrer = self._existing(store, subject.digest, artifact_type, layer)
+            if referrer is None:
+                referrer = self._attach(store, subject, artifact_type, name, envelope, layer)
+            self._note_mode(subject.repository, store)
+            written.append(f"{subject.repository}@{referrer}")
+        return written
+
+    def _attach(
+        self,
+        store: ImageStore,
+        subject: SubjectLocation,
+        artifact_type: str,
+        name: str,
+        envelope: bytes,
+        layer: Descriptor,
+    ) -> Digest:
+        image = store.resolve(subject.digest)
+        if image.digest != subject.digest:
+            raise IntegrityError(
+                f"{subject.location} resolved to {image.digest}",
+                hint="the store served different bytes; do not attach evidence to it",
+            )
+        if not store.has_blob(_EMPTY_CONFIG.digest):
+            store.put_blob(_EMPTY_CONFIG, [media.EMPTY_JSON])
+        if not store.has_blob(layer.digest):
+            store.put_blob(layer, [envelope])
+        raw = build_artifact_manifest(
+            artifact_type=artifact_type,
+            layers=[layer],
+            subject=image,
+            annotations={
+                ANNOTATION_CREATED: format_timestamp(self._clock()),
+                ANNOTATION_PREDICATE_TYPE: predicate_type(name),
+                ANNOTATION_ENVELOPE_DIGEST: str(layer.digest),
+            },
+        )
+        return store.put_referrer(raw, media.OCI_MANIFEST, image).digest
+
+    def _existing(
+        self, store: ImageStore, subject: Digest, artifact_type: str, layer: Descriptor
+    ) -> Digest | None:
+        """A referrer already holding this envelope (so writing twice attaches once)."""
+        for entry in store.referrers(subject, artifact_type):
+            if entry.annotations.get(ANNOTATION_ENVELOPE_DIGEST) != str(layer.digest):
+                continue
+            try:
+                manifest = store.get_manifest(entry.digest)
+            except (NotFoundError, IntegrityError, InvalidManifestError):
+                continue
+            if (
+                isinstance(manifest, ImageManifest)
+                and manifest.subject is not None
+                and manifest.subject.digest == subject
+                and [d.digest for d in manifest.layers] == [layer.digest]
+            ):
+                return manifest.digest
+        return None
+
+    # --- reading -------------------------------------------------------------------------
+
+    def read(self, subjects: Sequence[SubjectLocation]) -> Iterator[StoredEnvelope | StoreProblem]:
+        """The envelopes attached to each subject, each manifest and layer verified."""
+        seen_subjects: set[tuple[str, Digest]] = set()
+        seen_manifests: set[tuple[str, Digest]] = set()
+        seen_envelopes: set[Digest] = set()
+        for subject in subjects:
+            key = (subject.repository, subject.digest)
+            if key in seen_subjects:
+                continue
+            seen_subjects.add(key)
+            store = self._store(subject)
+            listed = [
+                d for d in store.referrers(subject.digest) if d.artifact_type in ARTIFACT_TYPES
+            ]
+            self._note_mode(subject.repository, store)
+            if len(listed) > self.max_referrers:
+                yield StoreProblem(
+                    f"{subject.repository}@{subject.digest}",
+                    f"{len(listed)} evidence referrers; only the newest "
+                    f"{self.max_referrers} were read",
+                )
+                listed = _newest(listed)[: self.max_referrers]
+            for entry in listed:
+                if (subject.repository, entry.digest) in seen_manifests:
+                    continue
+                seen_manifests.add((subject.repository, entry.digest))
+                result = self._read_referrer(store, subject, entry)
+                if isinstance(result, StoredEnvelope):
+                    if result.digest in seen_envelopes:
+                        continue
+                    seen_envelopes.add(result.digest)
+                yield result
+
+    def _read_referrer(
+        self, store: ImageStore, subject: SubjectLocation, entry: Descriptor
+    ) -> StoredEnvelope | StoreProblem:
+        origin = f"{subject.repository}@{entry.digest}"
+        try:
+            manifest = store.get_manifest(entry.digest)
+        except (NotFoundError, IntegrityError, InvalidManifestError) as exc:
+            return StoreProblem(origin, f"referrer manifest unusable: {exc.message}")
+        problem = self._manifest_problem(manifest, subject.digest)
+        if problem is not None:
+            return StoreProblem(origin, problem)
+        assert isinstance(manifest, ImageManifest)
+        layer = manifest.layers[0]
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            with store.open_blob(layer) as stream:
+                for chunk in stream:
+                    received += len(chunk)
+                    if received > layer.size:
+                        return StoreProblem(origin, "envelope blob longer than its descriptor")
+                    chunks.append(chunk)
+        except (NotFoundError, IntegrityError) as exc:
+            return StoreProblem(origin, f"envelope blob unusable: {exc.message}")
+        raw = b"".join(chunks)
+        problem = envelope_problem(raw)
+        if problem is not None:
+            return StoreProblem(origin, problem)
+        return StoredEnvelope(raw, origin)
+
+    def _manifest_problem(self, manifest: object, subject: Digest) -> str | None:
+        if not isinstance(manifest, ImageManifest):
+            return "referrer is not an image manifest"
+        if manifest.artifact_type not in ARTIFACT_TYPES:
+            return f"unexpected artifactType {str(manifest.artifact_type)[:100]!r}"
+        if manifest.subject is None or manifest.subject.digest != subject:
+            return "referrer does not name this image as its subject"
+        if len(manifest.layers) != 1:
+            return f"expected exactly one layer, found {len(manifest.layers)}"
+        layer = manifest.layers[0]
+        if layer.media_type != media.DSSE_ENVELOPE:
+            return f"layer media type {layer.media_type[:100]!r} is not {media.DSSE_ENVELOPE}"
+        if layer.size > self.max_envelope_size:
+            return f"envelope of {layer.size} bytes is over the {self.max_envelope_size}-byte limit"
+        return None
+
+
+def _newest(entries: list[Descriptor]) -> list[Descriptor]:
+    """Newest first by the (unverified) created annotation, then by digest: the gate wants
+    the most recent evidence when a subject has more referrers than the cap."""
+    by_digest = sorted(entries, key=lambda d: str(d.digest))
+    return sorted(by_digest, key=lambda d: d.annotations.get(ANNOTATION_CREATED, ""), reverse=True)

@@ -1,0 +1,260 @@
+"""``dir:PATH``: envelopes as files in a plain directory (what CI uploads as an artifact).
+
+Writing: one envelope per file named ``<predicate>-<sha256 of the envelope>.json``, written
+atomically (temp file, fsync, rename), so the same envelope written twice is one file.
+
+Reading: every ``*.json`` (one envelope) and ``*.jsonl`` / ``*.intoto.jsonl`` (one envelope a
+line, blank lines ignored; in-toto bundle.md, specs 1.7) below the directory, recursively, in
+sorted order. Nothing read here is trusted: a file that is too big, not an envelope, or
+reached through a symlink that leaves the directory becomes a :class:`StoreProblem` and
+reading goes on. Symlinked directories are never entered. Caps bound the work an
+attacker-controlled directory can cause (file size, file count, lines per bundle).
+
+A missing directory is a configuration error (exit 2) when reading: it is almost always a
+typo or an artifact download that did not happen, and saying so beats a gate that blocks
+with "provenance missing" for every artifact. (The gate could never pass on it either way.)
+An unreadable directory is a :class:`~digestgate.errors.StorageError` (exit 3).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from digestgate.atomicfile import write_atomic
+from digestgate.digest import Digest
+from digestgate.errors import ConfigError, StorageError
+from digestgate.evidence.store.base import (
+    MAX_ENVELOPE_SIZE,
+    StoredEnvelope,
+    StoreProblem,
+    SubjectLocation,
+    check_envelope,
+    envelope_problem,
+    predicate_name,
+)
+
+MAX_BUNDLE_SIZE: Final = 64 * 1024 * 1024
+MAX_FILES: Final = 10_000
+MAX_LINES: Final = 10_000
+#: Directory nesting below the root that is still walked.
+MAX_DEPTH: Final = 32
+
+_BUNDLE_SUFFIXES: Final = (".jsonl",)  # covers .intoto.jsonl
+
+
+class DirStore:
+    """Envelopes in a directory tree."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_file_size: int = MAX_ENVELOPE_SIZE,
+        max_bundle_size: int = MAX_BUNDLE_SIZE,
+        max_files: int = MAX_FILES,
+        max_lines: int = MAX_LINES,
+    ) -> None:
+        self.path = Path(path)
+        self.max_file_size = max_file_size
+        self.max_bundle_size = max_bundle_size
+        self.max_files = max_files
+        self.max_lines = max_lines
+
+    def describe(self) -> str:
+        """``dir:PATH``."""
+        return f"dir:{self.path}"
+
+    # --- writing -------------------------------------------------------------------------
+
+    def write(
+        self, envelope: bytes, *, predicate: str, subjects: Sequence[SubjectLocation]
+    ) -> list[str]:
+        """Write the envelope once, content-addressed; subjects live inside the envelope."""
+        check_envelope(envelope)
+        name = f"{predicate_name(predicate)}-{Digest.of(envelope).hex}.json"
+        target = self.path / name
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if _same_content(target, envelope):
+                return [str(target)]
+            write_atomic(target, envelope)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write evidence to {self.path}: {exc.strerror or exc}",
+                hint="check that the directory is writable",
+            ) from exc
+        return [str(target)]
+
+    # --- reading -------------------------------------------------------------------------
+
+    def read(self, subjects: Sequence[SubjectLocation]) -> Iterator[StoredEnvelope | StoreProblem]:
+        """Every envelope below the directory (the gate filters by subject after verifying)."""
+        del subjects  # a directory is not indexed by subject
+        root = self._root()
+        files = 0
+        for path, problem in _walk(root, root, 0):
+            # Origins name files as the user named the directory, not its resolved path.
+            shown = str(self.path / path.relative_to(root))
+            if problem is not None:
+                yield StoreProblem(shown, problem)
+                continue
+            files += 1
+            if files > self.max_files:
+                yield StoreProblem(
+                    str(self.path), f"more than {self.max_files} evidence files; the rest ignored"
+                )
+                return
+            yield from self._read_file(root, path, shown)
+
+    def _root(self) -> Path:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"evidence directory {self.path} does not exist",
+                hint="check the --evidence path (dir:PATH); `attest` creates the directory",
+            ) from None
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read evidence directory {self.path}: {exc.strerror or exc}"
+            ) from exc
+        if not stat.S_ISDIR(info.st_mode):
+            raise ConfigError(
+                f"evidence store {self.path} is not a directory",
+                hint="dir:PATH names a directory of *.json / *.jsonl envelopes",
+            )
+        try:
+            return self.path.resolve(strict=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read evidence directory {self.path}: {exc.strerror or exc}"
+            ) from exc
+
+    def _read_file(
+        self, root: Path, path: Path, origin: str
+    ) -> Iterator[StoredEnvelope | StoreProblem]:
+        bundle = path.name.endswith(_BUNDLE_SUFFIXES)
+        cap = self.max_bundle_size if bundle else self.max_file_size
+        try:
+            handle = _open_inside(root, path)
+        except _Refused as exc:
+            yield StoreProblem(origin, str(exc))
+            return
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+            yield StoreProblem(origin, f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+            return
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > cap:
+                # Never read an oversized file into memory: its size alone refuses it.
+                yield StoreProblem(origin, f"{size} bytes is over the {cap}-byte limit; not read")
+                return
+            try:
+                if bundle:
+                    yield from self._read_lines(handle, origin)
+                else:
+                    # Read what fstat announced (plus one byte to notice growth), never the cap:
+                    # read(n) allocates n bytes up front.
+                    yield _envelope(handle.read(size + 1), origin, cap)
+            except OSError as exc:
+                yield StoreProblem(origin, f"cannot read: {exc.strerror or exc}")
+
+    def _read_lines(self, handle: BinaryIO, origin: str) -> Iterator[StoredEnvelope | StoreProblem]:
+        limit = self.max_file_size + 2
+        total = 0
+        for number in range(1, self.max_lines + 2):
+            line = handle.readline(limit)
+            if not line:
+                return
+            total += len(line)
+            if number > self.max_lines or total > self.max_bundle_size:
+                yield StoreProblem(origin, "over the bundle's line or size limit; the rest ignored")
+                return
+            if len(line) >= limit and not line.endswith(b"\n"):
+                yield StoreProblem(f"{origin}:{number}", "line over the size limit; rest ignored")
+                return
+            body = line.strip()
+            if body:
+                yield _envelope(body, f"{origin}:{number}", self.max_file_size)
+
+
+class _Refused(Exception):
+    """A path that must not be opened (symlink escape, not a regular file)."""
+
+
+def _envelope(raw: bytes, origin: str, cap: int) -> StoredEnvelope | StoreProblem:
+    if len(raw) > cap:
+        return StoreProblem(origin, f"over the {cap}-byte limit; not read")
+    problem = envelope_problem(raw)
+    if problem is not None:
+        return StoreProblem(origin, problem)
+    return StoredEnvelope(raw, origin)
+
+
+def _is_evidence_name(name: str) -> bool:
+    return name.endswith((".json", *_BUNDLE_SUFFIXES))
+
+
+def _walk(root: Path, directory: Path, depth: int) -> Iterator[tuple[Path, str | None]]:
+    """Evidence files below ``directory`` in sorted order, without following directory links."""
+    try:
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError as exc:
+        if depth == 0:
+            raise StorageError(
+                f"cannot read evidence directory {directory}: {exc.strerror or exc}"
+            ) from exc
+        yield Path(directory), f"cannot list directory: {exc.strerror or exc}"
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            is_link = entry.is_symlink()
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError as exc:
+            yield path, f"cannot stat: {exc.strerror or exc}"
+            continue
+        if is_dir:
+            if depth + 1 > MAX_DEPTH:
+                yield path, f"nested deeper than {MAX_DEPTH} directories; not read"
+            else:
+                yield from _walk(root, path, depth + 1)
+        elif _is_evidence_name(entry.name):
+            if is_link and path.is_dir():
+                yield path, "symlinked directory; not followed"
+            else:
+                yield path, None
+
+
+def _open_inside(root: Path, path: Path) -> BinaryIO:
+    """Open a regular file that is (or whose symlink target is) inside ``root``."""
+    if path.is_symlink():
+        target = path.resolve(strict=True)
+        if not target.is_relative_to(root):
+            raise _Refused("symlink points outside the evidence directory; not followed")
+        path = target
+    # O_NOFOLLOW: a file swapped for a symlink after the walk is refused, not followed;
+    # O_NONBLOCK: a FIFO planted in the directory cannot hang the read.
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _Refused("not a regular file; not read")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _same_content(target: Path, data: bytes) -> bool:
+    try:
+        if target.is_symlink() or target.stat().st_size != len(data):
+            return False
+        return target.read_bytes() == data
+    except FileNotFoundError:
+        return False
