@@ -9,11 +9,14 @@ import dataclasses
 from collections.abc import Mapping
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digestgate.evidence.model import EvidenceProblem, VerifiedEvidence
 from digestgate.gate.decision import Decision, RegistryCheck
 from digestgate.gate.evaluate import evaluate
 from digestgate.gate.findings import ALL_IDS, HINTS, is_blocking
+from digestgate.report.jsonreport import render_json
 from tests.unit.gatekit import (
     BACKEND,
     BOTH,
@@ -522,3 +525,31 @@ def test_monotonic_removing_any_statement_never_turns_fail_into_pass() -> None:
     for index in range(len(full)):
         reduced = full[:index] + full[index + 1 :]
         assert decide(reduced).verdict == "FAILED"
+
+
+# --- properties ---------------------------------------------------------------------------
+
+POOL = [
+    *good_evidence(),
+    verified(
+        lane("fast-check", {"backend": BACKEND}, result="FAILED", finished=NOW - 2 * HOUR),
+        ["tests"],
+    ),
+    verified(lane("e2e", {"backend": BACKEND}), ["tests"]),
+    verified(provenance({"backend": FRONTEND})),
+    verified(provenance({"backend": BACKEND}, event="pull_request")),
+    verified(lane("e2e", BOTH, result="FAILED", finished=NOW - 3 * HOUR), ["tests"]),
+    verified(lane("fast-check", {"frontend": FRONTEND}), ["build"]),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(range(len(POOL))), max_size=len(POOL) + 3))
+def test_decision_ignores_order_and_copies(picks: list[int]) -> None:
+    chosen = [POOL[i] for i in picks]
+    first = decide(chosen)
+    again = decide(list(reversed(chosen)) + chosen[:2])
+    assert render_json(first) == render_json(again)
+    # a pass needs every statement of the complete set that nothing else can replace
+    if first.passed:
+        assert {0, 1, 2, 3, 4} <= set(picks)
