@@ -1,0 +1,108 @@
+"""Shared click options for commands that talk to registries.
+
+``@registry_options`` adds ``--insecure-registry``, ``--tls-registry``, ``--ca-bundle``,
+``--registry-timeout`` and ``--docker-config`` and hands the command one ``store_options``
+argument (a :class:`~digestgate.oci.open.StoreOptions`). Each option may also come from a
+``DIGESTGATE_*`` variable shown in ``--help``; credentials never do (they are read from the
+Docker config or DIGESTGATE_REGISTRY_USERNAME/PASSWORD by the registry client).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import click
+
+from digestgate.errors import UsageError
+from digestgate.oci.open import StoreOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_NAMES = ("insecure_registry", "tls_registry", "ca_bundle", "registry_timeout", "docker_config")
+
+
+def store_options_from(
+    insecure_registry: Iterable[str] = (),
+    tls_registry: Iterable[str] = (),
+    ca_bundle: str | None = None,
+    registry_timeout: float | None = None,
+    docker_config: str | None = None,
+) -> StoreOptions:
+    """Build :class:`StoreOptions` from the values of the registry options."""
+    if registry_timeout is not None and registry_timeout <= 0:
+        raise UsageError("--registry-timeout must be positive", hint="give seconds, for example 30")
+    return StoreOptions(
+        insecure_hosts=frozenset(h.strip().lower() for h in insecure_registry if h.strip()),
+        tls_hosts=frozenset(h.strip().lower() for h in tls_registry if h.strip()),
+        ca_bundle=ca_bundle,
+        timeout=registry_timeout if registry_timeout is not None else StoreOptions.timeout,
+        docker_config=docker_config,
+    )
+
+
+def registry_options(func: F) -> F:
+    """Add the registry options; the command receives ``store_options: StoreOptions``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name, None) for name in _NAMES}
+        kwargs["store_options"] = store_options_from(
+            insecure_registry=values["insecure_registry"] or (),
+            tls_registry=values["tls_registry"] or (),
+            ca_bundle=values["ca_bundle"],
+            registry_timeout=values["registry_timeout"],
+            docker_config=values["docker_config"],
+        )
+        return func(*args, **kwargs)
+
+    decorators = [
+        click.option(
+            "--insecure-registry",
+            "insecure_registry",
+            metavar="HOST",
+            multiple=True,
+            envvar="DIGESTGATE_INSECURE_REGISTRY",
+            show_envvar=True,
+            help="Use plain HTTP for this registry (host[:port]); repeatable. Loopback hosts "
+            "use plain HTTP already.",
+        ),
+        click.option(
+            "--tls-registry",
+            "tls_registry",
+            metavar="HOST",
+            multiple=True,
+            envvar="DIGESTGATE_TLS_REGISTRY",
+            show_envvar=True,
+            help="Use HTTPS for this loopback registry (host[:port]); repeatable.",
+        ),
+        click.option(
+            "--ca-bundle",
+            type=click.Path(exists=True, dir_okay=False),
+            envvar="DIGESTGATE_CA_BUNDLE",
+            show_envvar=True,
+            help="PEM file of extra CA certificates trusted for registries.",
+        ),
+        click.option(
+            "--registry-timeout",
+            type=float,
+            metavar="SECONDS",
+            envvar="DIGESTGATE_REGISTRY_TIMEOUT",
+            show_envvar=True,
+            help="Timeout of each registry request (default 30).",
+        ),
+        click.option(
+            "--docker-config",
+            type=click.Path(file_okay=False),
+            metavar="DIR",
+            envvar="DIGESTGATE_DOCKER_CONFIG",
+            show_envvar=True,
+            help="Directory holding the Docker config.json with registry credentials "
+            "(default $DOCKER_CONFIG or ~/.docker).",
+        ),
+    ]
+    result: Callable[..., Any] = wrapper
+    for decorator in reversed(decorators):
+        result = decorator(result)
+    return result  # type: ignore[return-value]

@@ -1,0 +1,208 @@
+"""Registry credentials from the environment and the Docker client configuration.
+
+Precedence, first match wins (looked up only when a registry asks for authentication):
+
+1. ``DIGESTGATE_REGISTRY_USERNAME`` and ``DIGESTGATE_REGISTRY_PASSWORD`` (both set): used
+   for every registry this run talks to; explicit per-run settings beat stored ones.
+2. ``credHelpers[<host>]`` in the Docker config: ``docker-credential-<name> get``.
+3. ``auths[<host>]`` in the Docker config with inline credentials: ``auth`` (base64
+   ``user:password``), ``username``/``password``, or ``identitytoken``.
+4. ``credsStore``: ``docker-credential-<name> get`` for every host.
+5. Anonymous.
+
+The Docker config is ``--docker-config DIR``/config.json, else ``$DOCKER_CONFIG/config.json``,
+else ``~/.docker/config.json`` (docker/cli config.go). Keys are normalised, so
+``https://host/v1/``, ``https://host`` and ``host`` all match ``host``. A helper answering
+"credentials not found", or not installed, means anonymous; a helper that fails otherwise
+(or hangs past its timeout) is an error. Secrets never appear in reprs or messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from digestgate.errors import AuthError, ConfigError
+
+log = logging.getLogger("digestgate.registry")
+
+ENV_USERNAME: Final = "DIGESTGATE_REGISTRY_USERNAME"
+ENV_PASSWORD: Final = "DIGESTGATE_REGISTRY_PASSWORD"  # noqa: S105 - a variable name
+HELPER_TIMEOUT: Final = 20.0
+_HELPER_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_HUB: Final = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_HUB_SERVER_URL: Final = "https://index.docker.io/v1/"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and password, or an identity (refresh) token; never shown."""
+
+    username: str
+    password: str = field(repr=False)
+    identity_token: str | None = field(default=None, repr=False)
+    source: str = "unknown"
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, source={self.source!r})"
+
+
+def normalize_host(key: str) -> str:
+    """``https://Host:443/v1/`` -> ``host:443``; Docker Hub aliases -> ``docker.io``."""
+    text = key.strip()
+    for prefix in ("https://", "http://"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :]
+    host = text.split("/", 1)[0].lower()
+    return "docker.io" if host in _HUB else host
+
+
+def _config_path(docker_config: str | None, environ: Mapping[str, str]) -> Path:
+    if docker_config:
+        return Path(docker_config) / "config.json"
+    if environ.get("DOCKER_CONFIG"):
+        return Path(environ["DOCKER_CONFIG"]) / "config.json"
+    return Path.home() / ".docker" / "config.json"
+
+
+def load_docker_config(docker_config: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The Docker config as a dict (empty when the file does not exist)."""
+    path = _config_path(docker_config, environ)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read Docker config {path}: {exc.strerror}", hint="check its permissions"
+        ) from None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise ConfigError(
+            f"Docker config {path} is not valid JSON", hint="fix or remove the file"
+        ) from None
+    return doc if isinstance(doc, dict) else {}
+
+
+def _lookup(table: Any, host: str) -> tuple[str, Any] | None:
+    if not isinstance(table, dict):
+        return None
+    for key, value in table.items():
+        if isinstance(key, str) and normalize_host(key) == host:
+            return key, value
+    return None
+
+
+def _from_auth_entry(entry: Any, key: str) -> Credentials | None:
+    if not isinstance(entry, dict):
+        return None
+    source = f"docker config auths[{key}]"
+    token = entry.get("identitytoken")
+    auth = entry.get("auth")
+    username = entry.get("username")
+    password = entry.get("password")
+    if isinstance(auth, str) and auth:
+        try:
+            decoded = base64.b64decode(auth, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise ConfigError(
+                f"Docker config auths[{key}].auth is not base64 of user:password",
+                hint=f"run `docker login {key}` again",
+            ) from None
+        username, sep, password = decoded.partition(":")
+        if not sep:
+            raise ConfigError(
+                f"Docker config auths[{key}].auth is not user:password",
+                hint=f"run `docker login {key}` again",
+            )
+    if isinstance(token, str) and token:
+        return Credentials(str(username or ""), "", token, source)
+    if isinstance(username, str) and isinstance(password, str) and username:
+        return Credentials(username, password, None, source)
+    return None
+
+
+def run_helper(
+    name: str, server_url: str, *, timeout: float = HELPER_TIMEOUT
+) -> Credentials | None:
+    """``docker-credential-<name> get`` for ``server_url``; None when it has nothing."""
+    if not _HELPER_NAME_RE.fullmatch(name):
+        raise ConfigError(f"invalid credential helper name {name[:64]!r}")
+    program = f"docker-credential-{name}"
+    try:
+        proc = subprocess.run(
+            [program, "get"],
+            input=server_url.encode(),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        log.warning("credential helper %s is not installed; continuing anonymously", program)
+        return None
+    except subprocess.TimeoutExpired:
+        raise AuthError(
+            f"credential helper {program} did not answer within {timeout:g}s",
+            hint="unlock the credential store, or set DIGESTGATE_REGISTRY_USERNAME/PASSWORD",
+        ) from None
+    except OSError as exc:
+        raise AuthError(f"cannot run credential helper {program}: {exc.strerror}") from None
+    output = proc.stdout.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        if "credentials not found" in output.lower():
+            return None
+        raise AuthError(
+            f"credential helper {program} failed with exit code {proc.returncode}",
+            hint=f"run it by hand (`echo HOST | {program} get`) to see why",
+        )
+    try:
+        doc = json.loads(output)
+    except ValueError:
+        raise AuthError(f"credential helper {program} printed something that is not JSON") from None
+    username = doc.get("Username") if isinstance(doc, dict) else None
+    secret = doc.get("Secret") if isinstance(doc, dict) else None
+    if not isinstance(username, str) or not isinstance(secret, str) or not secret:
+        return None
+    source = f"credential helper {program}"
+    if username == "<token>":  # docker-credential-helpers: an identity token, not a password
+        return Credentials("", "", secret, source)
+    return Credentials(username, secret, None, source)
+
+
+def lookup_credentials(
+    registry: str,
+    *,
+    docker_config: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Credentials | None:
+    """Credentials for ``registry`` (``host[:port]``) following the documented precedence."""
+    env = os.environ if environ is None else environ
+    username, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
+    if username and password:
+        return Credentials(username, password, None, "environment")
+    host = normalize_host(registry)
+    config = load_docker_config(docker_config, env)
+    server_url = _HUB_SERVER_URL if host == "docker.io" else host
+    helper = _lookup(config.get("credHelpers"), host)
+    if helper is not None and isinstance(helper[1], str) and helper[1]:
+        return run_helper(helper[1], helper[0])
+    entry = _lookup(config.get("auths"), host)
+    if entry is not None:
+        found = _from_auth_entry(entry[1], entry[0])
+        if found is not None:
+            return found
+        server_url = entry[0]
+    store = config.get("credsStore")
+    if isinstance(store, str) and store:
+        return run_helper(store, server_url)
+    return None

@@ -1,0 +1,194 @@
+"""Referrers: the OCI 1.1 Referrers API and the ``sha256-<hex>`` tag-schema fallback.
+
+Listing (distribution-spec 1.1 "Listing Referrers"): ``GET /v2/<name>/referrers/<digest>``;
+200 is the answer (an index, paginated with ``Link``); 404 means the registry lacks the API,
+so the index tagged ``<alg>-<hex>`` is read instead (404 there: no referrers). The first
+lookup decides the mode for the whole client (``client.referrers_mode``). The artifact-type
+filter is always re-applied here: a registry's ``OCI-Filters-Applied`` claim costs nothing to
+check. Reads stop at 1000 descriptors and 10 pages.
+
+Writing (distribution-spec 1.1 "Pushing Manifests with Subject"): the manifest is put by
+digest; an ``OCI-Subject`` answer naming the subject means the registry indexed it. Otherwise
+the fallback index is maintained by read, merge, write, then re-read to verify the entry is
+there, retried with jitter when a concurrent writer replaced the index. After a successful
+verification the index is checked once more after a pause of about two write cycles, so a
+writer that read the old index just before our write has landed by then.
+
+Remaining race: registries without conditional writes (the reference registry has no
+``If-Match`` on manifests) cannot make read-modify-write atomic. A writer that read the index
+before our write and stalls longer than the settle pause can still overwrite our entry after
+we returned. The loss is detectable (the referrer manifest itself stays stored by digest and
+a later ``put_referrer`` re-adds it) and can only make evidence missing, never make a gate pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Final
+
+import httpx
+
+from digestgate.digest import Digest
+from digestgate.errors import InternalError, NotFoundError, OperationalError
+from digestgate.oci import media
+from digestgate.oci.manifest import (
+    MAX_MANIFEST_SIZE,
+    Descriptor,
+    ImageIndex,
+    ImageManifest,
+    Manifest,
+    build_index,
+    parse_manifest,
+)
+from digestgate.oci.registry.transport import next_link
+
+if TYPE_CHECKING:
+    from digestgate.oci.registry.repository import RegistryRepository
+
+log = logging.getLogger("digestgate.registry")
+
+MAX_REFERRERS: Final = 1000
+MAX_PAGES: Final = 10
+WRITE_ATTEMPTS: Final = 6
+SETTLE_MIN: Final = 0.05
+SETTLE_MAX: Final = 2.0
+
+
+def _matches(descriptor: Descriptor, artifact_type: str | None) -> bool:
+    return artifact_type is None or descriptor.artifact_type == artifact_type
+
+
+def _cap(found: list[Descriptor], subject: Digest) -> list[Descriptor]:
+    if len(found) > MAX_REFERRERS:
+        log.warning(
+            "%s has more than %d referrers; only the first %d are read",
+            subject.short,
+            MAX_REFERRERS,
+            MAX_REFERRERS,
+        )
+        return found[:MAX_REFERRERS]
+    return found
+
+
+def _as_index(manifest: Manifest, what: str) -> ImageIndex:
+    if not isinstance(manifest, ImageIndex):
+        raise OperationalError(
+            f"{what} is not an image index",
+            hint="the registry holds something else under the referrers name; remove it",
+        )
+    return manifest
+
+
+def _api(
+    repo: RegistryRepository, subject: Digest, artifact_type: str | None
+) -> list[Descriptor] | None:
+    """The Referrers API answer, or None when the registry does not implement it (404)."""
+    t = repo.transport
+    url: httpx.URL | None = repo.url(f"referrers/{subject}")
+    if artifact_type:
+        assert url is not None
+        url = url.copy_merge_params({"artifactType": artifact_type})
+    found: list[Descriptor] = []
+    pages = 0
+    while url is not None and pages < MAX_PAGES and len(found) <= MAX_REFERRERS:
+        pages += 1
+        response = t.send("GET", url, scopes=repo.pull, headers={"Accept": media.OCI_INDEX})
+        try:
+            if response.status_code == 404 and pages == 1:
+                return None
+            if response.status_code != 200:
+                raise t.fail(response)
+            raw = t.read_capped(response, MAX_MANIFEST_SIZE)
+        finally:
+            response.close()
+        what = f"the referrers of {subject.short} in {repo.name}"
+        index = _as_index(parse_manifest(raw, response.headers.get("content-type")), what)
+        found.extend(d for d in index.manifests if _matches(d, artifact_type))
+        url = next_link(response)
+    return _cap(found, subject)
+
+
+def read_fallback(repo: RegistryRepository, subject: Digest) -> list[Descriptor]:
+    """The entries of the ``<alg>-<hex>`` fallback index (empty when the tag is absent)."""
+    try:
+        manifest = repo.fetch_manifest(subject.tag_form)
+    except NotFoundError:
+        return []
+    index = _as_index(manifest, f"the referrers index {repo.name}:{subject.tag_form}")
+    return list(index.manifests)
+
+
+def list_referrers(
+    repo: RegistryRepository, subject: Digest, artifact_type: str | None = None
+) -> list[Descriptor]:
+    """Referrers of ``subject``, by whichever mode the registry supports."""
+    client = repo.client
+    if client.referrers_mode != "tag-schema":
+        found = _api(repo, subject, artifact_type)
+        if found is not None:
+            client.referrers_mode = "api"
+            return found
+        client.referrers_mode = "tag-schema"
+    entries = read_fallback(repo, subject)
+    return _cap([d for d in entries if _matches(d, artifact_type)], subject)
+
+
+def referrer_descriptor(manifest: Manifest) -> Descriptor:
+    """The index entry for a referrer: artifactType (else config type) and annotations."""
+    artifact_type = manifest.artifact_type
+    if artifact_type is None and isinstance(manifest, ImageManifest):
+        artifact_type = manifest.config.media_type
+    return Descriptor(
+        manifest.media_type,
+        manifest.digest,
+        len(manifest.raw),
+        annotations=dict(manifest.annotations),
+        artifact_type=artifact_type,
+    )
+
+
+def put_referrer(
+    repo: RegistryRepository, raw: bytes, media_type: str, subject: Descriptor
+) -> Descriptor:
+    """Store a referrer by digest and make sure it is listed for ``subject``."""
+    manifest = parse_manifest(raw, media_type)
+    if manifest.subject is None or manifest.subject.digest != subject.digest:
+        raise InternalError(
+            f"referrer {manifest.digest.short} does not name {subject.digest.short} as subject"
+        )
+    headers = repo.put_raw_manifest(str(manifest.digest), raw, manifest.media_type, manifest.digest)
+    if headers.get("oci-subject", "").strip() == str(subject.digest):
+        if repo.client.referrers_mode is None:
+            repo.client.referrers_mode = "api"
+        return manifest.descriptor
+    _add_to_fallback(repo, subject.digest, referrer_descriptor(manifest))
+    return manifest.descriptor
+
+
+def _listed(repo: RegistryRepository, subject: Digest, digest: Digest) -> bool:
+    return any(d.digest == digest for d in read_fallback(repo, subject))
+
+
+def _add_to_fallback(repo: RegistryRepository, subject: Digest, entry: Descriptor) -> None:
+    tag = subject.tag_form
+    sleep = repo.client.sleep
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        started = time.monotonic()
+        current = read_fallback(repo, subject)
+        if all(d.digest != entry.digest for d in current):
+            raw = build_index([*current, entry])
+            repo.put_raw_manifest(tag, raw, media.OCI_INDEX, Digest.of(raw))
+        cycle = time.monotonic() - started
+        if _listed(repo, subject, entry.digest):
+            sleep(min(SETTLE_MAX, max(SETTLE_MIN, 2 * cycle)) * random.uniform(1.0, 1.5))  # noqa: S311
+            if _listed(repo, subject, entry.digest):
+                return
+        log.debug("referrers index %s lost our entry (attempt %d); retrying", tag, attempt)
+        sleep(random.uniform(0.02, 0.2) * attempt)  # noqa: S311 - jitter between writers
+    raise OperationalError(
+        f"could not record referrer {entry.digest.short} in {repo.name}:{tag} after "
+        f"{WRITE_ATTEMPTS} attempts",
+        hint="other writers keep replacing the referrers index; retry later",
+    )

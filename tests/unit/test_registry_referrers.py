@@ -1,0 +1,137 @@
+"""Referrers: the native API (filters, pagination) versus the tag-schema fallback."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from digestgate.digest import Digest
+from digestgate.errors import OperationalError
+from digestgate.oci import media
+from digestgate.oci.manifest import Descriptor, build_artifact_manifest, build_index
+from tests.unit.registry_fake import FakeRegistry, image, sha
+
+PROV = media.evidence_artifact_type("provenance")
+TEST = media.evidence_artifact_type("test-result")
+
+
+def _subject(fake: FakeRegistry) -> Descriptor:
+    raw, _ = image()
+    fake.add_manifest("app", raw, media.OCI_MANIFEST, tag="v1")
+    return Descriptor(media.OCI_MANIFEST, Digest.of(raw), len(raw))
+
+
+def _referrer(subject: Descriptor, artifact_type: str, n: int) -> bytes:
+    envelope = f'{{"payload":"{n}"}}'.encode()
+    layer = Descriptor(media.DSSE_ENVELOPE, Digest.of(envelope), len(envelope))
+    return build_artifact_manifest(
+        artifact_type=artifact_type,
+        layers=[layer],
+        subject=subject,
+        annotations={"n": str(n)},
+    )
+
+
+@pytest.mark.parametrize("filters_applied", [True, False])
+def test_native_api_with_pagination_and_filter(filters_applied: bool) -> None:
+    fake = FakeRegistry(referrers_api=True, referrers_page=2, filters_applied=filters_applied)
+    subject = _subject(fake)
+    with fake.client() as client:
+        repo = client.repository("app")
+        written = [
+            repo.put_referrer(
+                _referrer(subject, PROV if n % 2 else TEST, n), media.OCI_MANIFEST, subject
+            )
+            for n in range(5)
+        ]
+        everything = repo.referrers(subject.digest)
+        provenance = repo.referrers(subject.digest, PROV)
+        assert client.referrers_mode == "api"
+    assert {d.digest for d in everything} == {d.digest for d in written}
+    assert {d.annotations["n"] for d in provenance} == {"1", "3"}
+    assert all(d.artifact_type == PROV for d in provenance)
+    # OCI-Subject came back: no fallback tag was written.
+    assert not any(ref.startswith("sha256-") for (_, ref) in fake.manifests)
+    assert fake.count("GET", "/referrers/") >= 3  # pages followed
+
+
+def test_fallback_when_api_is_missing() -> None:
+    fake = FakeRegistry()
+    subject = _subject(fake)
+    with fake.client() as client:
+        repo = client.repository("app")
+        assert repo.referrers(subject.digest) == []
+        assert client.referrers_mode == "tag-schema"
+        first = repo.put_referrer(_referrer(subject, PROV, 1), media.OCI_MANIFEST, subject)
+        second = repo.put_referrer(_referrer(subject, TEST, 2), media.OCI_MANIFEST, subject)
+        again = repo.put_referrer(_referrer(subject, TEST, 2), media.OCI_MANIFEST, subject)
+        found = repo.referrers(subject.digest)
+        only_tests = repo.referrers(subject.digest, TEST)
+    assert again == second
+    assert [d.digest for d in found] == [first.digest, second.digest]
+    assert [d.digest for d in only_tests] == [second.digest]
+    assert found[0].artifact_type == PROV and found[0].annotations == {"n": "1"}
+    assert ("app", subject.digest.tag_form) in fake.manifests
+    # The API was probed once per client, not on every call.
+    assert fake.count("GET", "/referrers/") == 1
+
+
+def test_fallback_tag_holding_something_else_is_operational_error() -> None:
+    fake = FakeRegistry()
+    subject = _subject(fake)
+    raw, _ = image()
+    fake.add_manifest("app", raw, media.OCI_MANIFEST, tag=subject.digest.tag_form)
+    with fake.client() as client, pytest.raises(OperationalError):
+        client.repository("app").referrers(subject.digest)
+
+
+def test_lost_fallback_entry_is_rewritten() -> None:
+    fake = FakeRegistry()
+    subject = _subject(fake)
+    tag = subject.digest.tag_form
+    clobbered = [False]
+
+    def rival_writer(request: httpx.Request) -> httpx.Response | None:
+        # After our first index write, another writer replaces the index with its own.
+        if request.method == "PUT" and tag in request.url.path and not clobbered[0]:
+            clobbered[0] = True
+            rival = _referrer(subject, TEST, 99)
+            fake.add_manifest("app", rival, media.OCI_MANIFEST)
+            entry = Descriptor(media.OCI_MANIFEST, Digest.of(rival), len(rival), artifact_type=TEST)
+            fake.add_manifest("app", build_index([entry]), media.OCI_INDEX, tag=tag)
+            request.read()
+            return httpx.Response(201, headers={"Location": "/x"})
+        return None
+
+    fake.faults.append(rival_writer)
+    with fake.client() as client:
+        repo = client.repository("app")
+        mine = repo.put_referrer(_referrer(subject, PROV, 1), media.OCI_MANIFEST, subject)
+        listed = {d.digest for d in repo.referrers(subject.digest)}
+    assert mine.digest in listed
+    assert Digest.of(_referrer(subject, TEST, 99)) in listed
+
+
+def test_referrers_api_error_other_than_404_is_surfaced() -> None:
+    fake = FakeRegistry()
+    subject = _subject(fake)
+    fake.faults.append(
+        lambda r: (
+            httpx.Response(403, json={"errors": [{"code": "DENIED"}]})
+            if "/referrers/" in r.url.path
+            else None
+        )
+    )
+    with fake.client() as client, pytest.raises(OperationalError):
+        client.repository("app").referrers(subject.digest)
+
+
+def test_fallback_index_is_stored_under_the_subject_tag() -> None:
+    fake = FakeRegistry()
+    subject = _subject(fake)
+    with fake.client() as client:
+        repo = client.repository("app")
+        written = repo.put_referrer(_referrer(subject, PROV, 1), media.OCI_MANIFEST, subject)
+    raw, _ = fake.manifests[("app", subject.digest.tag_form)]
+    assert sha(raw) == str(Digest.of(raw))
+    assert str(written.digest).encode() in raw

@@ -1,0 +1,220 @@
+"""The registry store against an in-memory registry: manifests, blobs, uploads, mounts, tags."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+import pytest
+
+from digestgate.digest import Digest
+from digestgate.errors import IntegrityError, NotFoundError, RegistryError
+from digestgate.oci import media
+from digestgate.oci.manifest import Descriptor, ImageManifest, build_index
+from digestgate.oci.open import StoreOptions
+from digestgate.oci.registry.transport import base_url
+from tests.unit.registry_fake import FakeRegistry, image, sha
+
+LAYER = b"x" * 3000
+
+
+def _blob(data: bytes) -> Descriptor:
+    return Descriptor(media.OCI_LAYER_TAR_GZIP, Digest.parse(sha(data)), len(data))
+
+
+def _pushed(fake: FakeRegistry, name: str = "app") -> tuple[bytes, str]:
+    raw, blobs = image(LAYER)
+    for data in blobs.values():
+        fake.add_blob(name, data)
+    return raw, fake.add_manifest(name, raw, media.OCI_MANIFEST, tag="v1")
+
+
+def test_resolve_tag_hashes_the_exact_bytes() -> None:
+    fake = FakeRegistry()
+    raw, digest = _pushed(fake)
+    with fake.client() as client:
+        repo = client.repository("app")
+        descriptor = repo.resolve("v1")
+        assert str(descriptor.digest) == digest == "sha256:" + hashlib.sha256(raw).hexdigest()
+        assert descriptor.size == len(raw)
+        assert descriptor.media_type == media.OCI_MANIFEST
+        assert repo.resolve(descriptor.digest).digest == descriptor.digest
+        manifest = repo.get_manifest(descriptor.digest)
+        assert isinstance(manifest, ImageManifest) and manifest.raw == raw
+        assert repo.has_manifest(descriptor.digest)
+        assert repo.get_tag("v1") == descriptor
+        assert repo.get_tag("nope") is None
+    accept = fake.requests[0].headers["accept"]
+    assert media.OCI_INDEX in accept and media.DOCKER_MANIFEST in accept
+    assert fake.requests[0].headers["user-agent"].startswith("digestgate/")
+
+
+def test_missing_manifest_is_not_found() -> None:
+    fake = FakeRegistry()
+    with fake.client() as client, pytest.raises(NotFoundError) as info:
+        client.repository("app").resolve("v9")
+    assert info.value.exit_code == 3
+    assert "MANIFEST_UNKNOWN" in str(info.value)
+
+
+def test_put_manifest_by_digest_and_tag_then_tags() -> None:
+    fake = FakeRegistry()
+    raw, blobs = image(LAYER)
+    with fake.client() as client:
+        repo = client.repository("org/app")
+        for digest, data in blobs.items():
+            repo.put_blob(_blob(data), [data])
+            assert repo.has_blob(Digest.parse(digest))
+        descriptor = repo.put_manifest(raw, media.OCI_MANIFEST, tag="main")
+        assert descriptor.digest == Digest.of(raw)
+        repo.set_tag("release", descriptor)
+        assert repo.list_tags() == ["main", "release"]
+    assert fake.manifests[("org/app", str(descriptor.digest))][0] == raw
+    puts = [r for r in fake.requests if r.method == "PUT" and "/manifests/" in r.url.path]
+    assert {r.headers["content-type"] for r in puts} == {media.OCI_MANIFEST}
+
+
+def test_put_manifest_with_disagreeing_digest_header_is_integrity_error() -> None:
+    fake = FakeRegistry()
+    lying = httpx.Response(201, headers={"Docker-Content-Digest": sha(b"other")})
+    fake.faults.append(lambda r: lying if r.method == "PUT" else None)
+    raw, _ = image()
+    with fake.client() as client, pytest.raises(IntegrityError):
+        client.repository("app").put_manifest(raw, media.OCI_MANIFEST)
+
+
+def test_tag_list_pagination_follows_link() -> None:
+    fake = FakeRegistry(tags_page=2)
+    raw, _ = image()
+    for tag in ["a", "b", "c", "d", "e"]:
+        fake.add_manifest("app", raw, media.OCI_MANIFEST, tag=tag)
+    with fake.client() as client:
+        assert client.repository("app").list_tags() == ["a", "b", "c", "d", "e"]
+        assert client.repository("empty").list_tags() == []
+    assert fake.count("GET", "/tags/list") == 4
+
+
+def test_open_blob_streams_verified_chunks() -> None:
+    fake = FakeRegistry()
+    data = bytes(range(256)) * 10000
+    fake.add_blob("app", data)
+    with fake.client() as client, client.repository("app").open_blob(_blob(data)) as chunks:
+        assert b"".join(chunks) == data
+
+
+@pytest.mark.parametrize("threshold", [0, 10**9])
+def test_upload_monolithic_and_chunked(threshold: int) -> None:
+    fake = FakeRegistry()
+    data = bytes(range(256)) * 40
+    with fake.client(chunk_threshold=threshold, chunk_size=1000) as client:
+        client.repository("app").put_blob(_blob(data), [data[:7], data[7:5000], data[5000:]])
+    assert fake.blobs["app"][sha(data)] == data
+    patches = [r for r in fake.requests if r.method == "PATCH"]
+    if threshold == 0:
+        assert [r.headers["content-range"] for r in patches][:2] == ["0-999", "1000-1999"]
+        assert len(patches) == 11
+        # Each PATCH went to the newest Location, and the final PUT carried &digest=.
+        assert [r.url.params["_state"] for r in patches[1:3]] != [
+            r.url.params["_state"] for r in patches[:2]
+        ]
+    else:
+        assert patches == []
+        [put] = [r for r in fake.requests if r.method == "PUT"]
+        assert put.headers["content-length"] == str(len(data))
+    final = [r for r in fake.requests if r.method == "PUT"][-1]
+    assert final.url.params["digest"] == sha(data) and "_state" in final.url.params
+
+
+@pytest.mark.parametrize("threshold", [0, 10**9])
+@pytest.mark.parametrize("source", [b"x" * 99, b"x" * 101, b"y" * 100])
+def test_upload_refuses_source_not_matching_descriptor(threshold: int, source: bytes) -> None:
+    fake = FakeRegistry()
+    descriptor = _blob(b"x" * 100)
+    client = fake.client(chunk_threshold=threshold, chunk_size=10)
+    with client, pytest.raises(IntegrityError):
+        client.repository("app").put_blob(descriptor, [source])
+    assert fake.blobs.get("app", {}) == {}
+    assert fake.count("DELETE") == 1  # the session was abandoned
+
+
+def test_upload_restarts_session_after_server_error() -> None:
+    fake = FakeRegistry()
+    data = b"z" * 50
+    failures = iter([True])
+
+    def fail_once(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "PUT" and next(failures, False):
+            request.read()
+            return httpx.Response(500)
+        return None
+
+    fake.faults.append(fail_once)
+    with fake.client() as client:
+        client.repository("app").put_blob(_blob(data), [data])
+    assert fake.blobs["app"][sha(data)] == data
+    assert fake.count("POST", "/blobs/uploads/") == 2
+
+
+def test_one_shot_iterator_is_not_replayed() -> None:
+    fake = FakeRegistry()
+    data = b"q" * 20
+    fake.faults.append(lambda r: (r.read(), httpx.Response(500))[1] if r.method == "PUT" else None)
+    with fake.client() as client, pytest.raises(RegistryError) as info:
+        client.repository("app").put_blob(_blob(data), iter([data]))
+    assert info.value.status == 500
+    assert fake.count("POST", "/blobs/uploads/") == 1
+
+
+def test_mount_same_registry_then_stream_fallback() -> None:
+    fake = FakeRegistry()
+    data = b"shared layer"
+    fake.add_blob("src", data)
+    with fake.client() as client:
+        dst, src = client.repository("dst"), client.repository("src")
+        assert dst.mount_blob(_blob(data), src) is True
+        assert fake.blobs["dst"][sha(data)] == data
+        missing = _blob(b"not there")
+        assert dst.mount_blob(missing, src) is False
+    assert fake.count("DELETE") == 1  # the 202 session was abandoned
+    assert fake.count("PUT") == 0 and fake.count("PATCH") == 0
+
+
+def test_mount_refuses_other_registries() -> None:
+    fake, other = FakeRegistry(), FakeRegistry()
+    data = b"layer"
+    with fake.client() as a, other.client() as b:
+        b.registry = "elsewhere.test"
+        assert a.repository("dst").mount_blob(_blob(data), b.repository("src")) is False
+    assert fake.requests == []
+
+
+def test_index_round_trip() -> None:
+    fake = FakeRegistry()
+    raw, _ = image()
+    child = Descriptor(media.OCI_MANIFEST, Digest.of(raw), len(raw))
+    index = build_index([child])
+    with fake.client() as client:
+        repo = client.repository("app")
+        repo.put_manifest(raw, media.OCI_MANIFEST)
+        descriptor = repo.put_manifest(index, media.OCI_INDEX, tag="multi")
+        assert repo.resolve("multi") == descriptor
+        assert descriptor.is_index
+
+
+@pytest.mark.parametrize(
+    ("registry", "options", "scheme"),
+    [
+        ("127.0.0.1:5000", StoreOptions(), "http"),
+        ("localhost:5000", StoreOptions(), "http"),
+        ("[::1]:5000", StoreOptions(), "http"),
+        ("127.0.0.1:5000", StoreOptions(tls_hosts=frozenset({"127.0.0.1:5000"})), "https"),
+        ("reg.internal:80", StoreOptions(insecure_hosts=frozenset({"reg.internal:80"})), "http"),
+        ("reg.example", StoreOptions(), "https"),
+    ],
+)
+def test_scheme_choice(registry: str, options: StoreOptions, scheme: str) -> None:
+    assert base_url(registry, options).startswith(scheme + "://")
+
+
+def test_docker_hub_uses_its_api_host() -> None:
+    assert base_url("docker.io", StoreOptions()) == "https://registry-1.docker.io"
