@@ -9,12 +9,19 @@ never a pass and never a silent block.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from digestgate.errors import IntegrityError, NotFoundError
-from digestgate.evidence.model import EvidenceProblem, VerifiedEvidence
+from digestgate.errors import ConfigError, IntegrityError, NotFoundError
+from digestgate.evidence.model import (
+    PAYLOAD_TYPE,
+    VSA,
+    EvidenceProblem,
+    Subject,
+    VerifiedEvidence,
+)
 from digestgate.evidence.store.base import EvidenceStore, SubjectLocation
 from digestgate.evidence.store.open import read_all
 from digestgate.gate.decision import Decision, RegistryCheck, ReleaseView
@@ -45,10 +52,12 @@ def subject_locations(release: ReleaseView) -> list[SubjectLocation]:
 
 
 def collect_evidence(
-    stores: Sequence[EvidenceStore], release: ReleaseView, verify: EnvelopeVerifier
+    stores: Sequence[EvidenceStore],
+    subjects: Sequence[SubjectLocation],
+    verify: EnvelopeVerifier,
 ) -> tuple[list[VerifiedEvidence], list[EvidenceProblem]]:
     """Read every store, verify every envelope; unreadable entries become problems."""
-    envelopes, store_problems = read_all(stores, subject_locations(release))
+    envelopes, store_problems = read_all(stores, subjects)
     evidence: list[VerifiedEvidence] = []
     problems = [EvidenceProblem("malformed", p.origin, p.message) for p in store_problems]
     for envelope in envelopes:
@@ -90,7 +99,83 @@ def run_gate(
     images: Stores | None,
 ) -> GateRun:
     """Decide ``release`` under ``policy``; ``images=None`` skips the registry check."""
-    evidence, problems = collect_evidence(evidence_stores, release, verify)
+    evidence, problems = collect_evidence(evidence_stores, subject_locations(release), verify)
     checks = None if images is None else confirm_artifacts(release, images)
     decision = evaluate(policy, release, evidence, problems, now, checks)
     return GateRun(decision, tuple(evidence), tuple(problems))
+
+
+def load_trusted_keys(policy: Policy) -> tuple[Policy, dict[str, Any]]:
+    """Load every policy key (exit 2 when one cannot be loaded).
+
+    Returns the policy with ``key_ids`` filled in, so thresholds count distinct key
+    material, and the keys by local name for envelope verification.
+    """
+    from digestgate.evidence.keys import load_public_key  # type: ignore[import-not-found,unused-ignore]
+
+    trusted: dict[str, Any] = {}
+    for name, path in sorted(policy.keys.items()):
+        try:
+            trusted[name] = load_public_key(path)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{policy.source_name}: key {name!r}: {exc.message}", hint=exc.hint
+            ) from exc
+    key_ids = {name: str(key.keyid) for name, key in trusted.items()}
+    return replace(policy, key_ids=key_ids), trusted
+
+
+def envelope_verifier(trusted: Mapping[str, Any]) -> EnvelopeVerifier:
+    """Verify envelopes against every trusted policy key (signatures before payloads)."""
+    from digestgate.evidence.dsse import verify_envelope  # type: ignore[import-not-found,unused-ignore]
+
+    def verify(raw: bytes, origin: str) -> VerifiedEvidence | EvidenceProblem:
+        result: VerifiedEvidence | EvidenceProblem = verify_envelope(raw, trusted, origin=origin)
+        return result
+
+    return verify
+
+
+def sign_vsas(
+    run: GateRun,
+    release: ReleaseView,
+    *,
+    policy_uri: str,
+    signer: Any,
+    store: EvidenceStore,
+    now: datetime,
+) -> list[str]:
+    """Sign one VSA per pinned artifact into ``store``; return where they were written.
+
+    An artifact's VSA says PASSED only when the whole release passed: a release that is
+    blocked for any reason must not leave a deployable PASSED record behind.
+    """
+    from digestgate.evidence.dsse import sign_envelope  # type: ignore[import-not-found,unused-ignore]
+    from digestgate.evidence.statements import (  # type: ignore[import-not-found,unused-ignore]
+        statement_bytes,
+        vsa_predicate,
+    )
+
+    decision = run.decision
+    release_ids = [f.id for f in decision.findings if f.blocking]
+    written: list[str] = []
+    for subject in subject_locations(release):
+        artifact = decision.artifacts.get(subject.name)
+        if artifact is None:
+            continue
+        passed = decision.passed and artifact.passed
+        predicate = vsa_predicate(
+            result="PASSED" if passed else "FAILED",
+            policy_digest=decision.policy_digest,
+            policy_uri=policy_uri,
+            resource_uri=str(subject.location),
+            input_attestations=[(e.origin, e.digest) for e in artifact.evidence],
+            time_verified=now,
+            kind="gate",
+            source=None,
+            findings=[*release_ids, *(f.id for f in artifact.findings if f.blocking)],
+        )
+        payload = statement_bytes([Subject(subject.name, subject.digest)], VSA, predicate)
+        envelope = sign_envelope(payload, PAYLOAD_TYPE, [signer])
+        written.extend(store.write(envelope, predicate="vsa", subjects=[subject]))
+    return written

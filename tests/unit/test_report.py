@@ -14,7 +14,7 @@ from digestgate.gate.verify import verify_digest
 from digestgate.report.annotations import annotation, escape_data, escape_property
 from digestgate.report.jsonreport import render_json, report_document
 from digestgate.report.markdown import cell, render_markdown
-from digestgate.report.table import render_table, render_verify
+from digestgate.report.table import render_table, render_verify, verdict_line, verify_line
 from tests.unit.gatekit import (
     BACKEND,
     FRONTEND,
@@ -78,9 +78,9 @@ def test_table_has_every_requirement_and_no_control_characters() -> None:
     assert "\\u001b[2J" in text
     assert all(len(ln) <= 90 for ln in lines[:9])
     assert "- provenance.source-mismatch [backend]" in text
-    assert lines[-1].startswith("gate: FAILED (2 artifact(s)")
+    assert verdict_line(failing()).startswith("gate: FAILED (2 artifact(s)")
     assert "\x1b[32m" in render_table(passing(), color=True)
-    assert render_table(passing()).splitlines()[-1].startswith("gate: PASSED")
+    assert verdict_line(passing()).startswith("gate: PASSED")
 
 
 def test_markdown_escapes_evidence_text() -> None:
@@ -116,4 +116,4 @@ def test_render_verify() -> None:
     decision = verify_digest(policy(), BACKEND, [], [], NOW)
     text = render_verify(decision)
     assert "vsa.missing" in text
-    assert text.splitlines()[-1] == f"verify: FAILED {BACKEND}"
+    assert verify_line(decision) == f"verify: FAILED {BACKEND}"

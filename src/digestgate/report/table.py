@@ -59,7 +59,7 @@ def _findings(findings: Sequence[Finding], color: bool) -> list[str]:
 
 
 def render_table(decision: Decision, *, width: int = 100, color: bool = False) -> str:
-    """The gate's table, its findings with hints, and a one-line verdict."""
+    """The gate's table and its findings with hints (the verdict line is separate)."""
     rows = [
         (name, req.requirement, req.passed, req.reason)
         for name, artifact in sorted(decision.artifacts.items())
@@ -70,7 +70,6 @@ def render_table(decision: Decision, *, width: int = 100, color: bool = False) -
     findings = decision.all_findings()
     if findings:
         lines += ["", "Findings:", *_findings(findings, color)]
-    lines += ["", verdict_line(decision, color=color)]
     return "\n".join(lines) + "\n"
 
 
@@ -84,9 +83,13 @@ def verdict_line(decision: Decision, *, color: bool = False) -> str:
 
 
 def render_verify(decision: VerifyDecision, *, color: bool = False) -> str:
-    """The deploy-side verdict for one digest, with findings and hints."""
+    """The deploy-side findings with hints and the VSA that passed (verdict line separate)."""
     lines = _findings(decision.findings, color)
     if decision.vsa is not None:
         lines.append(f"VSA: {printable(decision.vsa.origin)} ({decision.vsa.digest.short})")
-    lines.append(f"verify: {_verdict(decision.passed, color)} {decision.digest}")
     return "\n".join(lines) + "\n"
+
+
+def verify_line(decision: VerifyDecision, *, color: bool = False) -> str:
+    """``verify: PASSED sha256:...`` or the FAILED equivalent."""
+    return f"verify: {_verdict(decision.passed, color)} {decision.digest}"
