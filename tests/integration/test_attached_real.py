@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -135,14 +134,6 @@ def test_layout_referrer_origin_names_the_manifest(tmp_path: Path) -> None:
 # --- the real registry -------------------------------------------------------------------
 
 
-@pytest.fixture
-def registry_client() -> Iterator[None]:
-    pytest.importorskip(
-        "digestgate.oci.registry.client", reason="the registry client is not in this build yet"
-    )
-    yield
-
-
 def registry_subjects(registry: Registry, repo: str, tmp_path: Path) -> Subjects:
     from tests.fixtures.skopeo import push_layout
 
@@ -161,7 +152,7 @@ def registry_subjects(registry: Registry, repo: str, tmp_path: Path) -> Subjects
 @pytest.mark.registry
 @pytest.mark.skopeo
 def test_attached_on_the_registry_through_the_tag_fallback(
-    registry_client: None, registry: Registry, repo: str, tmp_path: Path
+    registry: Registry, repo: str, tmp_path: Path
 ) -> None:
     subjects = registry_subjects(registry, repo, tmp_path)
     check_round_trip(subjects)

@@ -182,9 +182,6 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
 def test_capture_from_the_registry_by_digest_tag_and_metadata(
     registry: Registry, repo: str, tmp_path: Path
 ) -> None:
-    pytest.importorskip(
-        "digestgate.oci.registry.client", reason="the registry client is not in this build yet"
-    )
     from tests.fixtures.skopeo import push_layout
 
     index = images.make_index(tmp_path / "img", tag="main", seed=7, layers=1, layer_size=64)

@@ -23,9 +23,6 @@ from tests.fixtures.registry import Registry
 from tests.fixtures.skopeo import inspect_digest, push_layout
 
 pytestmark = [pytest.mark.registry, pytest.mark.skopeo]
-pytest.importorskip(
-    "digestgate.oci.registry.client", reason="the registry client is not in this build yet"
-)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from digestgate.oci.store import ImageStore
 from digestgate.reference import ImageReference, LayoutReference, Location
 
 if TYPE_CHECKING:
-    from digestgate.oci.registry.client import RegistryClient  # type: ignore[import-not-found,unused-ignore]
+    from digestgate.oci.registry.client import RegistryClient
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Stores:
         """The shared client for ``registry`` (``host[:port]``)."""
         client = self._clients.get(registry)
         if client is None:
-            from digestgate.oci.registry.client import RegistryClient  # type: ignore[import-not-found,unused-ignore]
+            from digestgate.oci.registry.client import RegistryClient
 
             client = RegistryClient(registry, self.options)
             self._clients[registry] = client
@@ -58,7 +58,7 @@ class Stores:
         """The store for a location's repository; ``create`` makes a missing layout."""
         store: ImageStore
         if isinstance(location, LayoutReference):
-            from digestgate.oci.layout import LayoutStore  # type: ignore[import-not-found,unused-ignore]
+            from digestgate.oci.layout import LayoutStore
 
             store = LayoutStore.open(location.path, create=create)
         else:
