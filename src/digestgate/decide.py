@@ -111,7 +111,7 @@ def load_trusted_keys(policy: Policy) -> tuple[Policy, dict[str, Any]]:
     Returns the policy with ``key_ids`` filled in, so thresholds count distinct key
     material, and the keys by local name for envelope verification.
     """
-    from digestgate.evidence.keys import load_public_key  # type: ignore[import-not-found,unused-ignore]
+    from digestgate.evidence.keys import load_public_key
 
     trusted: dict[str, Any] = {}
     for name, path in sorted(policy.keys.items()):
@@ -127,7 +127,7 @@ def load_trusted_keys(policy: Policy) -> tuple[Policy, dict[str, Any]]:
 
 def envelope_verifier(trusted: Mapping[str, Any]) -> EnvelopeVerifier:
     """Verify envelopes against every trusted policy key (signatures before payloads)."""
-    from digestgate.evidence.dsse import verify_envelope  # type: ignore[import-not-found,unused-ignore]
+    from digestgate.evidence.dsse import verify_envelope
 
     def verify(raw: bytes, origin: str) -> VerifiedEvidence | EvidenceProblem:
         result: VerifiedEvidence | EvidenceProblem = verify_envelope(raw, trusted, origin=origin)
@@ -150,8 +150,8 @@ def sign_vsas(
     An artifact's VSA says PASSED only when the whole release passed: a release that is
     blocked for any reason must not leave a deployable PASSED record behind.
     """
-    from digestgate.evidence.dsse import sign_envelope  # type: ignore[import-not-found,unused-ignore]
-    from digestgate.evidence.statements import (  # type: ignore[import-not-found,unused-ignore]
+    from digestgate.evidence.dsse import sign_envelope
+    from digestgate.evidence.statements import (
         statement_bytes,
         vsa_predicate,
     )

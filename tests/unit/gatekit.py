@@ -258,3 +258,20 @@ def ids_by_artifact(decision: Decision) -> dict[str, set[str]]:
     result = {name: {f.id for f in a.findings} for name, a in decision.artifacts.items()}
     result["*"] = {f.id for f in decision.findings}
     return {k: v for k, v in result.items() if v}
+
+
+def release_json(images: Mapping[str, str], **source: str) -> bytes:
+    """A release.json document with the standard source (fields may be overridden)."""
+    doc = {
+        "apiVersion": "digestgate/v1",
+        "kind": "Release",
+        "source": {
+            "repository": REPO,
+            "revision": REVISION,
+            "ref": "refs/heads/main",
+            "runId": RUN,
+            **source,
+        },
+        "artifacts": {name: {"image": text} for name, text in images.items()},
+    }
+    return json.dumps(doc).encode()

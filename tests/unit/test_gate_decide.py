@@ -17,12 +17,10 @@ from digestgate.samples import sample_image
 from tests.unit.gatekit import (
     NOW,
     POLICY,
-    REPO,
-    REVISION,
-    RUN,
     lane,
     policy,
     provenance,
+    release_json,
 )
 
 LAYOUT_POLICY = POLICY.replace("registry.example.org/org/*/backend", "oci:**/backend").replace(
@@ -56,18 +54,8 @@ def setup(tmp_path: Path) -> tuple[Release, dict[str, Digest], Path]:
     for name in ("backend", "frontend"):
         store = LayoutStore.open(str(tmp_path / name), create=True)
         digests[name] = sample_image(store, {"app": name.encode()}).digest
-    doc = {
-        "apiVersion": "digestgate/v1",
-        "kind": "Release",
-        "source": {
-            "repository": REPO,
-            "revision": REVISION,
-            "ref": "refs/heads/main",
-            "runId": RUN,
-        },
-        "artifacts": {n: {"image": f"oci:{tmp_path / n}@{d}"} for n, d in digests.items()},
-    }
-    rel = parse_release(json.dumps(doc).encode())
+    images = {n: f"oci:{tmp_path / n}@{d}" for n, d in digests.items()}
+    rel = parse_release(release_json(images))
     assert isinstance(rel, Release)
     evidence = tmp_path / "evidence"
     evidence.mkdir()

@@ -93,7 +93,7 @@ def command(
     release = load_release(release_path)
     signer: Any = None
     if vsa_key:
-        from digestgate.evidence.keys import load_signer  # type: ignore[import-not-found,unused-ignore]
+        from digestgate.evidence.keys import load_signer
 
         signer = load_signer(vsa_key, os.environ)
     now = utcnow()
