@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -207,3 +208,37 @@ def test_loading_never_raises_anything_but_config_error(text: str) -> None:
 def test_mutated_policy_never_raises_anything_but_config_error(at: int, insert: str) -> None:
     with contextlib.suppress(ConfigError):
         parse(MINIMAL[:at] + insert + MINIMAL[at:])
+
+
+def _reference_regex(pattern: str) -> re.Pattern[str]:
+    parts = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            parts.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            parts.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            parts.append("[^/]")
+            i += 1
+        else:
+            parts.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(parts), re.DOTALL)
+
+
+GLOB_TEXT = st.text(alphabet="ab/.*?", min_size=1, max_size=12).filter(lambda p: "***" not in p)
+
+
+@settings(max_examples=400, deadline=None)
+@given(GLOB_TEXT, st.text(alphabet="ab/.", max_size=14))
+def test_glob_matcher_agrees_with_a_regex(pattern: str, text: str) -> None:
+    expected = _reference_regex(pattern).fullmatch(text) is not None
+    assert Glob.compile(pattern).matches(text) == expected
+
+
+def test_glob_matching_is_not_exponential() -> None:
+    glob = Glob.compile("**a**a**a**a**a**a**a**a**b")
+    assert not glob.matches("a" * 200)

@@ -121,6 +121,8 @@ def finding(
 
 def printable(text: str) -> str:
     """``text`` with control characters escaped (terminal- and log-safe)."""
+    if text.isprintable():
+        return text
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 

@@ -29,13 +29,20 @@ class GlobError(ValueError):
     """A pattern outside the supported glob grammar."""
 
 
+Token = tuple[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Glob:
     """A glob: ``*`` any run within one ``/``-separated segment, ``**`` anything, ``?`` one
-    character other than ``/``; everything else is literal. Matching is whole-string."""
+    character other than ``/``; everything else is literal. Matching is whole-string.
+
+    Matched by a small memoised matcher rather than a regex: policies with hundreds of
+    artifacts compile a pattern each, and regex compilation would dominate loading.
+    """
 
     pattern: str
-    _regex: re.Pattern[str] = field(compare=False, repr=False)
+    tokens: tuple[Token, ...] = field(compare=False, repr=False)
 
     @classmethod
     def compile(cls, pattern: str) -> Glob:
@@ -49,29 +56,57 @@ class Glob:
             raise GlobError(f"unsupported character {bad[0]!r}")
         if "***" in pattern:
             raise GlobError("'***' is ambiguous")
-        parts: list[str] = []
+        tokens: list[Token] = []
+        literal = ""
         i = 0
         while i < len(pattern):
-            if pattern.startswith("**", i):
-                parts.append(".*")
-                i += 2
-            elif pattern[i] == "*":
-                parts.append("[^/]*")
-                i += 1
-            elif pattern[i] == "?":
-                parts.append("[^/]")
-                i += 1
+            kind = "**" if pattern.startswith("**", i) else pattern[i]
+            if kind in ("**", "*", "?"):
+                if literal:
+                    tokens.append(("lit", literal))
+                    literal = ""
+                tokens.append((kind, ""))
+                i += len(kind)
             else:
-                parts.append(re.escape(pattern[i]))
+                literal += pattern[i]
                 i += 1
-        return cls(pattern, re.compile("".join(parts), re.DOTALL))
+        if literal:
+            tokens.append(("lit", literal))
+        return cls(pattern, tuple(tokens))
 
     def matches(self, text: str) -> bool:
         """True when ``text`` matches the whole pattern."""
-        return self._regex.fullmatch(text) is not None
+        return _match(self.tokens, 0, text, 0, set())
 
     def __str__(self) -> str:
         return self.pattern
+
+
+def _match(tokens: tuple[Token, ...], i: int, text: str, j: int, failed: set[int]) -> bool:
+    # ``failed`` memoises (token, position) pairs that cannot match: linear, not exponential.
+    while i < len(tokens):
+        key = i * (len(text) + 1) + j
+        if key in failed:
+            return False
+        kind, literal = tokens[i]
+        if kind == "lit":
+            if not text.startswith(literal, j):
+                return False
+            j += len(literal)
+        elif kind == "?":
+            if j >= len(text) or text[j] == "/":
+                return False
+            j += 1
+        else:
+            slash = -1 if kind == "**" else text.find("/", j)
+            end = len(text) if slash < 0 else slash
+            for k in range(end, j - 1, -1):
+                if _match(tokens, i + 1, text, k, failed):
+                    return True
+            failed.add(key)
+            return False
+        i += 1
+    return j == len(text)
 
 
 def matches_any(globs: tuple[Glob, ...], text: str) -> bool:
