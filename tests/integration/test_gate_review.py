@@ -1,0 +1,41 @@
+"""Adversarial cases for gate and verify found in review: each asserts exit code and finding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from digestgate.digest import Digest
+from tests.integration.test_gate_adversarial import World
+from tests.unit.gatekit import provenance
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_provenance_time_beyond_the_calendar_is_malformed_not_a_crash(world: World) -> None:
+    doc = provenance({"backend": world.digests["backend"]}, finished=world.when)
+    doc["predicate"]["runDetails"]["metadata"]["finishedOn"] = "9999-12-31T23:59:59-23:59"
+    world.put("prov-backend", doc, "build")
+    result = world.gate("--offline")
+    assert result.code == 1, result.stderr
+    assert "evidence.malformed" in world.ids()["backend"]
+
+
+def test_promotion_time_beyond_the_calendar_is_a_config_error(world: World) -> None:
+    doc = {
+        "apiVersion": "digestgate/v1",
+        "kind": "Promotion",
+        "source": json.loads(world.release.read_text())["source"],
+        "policy": {"digest": str(Digest.of(b"p"))},
+        "time": "0001-01-01T00:00:00+23:59",
+        "artifacts": {},
+    }
+    world.release.write_text(json.dumps(doc))
+    result = world.gate("--offline")
+    assert result.code == 2, result.stderr
+    assert "time" in result.stderr
