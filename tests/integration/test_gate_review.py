@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from digestgate.digest import Digest
-from tests.integration.test_gate_adversarial import World
-from tests.unit.gatekit import provenance
+from tests.integration.test_gate_adversarial import World, verify
+from tests.unit.gatekit import provenance, vsa
 
 
 @pytest.fixture
@@ -39,3 +39,16 @@ def test_promotion_time_beyond_the_calendar_is_a_config_error(world: World) -> N
     result = world.gate("--offline")
     assert result.code == 2, result.stderr
     assert "time" in result.stderr
+
+
+def test_verify_refuses_a_promotion_record(world: World) -> None:
+    doc = vsa(
+        world.digests["backend"],
+        policy_digest=Digest.of(world.policy.read_bytes()),
+        time=world.when,
+    )
+    doc["predicate"]["digestgate_kind"] = "promotion"
+    world.put("vsa", doc, "gate")
+    result = verify(world)
+    assert result.code == 1, result.stderr
+    assert "vsa.missing" in result.stderr
