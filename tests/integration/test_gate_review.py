@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,14 @@ def test_verify_refuses_a_promotion_record(world: World) -> None:
     result = verify(world)
     assert result.code == 1, result.stderr
     assert "vsa.missing" in result.stderr
+
+
+def test_evidence_file_with_a_non_utf8_name(world: World) -> None:
+    world.files["e2e"].rename(os.fsdecode(os.fsencode(world.evidence) + b"/e2e-\xff.json"))
+    result = world.gate("--offline", "--vsa-key", str(world.keys["gate"]))
+    assert result.code == 0, result.stderr
+    origins = [
+        e["origin"]
+        for e in json.loads(world.report.read_text())["artifacts"]["backend"]["evidence"]
+    ]
+    assert any(o.endswith("e2e-\\xff.json") for o in origins)
