@@ -64,3 +64,30 @@ def test_evidence_file_with_a_non_utf8_name(world: World) -> None:
         for e in json.loads(world.report.read_text())["artifacts"]["backend"]["evidence"]
     ]
     assert any(o.endswith("e2e-\\xff.json") for o in origins)
+
+
+def test_promoted_image_and_source_with_different_digests(world: World) -> None:
+    b, f = world.digests["backend"], world.digests["frontend"]
+    doc = {
+        "apiVersion": "digestgate/v1",
+        "kind": "Promotion",
+        "source": json.loads(world.release.read_text())["source"],
+        "policy": {"digest": str(Digest.of(b"p"))},
+        "time": "2026-01-01T00:00:00Z",
+        "artifacts": {
+            "backend": {
+                "image": world.image("backend"),
+                "from": world.image("backend", f),
+                "tags": [],
+            },
+            "frontend": {
+                "image": world.image("frontend"),
+                "from": world.image("frontend", b),
+                "tags": [],
+            },
+        },
+    }
+    world.release.write_text(json.dumps(doc))
+    result = world.gate("--offline")
+    assert result.code == 2, result.stderr
+    assert "from" in result.stderr
