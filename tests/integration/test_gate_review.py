@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from digestgate.digest import Digest
-from tests.integration.test_gate_adversarial import World, verify
-from tests.unit.gatekit import provenance, vsa
+from tests.integration.test_gate_adversarial import World, blocked, both, verify
+from tests.unit.gatekit import lane, provenance, vsa
 
 
 @pytest.fixture
@@ -91,3 +92,14 @@ def test_promoted_image_and_source_with_different_digests(world: World) -> None:
     result = world.gate("--offline")
     assert result.code == 2, result.stderr
     assert "from" in result.stderr
+
+
+def test_future_failed_result_newer_than_passed(world: World) -> None:
+    world.put(
+        "fast-check-2",
+        lane(
+            "fast-check", both(world), result="FAILED", finished=world.now + timedelta(minutes=30)
+        ),
+        "tests",
+    )
+    blocked(world, {n: {"evidence.future-time", "lane.failed"} for n in ("backend", "frontend")})

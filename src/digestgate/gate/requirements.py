@@ -234,8 +234,13 @@ def check_lane(
     name: str,
     statements: Sequence[LaneStatement],
     provenance: Outcome,
+    future: Sequence[LaneStatement] = (),
 ) -> Outcome:
-    """One lane for one artifact: the newest applicable result per subject set decides."""
+    """One lane for one artifact: the newest applicable result per subject set decides.
+
+    ``future`` holds results dated too far in the future: they never count, and a subject
+    set that has one fails, since an older result is then not the newest.
+    """
     requirement = f"lane:{lane.name}"
     if not statements:
         message = f"no signed {lane.name} result names {name} at this digest"
@@ -255,6 +260,11 @@ def check_lane(
         reasons.extend(problems)
         if not problems:
             groups[frozenset(st.evidence.statement.subjects)].append(st)
+    ahead = {
+        frozenset(st.evidence.statement.subjects)
+        for st in future
+        if not _lane_filter(ctx, lane, st, provenance)
+    }
     used: list[VerifiedEvidence] = []
     passing_reason = ""
     for subjects in sorted(groups, key=lambda g: sorted((s.name, str(s.digest)) for s in g)):
@@ -263,7 +273,15 @@ def check_lane(
         top = [st for st in group if st.info.finished_on == newest]
         results = {st.info.result for st in top}
         when = format_timestamp(newest)
-        if len(results) > 1:
+        if subjects in ahead:
+            reasons.append(
+                (
+                    ids.LANE_FAILED,
+                    f"a {lane.name} result dated in the future is newer than the one of {when}; "
+                    "neither decides",
+                )
+            )
+        elif len(results) > 1:
             reasons.append(
                 (
                     ids.LANE_FAILED,
