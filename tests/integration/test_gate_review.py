@@ -8,10 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digestgate.digest import Digest
 from tests.integration.test_gate_adversarial import World, blocked, both, verify
-from tests.unit.gatekit import lane, provenance, vsa
+from tests.unit.gatekit import lane, provenance, release_json, vsa
 
 
 @pytest.fixture
@@ -103,3 +105,40 @@ def test_future_failed_result_newer_than_passed(world: World) -> None:
         "tests",
     )
     blocked(world, {n: {"evidence.future-time", "lane.failed"} for n in ("backend", "frontend")})
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=12)
+    | st.sampled_from(
+        ["sha256:" + "a" * 64, "digestgate/v1", "Release", "Promotion", "r.io/a/b:t",
+         "0001-01-01T00:00:00+23:59", "refs/heads/main", "a1" * 20]
+    ),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(
+        st.sampled_from(
+            ["apiVersion", "kind", "source", "artifacts", "image", "from", "tags", "tag",
+             "previous", "policy", "digest", "time", "revision", "runId", "size", "backend"]
+        ),
+        inner,
+        max_size=5,
+    ),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shared_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return World(tmp_path_factory.mktemp("world"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(field=st.sampled_from(["source", "artifacts", "apiVersion", "kind", "time"]), value=_JSON)
+def test_hostile_release_files_never_crash(shared_world: World, field: str, value: object) -> None:
+    doc = json.loads(release_json({n: shared_world.image(n) for n in ("backend", "frontend")}))
+    doc[field] = value
+    shared_world.release.write_text(json.dumps(doc))
+    result = shared_world.gate("--offline")
+    assert result.code in (1, 2), result.stderr
