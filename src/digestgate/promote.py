@@ -256,8 +256,12 @@ def _artifacts(
 
 
 def _peek(stores: Stores, location: Location) -> ImageStore:
-    """The target store for reading only: a layout that does not exist yet reads as empty."""
-    if isinstance(location, LayoutReference) and not Path(location.path).exists():
+    """The target store for reading only: a layout not written yet reads as empty.
+
+    "Not written yet" includes a directory left without its ``oci-layout`` file by a run
+    that failed early (a full disk, say); opening it for writing completes it.
+    """
+    if isinstance(location, LayoutReference) and not (Path(location.path) / "oci-layout").exists():
         return cast(ImageStore, _Empty(location))
     return stores.open(location)
 
