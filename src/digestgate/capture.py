@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from digestgate.ci import detect_ci
 from digestgate.digest import Digest
 from digestgate.errors import (
     ConfigError,
@@ -55,8 +56,6 @@ from digestgate.release import (
 
 #: buildx metadata carries build-record provenance; generous, but bounded.
 MAX_METADATA_SIZE: Final = 32 * 1024 * 1024
-
-_CI_VARIABLES: Final = ("CI", "GITHUB_ACTIONS", "GITEA_ACTIONS", "FORGEJO_ACTIONS")
 
 _SOURCE_FLAGS: Final = {
     "repository": "--source-repo",
@@ -116,27 +115,21 @@ class CaptureResult:
 # --- CI environment ----------------------------------------------------------------------
 
 
-def _truthy(value: str | None) -> bool:
-    return bool(value) and str(value).strip().lower() not in ("0", "false", "no")
-
-
 def in_ci(environ: Mapping[str, str]) -> bool:
     """True inside GitHub, Gitea or Forgejo Actions (or any CI that sets ``CI=true``)."""
-    return any(_truthy(environ.get(name)) for name in _CI_VARIABLES)
+    return detect_ci(environ).in_ci
 
 
 def _ci_source(environ: Mapping[str, str]) -> dict[str, str | None]:
-    """Source fields from the runner's ``GITHUB_*`` variables (Gitea and Forgejo set them too,
-    specs 9.6-9.8); empty outside CI."""
-    if not in_ci(environ):
+    """Source fields from the runner's variables (specs 9.6-9.8); empty outside CI."""
+    ctx = detect_ci(environ)
+    if not ctx.in_ci:
         return {}
-    server = environ.get("GITHUB_SERVER_URL", "").rstrip("/")
-    repo = environ.get("GITHUB_REPOSITORY", "")
     return {
-        "repository": f"{server}/{repo}" if server and repo else None,
-        "revision": environ.get("GITHUB_SHA") or None,
-        "ref": environ.get("GITHUB_REF") or None,
-        "runId": environ.get("GITHUB_RUN_ID") or None,
+        "repository": ctx.repository_url,
+        "revision": ctx.revision,
+        "ref": ctx.ref,
+        "runId": ctx.run_id,
     }
 
 

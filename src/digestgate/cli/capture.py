@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from digestgate.cli.options import registry_options
 from digestgate.cli.output import console
+from digestgate.oci.open import StoreOptions
 
 
 @click.command("capture")
@@ -37,17 +39,7 @@ from digestgate.cli.output import console
 @click.option("--revision", help="Source commit id (default: from the CI environment).")
 @click.option("--ref", help="Source ref, e.g. refs/heads/main (default: from CI).")
 @click.option("--run-id", help="CI run id (default: from the CI environment).")
-@click.option(
-    "--insecure-registry",
-    multiple=True,
-    metavar="HOST[:PORT]",
-    help="Reach this registry over plain HTTP (repeatable).",
-)
-@click.option(
-    "--ca-bundle",
-    type=click.Path(dir_okay=False),
-    help="PEM file of extra CAs trusted for registries.",
-)
+@registry_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -63,8 +55,7 @@ def command(
     revision: str | None,
     ref: str | None,
     run_id: str | None,
-    insecure_registry: tuple[str, ...],
-    ca_bundle: str | None,
+    store_options: StoreOptions,
 ) -> None:
     """Record artifact NAME at SOURCE (IMAGE@sha256:... or oci:DIR@sha256:...) in the release.
 
@@ -75,7 +66,7 @@ def command(
     """
     from digestgate.capture import CaptureRequest, capture
     from digestgate.cli.ghoutput import append_outputs
-    from digestgate.oci.open import StoreOptions, Stores
+    from digestgate.oci.open import Stores
 
     out = console(ctx)
     request = CaptureRequest(
@@ -94,8 +85,7 @@ def command(
             "runId": run_id,
         },
     )
-    options = StoreOptions(insecure_hosts=frozenset(insecure_registry), ca_bundle=ca_bundle)
-    with Stores(options) as stores:
+    with Stores(store_options) as stores:
         result = capture(request, stores, os.environ)
     for warning in result.warnings:
         out.warn(warning)

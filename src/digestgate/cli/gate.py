@@ -1,0 +1,127 @@
+"""``digestgate gate``: decide whether a release may be promoted, and record the decision."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digestgate.cli.options import registry_options
+from digestgate.cli.output import console
+from digestgate.oci.open import StoreOptions
+
+
+@click.command("gate")
+@click.option(
+    "--release",
+    "release_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="release.json (or a promoted.json) to evaluate.",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="policy.yaml: keys, sources, lanes, freshness.",
+)
+@click.option(
+    "--evidence",
+    "evidence_specs",
+    required=True,
+    multiple=True,
+    metavar="STORE",
+    help="Evidence store: dir:PATH or attached (repeatable; reads merge all stores; "
+    "VSAs are written to the first).",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the JSON report here.",
+)
+@click.option(
+    "--vsa-key",
+    metavar="KEYREF",
+    help="Sign a VSA per artifact with this key (file:PATH, PATH, env:VAR or a signer URI).",
+)
+@click.option("--offline", is_flag=True, help="Do not confirm the images in their registry.")
+@click.option(
+    "--width",
+    type=click.IntRange(40, 1000),
+    default=100,
+    show_default=True,
+    help="Width of the verdict table.",
+)
+@registry_options
+@click.pass_context
+def command(
+    ctx: click.Context,
+    release_path: Path,
+    policy_path: Path,
+    evidence_specs: tuple[str, ...],
+    report_path: Path | None,
+    vsa_key: str | None,
+    offline: bool,
+    width: int,
+    store_options: StoreOptions,
+) -> int:
+    """Evaluate every requirement for every artifact of the release.
+
+    Prints a verdict table (stderr) and a one-line verdict (stdout); writes --report,
+    a Markdown summary to $GITHUB_STEP_SUMMARY and annotations under GitHub Actions.
+    Unless --offline, each digest is fetched where the release says and its bytes hashed.
+    Exit 0 passed, 1 blocked, 2 bad input, 3 could not decide.
+    """
+    from digestgate.cli.gatesummary import append_step_summary, print_annotations, write_report
+    from digestgate.decide import envelope_verifier, load_trusted_keys, run_gate, sign_vsas
+    from digestgate.evidence.store.open import open_evidence_store
+    from digestgate.oci.open import Stores
+    from digestgate.policy import load_policy
+    from digestgate.release import load_release
+    from digestgate.report.annotations import render_annotations
+    from digestgate.report.jsonreport import render_json
+    from digestgate.report.markdown import render_markdown
+    from digestgate.report.table import render_table, verdict_line
+    from digestgate.timeutil import utcnow
+
+    out = console(ctx)
+    policy, trusted = load_trusted_keys(load_policy(policy_path))
+    release = load_release(release_path)
+    signer: Any = None
+    if vsa_key:
+        from digestgate.evidence.keys import load_signer
+
+        signer = load_signer(vsa_key, os.environ)
+    now = utcnow()
+    with Stores(store_options) as stores:
+        evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]
+        run = run_gate(
+            policy,
+            release,
+            evidence_stores,
+            envelope_verifier(trusted),
+            now=now,
+            images=None if offline else stores,
+        )
+        decision = run.decision
+        if signer is not None:
+            written = sign_vsas(
+                run,
+                release,
+                policy_uri=str(policy_path),
+                signer=signer,
+                store=evidence_stores[0],
+                now=now,
+            )
+            out.detail(f"signed {len(written)} VSA(s) into {evidence_specs[0]}")
+    if not out.quiet:
+        click.echo(render_table(decision, width=width, color=out.color), err=True, nl=False)
+    write_report(report_path, render_json(decision))
+    append_step_summary(render_markdown(decision))
+    print_annotations(render_annotations(decision))
+    out.out(verdict_line(decision))
+    return 0 if decision.passed else 1

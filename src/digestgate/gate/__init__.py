@@ -1,0 +1,1 @@
+"""Pure gate evaluation: (policy, release, verified evidence, now) -> decision + findings."""

@@ -1,0 +1,354 @@
+"""The provenance and lane requirements of one artifact, as fixed sequences of checks (pure).
+
+Each candidate statement is one whose subjects bind this artifact's *name and digest*.
+Checks run in a fixed order (signer, source, builder, freshness for provenance; signer,
+revision/run, together, then newest-result-decides, result and freshness for lanes) and
+every failed check is kept, so a denial names the rule and the evidence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from digestgate.evidence.model import (
+    LaneResultInfo,
+    ProvenanceInfo,
+    Subject,
+    VerifiedEvidence,
+)
+from digestgate.gate import findings as ids
+from digestgate.gate.findings import Finding, finding, shown
+from digestgate.policy.model import LaneRule, Policy, matches_any
+from digestgate.timeutil import format_timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceStatement:
+    """A verified provenance statement and its typed view."""
+
+    evidence: VerifiedEvidence
+    info: ProvenanceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class LaneStatement:
+    """A verified lane result and its typed view."""
+
+    evidence: VerifiedEvidence
+    info: LaneResultInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every check needs besides the statements: policy, clock, the release's claims."""
+
+    policy: Policy
+    now: datetime
+    revision: str | None
+    run_id: str | None
+    subjects: frozenset[Subject]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A requirement's result: pass/fail, findings, evidence that counted, table reason."""
+
+    passed: bool
+    reason: str
+    findings: tuple[Finding, ...] = ()
+    used: tuple[VerifiedEvidence, ...] = ()
+    revisions: frozenset[str] = field(default_factory=frozenset)
+    runs: frozenset[str] = field(default_factory=frozenset)
+
+
+Reason = tuple[str, str]
+
+
+def collapse(reasons: Iterable[Reason], *, artifact: str, requirement: str) -> tuple[Finding, ...]:
+    """One finding per id (first message kept, the rest counted), in first-seen order."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for finding_id, message in reasons:
+        if message not in grouped[finding_id]:
+            grouped[finding_id].append(message)
+    result = []
+    for finding_id, messages in grouped.items():
+        text = messages[0]
+        if len(messages) > 1:
+            text += f" (and {len(messages) - 1} more)"
+        result.append(finding(finding_id, text, artifact=artifact, requirement=requirement))
+    return tuple(result)
+
+
+def _signers(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+def _untrusted(
+    evidence: VerifiedEvidence, allowed: Sequence[str], where: str, finding_id: str
+) -> list[Reason]:
+    """Signer check first: a statement no allowed key signed is not read further."""
+    if evidence.signers & set(allowed):
+        return []
+    return [
+        (
+            finding_id,
+            f"{shown(evidence.origin, 120)} is signed by {_signers(evidence.signers)}, not by "
+            f"{where}.signers ({_signers(allowed)})",
+        )
+    ]
+
+
+def _newest_first(items: Sequence[ProvenanceStatement]) -> list[ProvenanceStatement]:
+    return sorted(
+        items, key=lambda s: (-s.info.finished_on.timestamp(), str(s.evidence.envelope_digest))
+    )
+
+
+def check_provenance(ctx: Context, name: str, statements: Sequence[ProvenanceStatement]) -> Outcome:
+    """The provenance requirement: enough distinct trusted keys agreeing on one revision."""
+    rule = ctx.policy.provenance
+    requirement = "provenance"
+    if not statements:
+        message = f"no signed provenance names {name} at this digest"
+        return Outcome(
+            False,
+            message,
+            collapse([(ids.PROVENANCE_MISSING, message)], artifact=name, requirement=requirement),
+        )
+    reasons: list[Reason] = []
+    accepted: list[ProvenanceStatement] = []
+    for st in _newest_first(statements):
+        problems = _provenance_problems(ctx, st)
+        reasons.extend(problems)
+        if not problems:
+            accepted.append(st)
+    by_revision: dict[str, list[ProvenanceStatement]] = defaultdict(list)
+    for st in accepted:
+        by_revision[st.info.revision].append(st)
+    qualifying = {
+        revision: group
+        for revision, group in by_revision.items()
+        if len(_identities(ctx, group, rule.signers)) >= rule.threshold
+    }
+    if not qualifying:
+        if accepted:
+            best = max(len(_identities(ctx, g, rule.signers)) for g in by_revision.values())
+            reasons.append(
+                (
+                    ids.PROVENANCE_UNTRUSTED_SIGNER,
+                    f"provenance is signed by {best} distinct trusted key(s); "
+                    f"provenance.threshold requires {rule.threshold}",
+                )
+            )
+        found = collapse(reasons, artifact=name, requirement=requirement)
+        return Outcome(False, found[0].message, found)
+    used = tuple(st.evidence for group in qualifying.values() for st in group)
+    best_group = qualifying[sorted(qualifying)[0]]
+    info = best_group[0].info
+    keys = {k for st in best_group for k in st.evidence.signers if k in rule.signers}
+    reason = (
+        f"signed by {_signers(keys)}: {shown(info.repository)} @ {info.revision[:12]} "
+        f"({shown(info.ref)}, {shown(info.event)}, run {shown(info.run_id)}), "
+        f"finished {format_timestamp(info.finished_on)}"
+    )
+    return Outcome(
+        True,
+        reason,
+        used=used,
+        revisions=frozenset(qualifying),
+        runs=frozenset(st.info.run_id for g in qualifying.values() for st in g),
+    )
+
+
+def _identities(
+    ctx: Context, group: Iterable[ProvenanceStatement], allowed: Sequence[str]
+) -> set[str]:
+    return {ctx.policy.key_identity(k) for st in group for k in st.evidence.signers if k in allowed}
+
+
+def _provenance_problems(ctx: Context, st: ProvenanceStatement) -> list[Reason]:
+    policy = ctx.policy
+    info = st.info
+    origin = shown(st.evidence.origin, 120)
+    untrusted = _untrusted(
+        st.evidence, policy.provenance.signers, "provenance", ids.PROVENANCE_UNTRUSTED_SIGNER
+    )
+    if untrusted:
+        return untrusted
+    problems: list[Reason] = []
+    mismatch = ids.PROVENANCE_SOURCE_MISMATCH
+    if info.repository.rstrip("/") != policy.source.repository:
+        problems.append(
+            (
+                mismatch,
+                f"{origin} was built from {shown(info.repository)}, not {policy.source.repository}",
+            )
+        )
+    if not matches_any(policy.source.refs, info.ref):
+        problems.append(
+            (mismatch, f"{origin} was built from ref {shown(info.ref)}, not one of source.refs")
+        )
+    if info.event not in policy.source.events:
+        problems.append(
+            (
+                mismatch,
+                f"{origin} was built by a {shown(info.event)!s} event; source.events allows "
+                f"{', '.join(policy.source.events)}",
+            )
+        )
+    if policy.same_revision and ctx.revision is not None and info.revision != ctx.revision:
+        problems.append(
+            (
+                mismatch,
+                f"{origin} names revision {shown(info.revision, 40)}, the release {ctx.revision}",
+            )
+        )
+    if policy.same_run and ctx.run_id is not None and info.run_id != ctx.run_id:
+        problems.append(
+            (mismatch, f"{origin} comes from run {shown(info.run_id)}, the release {ctx.run_id}")
+        )
+    builder = policy.provenance.builder
+    if builder is not None and not builder.matches(info.builder_id):
+        problems.append(
+            (
+                ids.PROVENANCE_BUILDER_MISMATCH,
+                f"{origin} was built by {shown(info.builder_id, 160)}, not {builder}",
+            )
+        )
+    if info.finished_on < ctx.now - policy.max_age:
+        problems.append(
+            (
+                ids.PROVENANCE_STALE,
+                f"{origin} finished {format_timestamp(info.finished_on)}, older than maxAge",
+            )
+        )
+    return problems
+
+
+def check_lane(
+    ctx: Context,
+    lane: LaneRule,
+    name: str,
+    statements: Sequence[LaneStatement],
+    provenance: Outcome,
+) -> Outcome:
+    """One lane for one artifact: the newest applicable result per subject set decides."""
+    requirement = f"lane:{lane.name}"
+    if not statements:
+        message = f"no signed {lane.name} result names {name} at this digest"
+        return Outcome(
+            False,
+            message,
+            collapse([(ids.LANE_MISSING, message)], artifact=name, requirement=requirement),
+        )
+    reasons: list[Reason] = []
+    groups: dict[frozenset[Subject], list[LaneStatement]] = defaultdict(list)
+    ordered = sorted(
+        statements,
+        key=lambda s: (-s.info.finished_on.timestamp(), str(s.evidence.envelope_digest)),
+    )
+    for st in ordered:
+        problems = _lane_filter(ctx, lane, st, provenance)
+        reasons.extend(problems)
+        if not problems:
+            groups[frozenset(st.evidence.statement.subjects)].append(st)
+    used: list[VerifiedEvidence] = []
+    passing_reason = ""
+    for subjects in sorted(groups, key=lambda g: sorted((s.name, str(s.digest)) for s in g)):
+        group = groups[subjects]
+        newest = max(st.info.finished_on for st in group)
+        top = [st for st in group if st.info.finished_on == newest]
+        results = {st.info.result for st in top}
+        when = format_timestamp(newest)
+        if len(results) > 1:
+            reasons.append(
+                (
+                    ids.LANE_FAILED,
+                    f"{lane.name} results finished at the same time ({when}) disagree: "
+                    f"{', '.join(sorted(results))}",
+                )
+            )
+        elif top[0].info.result != "PASSED":
+            reasons.append(
+                (
+                    ids.LANE_FAILED,
+                    f"the newest {lane.name} result ({when}, {shown(top[0].evidence.origin, 120)})"
+                    f" is {top[0].info.result}",
+                )
+            )
+        elif newest < ctx.now - ctx.policy.max_age:
+            reasons.append(
+                (
+                    ids.LANE_STALE,
+                    f"the newest {lane.name} result finished {when}, older than maxAge",
+                )
+            )
+        else:
+            used.extend(st.evidence for st in top)
+            if not passing_reason:
+                passing_reason = _lane_reason(lane, top[0])
+    if used:
+        return Outcome(True, passing_reason, used=tuple(used))
+    found = collapse(reasons, artifact=name, requirement=requirement)
+    return Outcome(False, found[0].message, found)
+
+
+def _lane_reason(lane: LaneRule, st: LaneStatement) -> str:
+    info = st.info
+    text = f"PASSED at {format_timestamp(info.finished_on)}"
+    if info.counts is not None:
+        text += f" ({info.counts.tests} tests, {info.counts.skipped} skipped)"
+    text += f", signed by {_signers(st.evidence.signers & set(lane.signers))}"
+    if lane.together:
+        text += f", together with {len(st.evidence.statement.subjects) - 1} other(s)"
+    return text
+
+
+def _lane_filter(
+    ctx: Context, lane: LaneRule, st: LaneStatement, provenance: Outcome
+) -> list[Reason]:
+    origin = shown(st.evidence.origin, 120)
+    info = st.info
+    untrusted = _untrusted(
+        st.evidence, lane.signers, f"lanes.{lane.name}", ids.LANE_UNTRUSTED_SIGNER
+    )
+    if untrusted:
+        return untrusted
+    problems: list[Reason] = []
+    policy = ctx.policy
+    mismatch = ids.LANE_REVISION_MISMATCH
+    if policy.same_revision and ctx.revision is not None:
+        if info.revision != ctx.revision:
+            problems.append(
+                (
+                    mismatch,
+                    f"{origin} tested revision {shown(info.revision, 40)}, the release "
+                    f"{ctx.revision}",
+                )
+            )
+    elif provenance.revisions and info.revision not in provenance.revisions:
+        problems.append(
+            (mismatch, f"{origin} tested revision {shown(info.revision, 40)}, not the built one")
+        )
+    if policy.same_run:
+        if ctx.run_id is not None and info.run_id != ctx.run_id:
+            problems.append(
+                (mismatch, f"{origin} ran in run {shown(info.run_id)}, the release {ctx.run_id}")
+            )
+        elif ctx.run_id is None and provenance.runs and info.run_id not in provenance.runs:
+            problems.append(
+                (mismatch, f"{origin} ran in run {shown(info.run_id)}, not the build's run")
+            )
+    if lane.together and frozenset(st.evidence.statement.subjects) != ctx.subjects:
+        got = len(st.evidence.statement.subjects)
+        problems.append(
+            (
+                ids.LANE_NOT_TOGETHER,
+                f"{origin} covers {got} subject(s), not exactly the release's "
+                f"{len(ctx.subjects)} artifacts",
+            )
+        )
+    return problems

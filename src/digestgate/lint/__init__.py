@@ -1,0 +1,11 @@
+"""Static checks of Actions workflows: no image build after validation, promotion by digest.
+
+Layers: :mod:`loader` (the only file reading) builds the :mod:`model`; :mod:`classify` and
+:mod:`facts` say what each step does; :mod:`rules` turns that into findings; :mod:`output`
+renders them. :func:`lint_paths` ties them together.
+"""
+
+from digestgate.lint.api import LintResult, lint_paths
+from digestgate.lint.findings import RULES, Finding, Severity
+
+__all__ = ["RULES", "Finding", "LintResult", "Severity", "lint_paths"]

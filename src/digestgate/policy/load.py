@@ -1,0 +1,363 @@
+"""Load ``policy.yaml`` strictly: every mistake is a ConfigError naming file:line:col.
+
+Unknown fields anywhere, an unknown ``apiVersion``/``kind``, missing ``artifacts`` or
+``lanes``, empty signer lists, signers that name no key, impossible thresholds, bad
+durations, globs, names and digests are all refused (exit 2) with a hint saying what to
+write instead. Defaults are documented in docs/policy.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Final, TypeVar
+
+from digestgate.digest import Digest
+from digestgate.errors import ConfigError, DigestgateError
+from digestgate.policy.model import (
+    DEFAULT_EVENTS,
+    DEFAULT_GATE_MAX_AGE,
+    DEFAULT_MAX_AGE,
+    KEY_NAME_RE,
+    LANE_NAME_RE,
+    ArtifactRule,
+    GateRule,
+    Glob,
+    GlobError,
+    LaneRule,
+    Policy,
+    PromotionRule,
+    ProvenanceRule,
+    SourceRule,
+)
+from digestgate.reference import validate_artifact_name
+from digestgate.timeutil import parse_duration
+from digestgate.yamlsource import YMap, YNode, YScalar, YSeq, load_yaml
+
+API_VERSION: Final = "digestgate/v1"
+KIND: Final = "Policy"
+
+_TOP: Final = (
+    "apiVersion",
+    "kind",
+    "keys",
+    "artifacts",
+    "source",
+    "provenance",
+    "lanes",
+    "maxAge",
+    "sameRevision",
+    "sameRun",
+    "deny",
+    "gate",
+    "promotion",
+)
+
+T = TypeVar("T")
+
+
+def policy_digest(raw: bytes) -> Digest:
+    """The policy's digest: sha256 of the exact file bytes (what VSAs name)."""
+    return Digest("sha256", hashlib.sha256(raw).hexdigest())
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; key paths resolve against its directory."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read policy file {str(path)[:200]}: {exc.strerror or exc}",
+            hint="pass --policy with the path of your policy.yaml",
+        ) from None
+    return parse_policy(raw, source=str(path), base_dir=file.parent)
+
+
+def parse_policy(raw: bytes, *, source: str, base_dir: Path) -> Policy:
+    """Validate policy bytes; raise :class:`ConfigError` with ``source:line:col``."""
+    return _Reader(source, base_dir).policy(raw)
+
+
+class _Reader:
+    def __init__(self, source: str, base_dir: Path) -> None:
+        self.source = source
+        self.base_dir = base_dir
+
+    # -- errors and primitives --------------------------------------------------------
+
+    def error(self, node: YNode | None, what: str, hint: str) -> ConfigError:
+        if node is None:
+            return ConfigError(f"{self.source}:1:1: {what}", hint=hint)
+        return ConfigError(f"{self.source}:{node.pos.line}:{node.pos.column}: {what}", hint=hint)
+
+    def mapping(
+        self, node: YNode | None, where: str, allowed: tuple[str, ...], required: tuple[str, ...]
+    ) -> YMap:
+        if not isinstance(node, YMap):
+            raise self.error(node, f"{where} must be a mapping", f"write {where} as key: value")
+        for key, _ in node.items():
+            if key not in allowed:
+                key_node = node.key_node(key)
+                raise self.error(
+                    key_node,
+                    f"unknown field {key[:60]!r} in {where}",
+                    f"allowed fields: {', '.join(allowed)}",
+                )
+        for key in required:
+            if node.get(key) is None:
+                raise self.error(
+                    node.key_node(key) or node,
+                    f"{where} needs {key!r}",
+                    f"add {key}: to {where} (see docs/policy.md)",
+                )
+        return node
+
+    def text(self, node: YNode | None, where: str) -> str:
+        if not isinstance(node, YScalar) or not isinstance(node.value, str) or not node.value:
+            raise self.error(node, f"{where} must be a non-empty string", "quote the value")
+        return node.value
+
+    def flag(self, node: YNode | None, where: str, default: bool) -> bool:
+        if node is None:
+            return default
+        if not isinstance(node, YScalar) or not isinstance(node.value, bool):
+            raise self.error(node, f"{where} must be true or false", "write true or false")
+        return node.value
+
+    def integer(self, node: YNode, where: str) -> int:
+        value = node.value if isinstance(node, YScalar) else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.error(node, f"{where} must be an integer", "write a whole number")
+        return value
+
+    def duration(self, node: YNode | None, where: str, default: timedelta) -> timedelta:
+        if node is None:
+            return default
+        value = node.value if isinstance(node, YScalar) else None
+        try:
+            if not isinstance(value, str):
+                raise ValueError(f"invalid duration {str(value)[:40]!r}")
+            result = parse_duration(value)
+        except ValueError as exc:
+            raise self.error(
+                node, f"{where}: {exc}", "write a number and a unit: 30s, 15m, 12h or 7d"
+            ) from None
+        if result <= timedelta(0):
+            raise self.error(node, f"{where} must be longer than zero", "for example: 7d")
+        return result
+
+    def items(
+        self, node: YNode | None, where: str, convert: Callable[[YNode, str], T], *, empty: bool
+    ) -> tuple[T, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, YSeq):
+            raise self.error(node, f"{where} must be a list", f"write {where} as [a, b]")
+        if not node.items and not empty:
+            raise self.error(node, f"{where} must not be empty", "list at least one entry")
+        return tuple(convert(item, where) for item in node.items)
+
+    def glob(self, node: YNode, where: str) -> Glob:
+        text = self.text(node, where)
+        try:
+            return Glob.compile(text)
+        except GlobError as exc:
+            raise self.error(
+                node,
+                f"{where}: invalid pattern {text[:80]!r}: {exc}",
+                "patterns support * (within a path segment), ** (anything) and ? only",
+            ) from None
+
+    def name(self, node: YScalar, where: str, check: Callable[[str], bool], rule: str) -> str:
+        text = node.text
+        if not check(text):
+            raise self.error(node, f"invalid {where} name {text[:80]!r}", rule)
+        return text
+
+    # -- sections ---------------------------------------------------------------------
+
+    def policy(self, raw: bytes) -> Policy:
+        root = load_yaml(raw, source=self.source)
+        doc = self.mapping(root, "the policy", _TOP, ("apiVersion", "kind", "artifacts", "lanes"))
+        api = doc.get("apiVersion")
+        if not isinstance(api, YScalar) or api.value != API_VERSION:
+            raise self.error(api, "unknown apiVersion", f"write apiVersion: {API_VERSION}")
+        kind = doc.get("kind")
+        if not isinstance(kind, YScalar) or kind.value != KIND:
+            raise self.error(kind, "kind must be Policy", "write kind: Policy")
+        keys = self.keys(doc)
+        artifacts = self.artifacts(doc.get("artifacts"))
+        source = self.source_rule(doc)
+        provenance = self.provenance(doc, keys)
+        lanes = self.lanes(doc.get("lanes"), keys)
+        gate = self.gate(doc.get("gate"), keys)
+        promotion = self.promotion(doc.get("promotion"))
+        deny = frozenset(self.items(doc.get("deny"), "deny", self.deny_digest, empty=True))
+        return Policy(
+            source_name=self.source,
+            digest=policy_digest(raw),
+            keys=keys,
+            artifacts=artifacts,
+            source=source,
+            provenance=provenance,
+            lanes=lanes,
+            max_age=self.duration(doc.get("maxAge"), "maxAge", DEFAULT_MAX_AGE),
+            same_revision=self.flag(doc.get("sameRevision"), "sameRevision", True),
+            same_run=self.flag(doc.get("sameRun"), "sameRun", True),
+            deny=deny,
+            gate=gate,
+            promotion=promotion,
+        )
+
+    def keys(self, doc: YMap) -> dict[str, Path]:
+        node = doc.get("keys")
+        if node is None:
+            raise self.error(
+                doc, "the policy needs 'keys'", "add keys: {build: keys/build.pub, ...}"
+            )
+        if not isinstance(node, YMap) or not node.entries:
+            raise self.error(node, "keys must map names to public key files", "build: b.pub")
+        result: dict[str, Path] = {}
+        for key, value in node.entries:
+            name = self.name(
+                key,
+                "key",
+                lambda t: KEY_NAME_RE.fullmatch(t) is not None,
+                "use 1-64 letters, digits, '.', '_' or '-'",
+            )
+            text = self.text(value, f"keys.{name}").removeprefix("file:")
+            path = Path(text)
+            result[name] = path if path.is_absolute() else self.base_dir / path
+        return result
+
+    def artifacts(self, node: YNode | None) -> dict[str, ArtifactRule]:
+        if not isinstance(node, YMap) or not node.entries:
+            raise self.error(
+                node, "artifacts must name at least one artifact", "backend: {repository: ...}"
+            )
+        result: dict[str, ArtifactRule] = {}
+        for key, value in node.entries:
+            name = self.name(key, "artifact", _valid_artifact, _ARTIFACT_RULE)
+            where = f"artifacts.{name}"
+            body = self.mapping(value, where, ("repository",), ("repository",))
+            repository = self.glob(body.get("repository"), f"{where}.repository")  # type: ignore[arg-type]
+            result[name] = ArtifactRule(name, repository)
+        return result
+
+    def source_rule(self, doc: YMap) -> SourceRule:
+        node = doc.get("source")
+        if node is None:
+            raise self.error(
+                doc, "the policy needs 'source'", "add source: {repository: URL, refs: [...]}"
+            )
+        body = self.mapping(node, "source", ("repository", "refs", "events"), ("repository",))
+        repository = self.text(body.get("repository"), "source.repository").rstrip("/")
+        refs = self.items(body.get("refs"), "source.refs", self.glob, empty=False)
+        if not refs:
+            raise self.error(body, "source needs 'refs'", 'add refs: ["refs/heads/main"]')
+        events = self.items(body.get("events"), "source.events", self.text, empty=False)
+        return SourceRule(repository, refs, events or DEFAULT_EVENTS)
+
+    def signers(self, node: YNode | None, where: str, keys: dict[str, Path]) -> tuple[str, ...]:
+        if node is None:
+            raise self.error(node, f"{where} needs 'signers'", "add signers: [KEYNAME]")
+        names = self.items(node, where, self.text, empty=False)
+        assert isinstance(node, YSeq)
+        seen: set[str] = set()
+        for item, name in zip(node.items, names, strict=True):
+            if name not in keys:
+                raise self.error(
+                    item,
+                    f"{where}: {name[:60]!r} is not a key name",
+                    f"use one of: {', '.join(sorted(keys))} (declared under keys:)",
+                )
+            if name in seen:
+                raise self.error(item, f"{where}: {name!r} is listed twice", "list it once")
+            seen.add(name)
+        return names
+
+    def threshold(self, node: YNode | None, where: str, signers: tuple[str, ...]) -> int:
+        if node is None:
+            return 1
+        value = self.integer(node, where)
+        if value < 1 or value > len(signers):
+            raise self.error(
+                node,
+                f"{where} must be between 1 and the number of signers ({len(signers)})",
+                "a threshold counts distinct trusted keys",
+            )
+        return value
+
+    def provenance(self, doc: YMap, keys: dict[str, Path]) -> ProvenanceRule:
+        node = doc.get("provenance")
+        if node is None:
+            raise self.error(doc, "the policy needs 'provenance'", "add provenance: {signers: []}")
+        body = self.mapping(node, "provenance", ("signers", "threshold", "builder"), ("signers",))
+        signers = self.signers(body.get("signers"), "provenance.signers", keys)
+        builder = body.get("builder")
+        return ProvenanceRule(
+            signers=signers,
+            threshold=self.threshold(body.get("threshold"), "provenance.threshold", signers),
+            builder=None if builder is None else self.glob(builder, "provenance.builder"),
+        )
+
+    def lanes(self, node: YNode | None, keys: dict[str, Path]) -> dict[str, LaneRule]:
+        if not isinstance(node, YMap) or not node.entries:
+            raise self.error(node, "lanes must name at least one lane", "e2e: {signers: [tests]}")
+        result: dict[str, LaneRule] = {}
+        for key, value in node.entries:
+            name = self.name(
+                key,
+                "lane",
+                lambda t: LANE_NAME_RE.fullmatch(t) is not None,
+                "use 1-64 of lowercase letters, digits, '.', '_' or '-' (e.g. e2e)",
+            )
+            where = f"lanes.{name}"
+            body = self.mapping(value, where, ("signers", "together"), ("signers",))
+            result[name] = LaneRule(
+                name=name,
+                signers=self.signers(body.get("signers"), f"{where}.signers", keys),
+                together=self.flag(body.get("together"), f"{where}.together", False),
+            )
+        return result
+
+    def gate(self, node: YNode | None, keys: dict[str, Path]) -> GateRule | None:
+        if node is None:
+            return None
+        body = self.mapping(node, "gate", ("signers", "maxAge"), ("signers",))
+        return GateRule(
+            signers=self.signers(body.get("signers"), "gate.signers", keys),
+            max_age=self.duration(body.get("maxAge"), "gate.maxAge", DEFAULT_GATE_MAX_AGE),
+        )
+
+    def promotion(self, node: YNode | None) -> PromotionRule:
+        if node is None:
+            return PromotionRule()
+        body = self.mapping(node, "promotion", ("immutableTags",), ())
+        tags = self.items(
+            body.get("immutableTags"), "promotion.immutableTags", self.glob, empty=True
+        )
+        return PromotionRule(immutable_tags=tags)
+
+    def deny_digest(self, node: YNode, where: str) -> Digest:
+        text = self.text(node, where)
+        try:
+            return Digest.parse(text)
+        except DigestgateError as exc:
+            raise self.error(node, f"{where}: {exc.message}", exc.hint or "") from None
+
+
+_ARTIFACT_RULE: Final = (
+    "use 1-64 of lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+)
+
+
+def _valid_artifact(name: str) -> bool:
+    try:
+        validate_artifact_name(name)
+    except DigestgateError:
+        return False
+    return True

@@ -1,0 +1,194 @@
+"""The validated policy: who may sign what, which sources and lanes qualify (pure).
+
+Every value here has been checked by :mod:`digestgate.policy.load`; the gate reads these
+objects and nothing else. Glob patterns use a deliberately small grammar (see :class:`Glob`)
+so a pattern means the same thing to everyone reading the policy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Final
+
+from digestgate.digest import Digest
+
+LANE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+KEY_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_GLOB_FORBIDDEN: Final = frozenset("[]{}\\")
+
+DEFAULT_MAX_AGE: Final = timedelta(days=7)
+DEFAULT_GATE_MAX_AGE: Final = timedelta(days=30)
+DEFAULT_EVENTS: Final = ("push", "workflow_dispatch")
+
+
+class GlobError(ValueError):
+    """A pattern outside the supported glob grammar."""
+
+
+Token = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Glob:
+    """A glob: ``*`` any run within one ``/``-separated segment, ``**`` anything, ``?`` one
+    character other than ``/``; everything else is literal. Matching is whole-string.
+
+    Matched by a small memoised matcher rather than a regex: policies with hundreds of
+    artifacts compile a pattern each, and regex compilation would dominate loading.
+    """
+
+    pattern: str
+    tokens: tuple[Token, ...] = field(compare=False, repr=False)
+
+    @classmethod
+    def compile(cls, pattern: str) -> Glob:
+        """Compile ``pattern``; raise :class:`GlobError` for an unsupported pattern."""
+        if not pattern:
+            raise GlobError("empty pattern")
+        if any(c.isspace() or ord(c) < 0x20 for c in pattern):
+            raise GlobError("whitespace or control characters")
+        bad = sorted(set(pattern) & _GLOB_FORBIDDEN)
+        if bad:
+            raise GlobError(f"unsupported character {bad[0]!r}")
+        if "***" in pattern:
+            raise GlobError("'***' is ambiguous")
+        tokens: list[Token] = []
+        literal = ""
+        i = 0
+        while i < len(pattern):
+            kind = "**" if pattern.startswith("**", i) else pattern[i]
+            if kind in ("**", "*", "?"):
+                if literal:
+                    tokens.append(("lit", literal))
+                    literal = ""
+                tokens.append((kind, ""))
+                i += len(kind)
+            else:
+                literal += pattern[i]
+                i += 1
+        if literal:
+            tokens.append(("lit", literal))
+        return cls(pattern, tuple(tokens))
+
+    def matches(self, text: str) -> bool:
+        """True when ``text`` matches the whole pattern."""
+        return _match(self.tokens, 0, text, 0, set())
+
+    def __str__(self) -> str:
+        return self.pattern
+
+
+def _match(tokens: tuple[Token, ...], i: int, text: str, j: int, failed: set[int]) -> bool:
+    # ``failed`` memoises (token, position) pairs that cannot match: linear, not exponential.
+    while i < len(tokens):
+        key = i * (len(text) + 1) + j
+        if key in failed:
+            return False
+        kind, literal = tokens[i]
+        if kind == "lit":
+            if not text.startswith(literal, j):
+                return False
+            j += len(literal)
+        elif kind == "?":
+            if j >= len(text) or text[j] == "/":
+                return False
+            j += 1
+        else:
+            slash = -1 if kind == "**" else text.find("/", j)
+            end = len(text) if slash < 0 else slash
+            for k in range(end, j - 1, -1):
+                if _match(tokens, i + 1, text, k, failed):
+                    return True
+            failed.add(key)
+            return False
+        i += 1
+    return j == len(text)
+
+
+def matches_any(globs: tuple[Glob, ...], text: str) -> bool:
+    """True when any of ``globs`` matches ``text``."""
+    return any(g.matches(text) for g in globs)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRule:
+    """One required artifact: its name and the repositories it may come from."""
+
+    name: str
+    repository: Glob
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRule:
+    """Which source repository, refs and CI events a build may come from."""
+
+    repository: str
+    refs: tuple[Glob, ...]
+    events: tuple[str, ...] = DEFAULT_EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceRule:
+    """Who signs provenance, how many distinct keys, and (optionally) which builder."""
+
+    signers: tuple[str, ...]
+    threshold: int = 1
+    builder: Glob | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaneRule:
+    """A validation lane that must pass for every artifact."""
+
+    name: str
+    signers: tuple[str, ...]
+    together: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GateRule:
+    """Who signs the VSAs that ``verify`` accepts, and how old they may be."""
+
+    signers: tuple[str, ...]
+    max_age: timedelta = DEFAULT_GATE_MAX_AGE
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionRule:
+    """Promotion settings: tags that are never moved once they exist."""
+
+    immutable_tags: tuple[Glob, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A loaded ``policy.yaml``.
+
+    ``keys`` maps local key names to resolved public-key paths. ``key_ids`` maps key names
+    to a stable identity of the key material (set by the command layer once keys are
+    loaded); thresholds count distinct identities, so two names for one key count once.
+    ``digest`` is the sha256 of the exact file bytes: the digest VSAs name.
+    """
+
+    source_name: str
+    digest: Digest
+    keys: Mapping[str, Path]
+    artifacts: Mapping[str, ArtifactRule]
+    source: SourceRule
+    provenance: ProvenanceRule
+    lanes: Mapping[str, LaneRule]
+    max_age: timedelta = DEFAULT_MAX_AGE
+    same_revision: bool = True
+    same_run: bool = True
+    deny: frozenset[Digest] = frozenset()
+    gate: GateRule | None = None
+    promotion: PromotionRule = PromotionRule()
+    key_ids: Mapping[str, str] = field(default_factory=dict)
+
+    def key_identity(self, name: str) -> str:
+        """The identity counted by thresholds for key ``name``."""
+        return self.key_ids.get(name, name)

@@ -1,0 +1,1 @@
+"""Deterministic renderings of a gate decision: table, JSON report, Markdown, annotations."""

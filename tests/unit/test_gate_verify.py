@@ -1,0 +1,87 @@
+"""The deploy-side rule: a fresh PASSED gate VSA under exactly this policy."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from digestgate.digest import Digest
+from digestgate.errors import ConfigError
+from digestgate.evidence.model import EvidenceProblem, VerifiedEvidence
+from digestgate.gate.verify import VerifyDecision, verify_digest
+from tests.unit.gatekit import BACKEND, FRONTEND, HOUR, NOW, lane, policy, verified, vsa
+
+POLICY = policy()
+OTHER_POLICY = Digest.of(b"another policy")
+DAY = 24 * HOUR
+
+
+def run(
+    evidence: list[VerifiedEvidence], problems: list[EvidenceProblem] | None = None
+) -> VerifyDecision:
+    return verify_digest(POLICY, BACKEND, evidence, problems or [], NOW)
+
+
+def good(**kwargs: object) -> VerifiedEvidence:
+    doc = vsa(BACKEND, policy_digest=POLICY.digest, **kwargs)  # type: ignore[arg-type]
+    return verified(doc, ["gate"])
+
+
+def test_fresh_passed_vsa_passes() -> None:
+    decision = run([good()])
+    assert decision.verdict == "PASSED"
+    assert decision.finding_ids == frozenset()
+    assert decision.vsa is not None
+
+
+def test_no_vsa() -> None:
+    decision = run([verified(lane("e2e", {"backend": BACKEND}), ["tests"])])
+    assert (decision.verdict, set(decision.finding_ids)) == ("FAILED", {"vsa.missing"})
+
+
+def test_vsa_for_another_digest() -> None:
+    other = verified(vsa(FRONTEND, policy_digest=POLICY.digest), ["gate"])
+    assert run([other]).finding_ids == {"vsa.missing"}
+
+
+def test_vsa_under_another_policy() -> None:
+    decision = run([verified(vsa(BACKEND, policy_digest=OTHER_POLICY), ["gate"])])
+    assert (decision.verdict, set(decision.finding_ids)) == ("FAILED", {"vsa.policy-mismatch"})
+
+
+def test_stale_vsa() -> None:
+    decision = run([good(time=NOW - 31 * DAY)])
+    assert (decision.verdict, set(decision.finding_ids)) == ("FAILED", {"vsa.stale"})
+
+
+def test_vsa_signed_by_a_build_key_counts_as_missing() -> None:
+    decision = run([verified(vsa(BACKEND, policy_digest=POLICY.digest), ["build"])])
+    assert (decision.verdict, set(decision.finding_ids)) == ("FAILED", {"vsa.missing"})
+    assert "not by gate.signers" in decision.findings[0].message
+
+
+def test_failed_vsa_does_not_pass() -> None:
+    decision = run([good(result="FAILED")])
+    assert (decision.verdict, set(decision.finding_ids)) == ("FAILED", {"vsa.missing"})
+
+
+def test_future_vsa_never_counts() -> None:
+    decision = run([good(time=NOW + HOUR)])
+    assert (decision.verdict, set(decision.finding_ids)) == (
+        "FAILED",
+        {"evidence.future-time", "vsa.missing"},
+    )
+
+
+def test_one_good_vsa_is_enough_beside_bad_ones_and_problems() -> None:
+    problems = [EvidenceProblem("unverified", "attached:x", "bad signature")]
+    decision = run([good(time=NOW - 40 * DAY), good(), good(time=NOW + DAY)], problems)
+    assert decision.verdict == "PASSED"
+    assert decision.finding_ids == {"evidence.future-time", "evidence.unverified"}
+
+
+def test_policy_without_gate_section_is_config_error() -> None:
+    pol = dataclasses.replace(POLICY, gate=None)
+    with pytest.raises(ConfigError, match="no gate section"):
+        verify_digest(pol, BACKEND, [good()], [], NOW)

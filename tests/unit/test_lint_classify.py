@@ -1,0 +1,191 @@
+"""Classification of commands and actions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from digestgate.lint.classify import (
+    Kind,
+    action_ref,
+    classify_action,
+    classify_command,
+    script_ref,
+)
+from digestgate.lint.config import LintConfig
+
+CFG = LintConfig()
+
+
+def kinds(command: str, config: LintConfig = CFG) -> set[Kind]:
+    return {m.kind for m in classify_command(tuple(command.split()), config)}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "docker build .",
+        "docker buildx build --push .",
+        "docker buildx bake",
+        "docker compose build",
+        "docker-compose build web",
+        "docker image build .",
+        "docker --context remote build .",
+        "buildah bud -t x .",
+        "buildah build .",
+        "podman build .",
+        "podman buildx build .",
+        "/kaniko/executor --context .",
+        "ko build ./cmd/app",
+        "ko publish ./cmd/app",
+        "nerdctl build .",
+        "buildctl build --frontend dockerfile.v0",
+        "pack build app --publish",
+        "bazel run //images:push",
+        "sudo -E docker build .",
+        "env A=1 docker build .",
+        "docker run -v /w:/w gcr.io/kaniko-project/executor:latest --context /w",
+        "mvn -B jib:build",
+        "crane mutate app@sha256:x --label a=b",
+    ],
+)
+def test_builds(command: str) -> None:
+    assert Kind.BUILD in kinds(command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "docker build --help",
+        "echo docker build",
+        "docker pull x",
+        "bazel run //app:server",
+        "docker buildx imagetools inspect x",
+        "ko version",
+    ],
+)
+def test_not_builds(command: str) -> None:
+    assert Kind.BUILD not in kinds(command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "pytest -q",
+        "python -m pytest",
+        "python3.12 -m unittest",
+        "tox -e py",
+        "nox",
+        "go test ./...",
+        "cargo test",
+        "npm test",
+        "npm run test:e2e",
+        "yarn test",
+        "pnpm test",
+        "npx jest",
+        "vitest run",
+        "mocha",
+        "npx playwright test",
+        "cypress run",
+        "make test-integration",
+        "make check",
+        "gradle test",
+        "./gradlew check",
+        "mvn verify",
+        "mvn test",
+        "uv run pytest",
+        "poetry run pytest",
+        "docker compose run --rm api pytest",
+        "docker run --rm img npm test",
+        "digestgate attest test-result --lane e2e",
+    ],
+)
+def test_validation(command: str) -> None:
+    assert Kind.VALIDATION in kinds(command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["npm run build", "make", "make lint", "ruff check .", "go build ./...", "echo pytest"],
+)
+def test_not_validation(command: str) -> None:
+    assert Kind.VALIDATION not in kinds(command)
+
+
+@pytest.mark.parametrize(
+    ("command", "ref"),
+    [
+        ("crane copy a@sha256:x b:1", "a@sha256:x"),
+        ("crane cp a b", "a"),
+        ("crane tag a@sha256:x v1", "a@sha256:x"),
+        ("skopeo copy --all docker://a:1 docker://b:1", "docker://a:1"),
+        ("regctl image copy a b", "a"),
+        ("oras cp a b", "a"),
+        ("cosign copy a b", "a"),
+        ("docker buildx imagetools create -t b:1 a@sha256:x", "a@sha256:x"),
+        ("kubectl set image deploy/x c=a:1", "a:1"),
+    ],
+)
+def test_promotions_and_their_source(command: str, ref: str) -> None:
+    matches = [m for m in classify_command(tuple(command.split()), CFG) if m.kind is Kind.PROMOTION]
+    assert [r.text for r in matches[0].refs] == [ref]
+
+
+def test_deploys_and_digestgate() -> None:
+    assert Kind.PROMOTION in kinds("digestgate promote --release r.json")
+    assert Kind.CONSUME in kinds("digestgate verify a@sha256:x")
+    assert Kind.CAPTURE in kinds("digestgate capture app x")
+    assert Kind.PROMOTION in kinds("docker stack deploy -c s.yml app")
+    assert Kind.PROMOTION in kinds("docker compose up -d")
+    assert Kind.PROMOTION in kinds("helm upgrade app ./c --set image.tag=1")
+    assert Kind.PROMOTION not in kinds("helm upgrade app ./c")
+
+
+def test_config_patterns() -> None:
+    config = LintConfig(
+        build_commands=(re.compile(r"^make image"),),
+        validation_commands=(re.compile(r"^./smoke"),),
+        promotion_commands=(re.compile(r"^release-tool ship"),),
+    )
+    assert Kind.BUILD in kinds("make image", config)
+    assert Kind.VALIDATION in kinds("./smoke", config)
+    assert Kind.PROMOTION in kinds("release-tool ship x", config)
+
+
+def test_action_refs() -> None:
+    assert action_ref("actions/checkout@v4").name == "actions/checkout"
+    assert action_ref("https://gitea.com/actions/checkout@v4").name == "actions/checkout"
+    assert action_ref("https://evil.example/actions/checkout@v4").name == (
+        "evil.example/actions/checkout"
+    )
+    assert action_ref("./.github/actions/x").kind == "local"
+    assert action_ref("docker://alpine:3").kind == "docker"
+
+
+def test_action_classes() -> None:
+    def k(uses: str, **with_: str) -> set[Kind]:
+        return {m.kind for m in classify_action(action_ref(uses), with_, CFG)}
+
+    assert k("actions/checkout@v4") == set()
+    assert k("actions/setup-python@v5") == set()
+    assert k("docker/build-push-action@v6", push="true") == {Kind.BUILD}
+    assert k("actions/github-script@v7") == {Kind.OPAQUE}
+    assert k("https://evil.example/actions/checkout@v4") == {Kind.OPAQUE}
+    assert k("docker://gcr.io/kaniko-project/executor:v1") == {Kind.BUILD}
+    assert k("actions/download-artifact@v4", name="release-json") == {Kind.CONSUME}
+    assert {
+        m.kind
+        for m in classify_action(
+            action_ref("acme/x@v1"), {}, LintConfig(harmless_actions=("acme/*",))
+        )
+    } == set()
+
+
+def test_script_refs() -> None:
+    assert script_ref(("./ci/build.sh", "x")) == "./ci/build.sh"
+    assert script_ref(("bash", "ci/build.sh")) == "ci/build.sh"
+    assert script_ref(("source", "env.sh")) == "env.sh"
+    assert script_ref(("bash", "-c", "docker build .")) is None
+    assert script_ref(("/usr/bin/tool",)) is None
+    assert script_ref(("make", "build")) is None

@@ -1,0 +1,88 @@
+"""The loader and rules never crash on arbitrary YAML text: they only report findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digestgate.lint.config import LintConfig
+from digestgate.lint.findings import RULES
+from digestgate.lint.loader import Loader
+from digestgate.lint.rules import check_workflow
+
+WORDS = [
+    "on",
+    "jobs",
+    "steps",
+    "run",
+    "uses",
+    "needs",
+    "if",
+    "with",
+    "env",
+    "outputs",
+    "strategy",
+    "matrix",
+    "push",
+    "tags",
+    "release",
+    "workflow_call",
+    "build",
+    "test",
+    "id",
+    "name",
+    "./x",
+    "./.github/workflows/a.yml",
+    "docker build .",
+    "pytest",
+    "crane copy a:1 b",
+    "always()",
+    "${{ needs.build.outputs.digest }}",
+    "a@sha256:0",
+]
+FIXTURE_OK = [HealthCheck.function_scoped_fixture]
+scalars = st.one_of(
+    st.sampled_from(WORDS), st.text(max_size=20), st.integers(), st.booleans(), st.none()
+)
+trees = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(WORDS), inner, max_size=5),
+    ),
+    max_leaves=30,
+)
+
+
+def _lint(text: str, root: Path) -> None:
+    loader = Loader(root, root)
+    workflow, findings = loader.parse(text, "wf.yml")
+    if workflow is not None:
+        findings = findings + check_workflow(workflow, LintConfig())
+    assert all(f.rule in RULES and f.line >= 1 for f in findings)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(tree=trees)
+def test_workflow_shaped_yaml_never_crashes(tree: object, tmp_path: Path) -> None:
+    _lint(yaml.safe_dump(tree), tmp_path)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(text=st.text(max_size=200))
+def test_arbitrary_text_never_crashes(text: str, tmp_path: Path) -> None:
+    _lint(text, tmp_path)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(
+    script=st.text(
+        alphabet=st.sampled_from(list("docker build $(){}`'\"\\|&;<>#\n=@:")), max_size=80
+    )
+)
+def test_arbitrary_run_bodies_never_crash(script: str, tmp_path: Path) -> None:
+    tree = {"on": "push", "jobs": {"t": {"steps": [{"run": "pytest"}, {"run": script}]}}}
+    _lint(yaml.safe_dump(tree), tmp_path)

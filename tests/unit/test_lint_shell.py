@@ -1,0 +1,57 @@
+"""Shell splitting: continuations, separators, substitutions, quotes, heredocs."""
+
+from __future__ import annotations
+
+from digestgate.lint.shell import commands, logical_lines
+
+
+def argvs(text: str) -> list[tuple[str, ...]]:
+    return [c.argv for c in commands(text)]
+
+
+def test_continuations_keep_the_first_line() -> None:
+    cmds = commands("echo a\nsudo docker \\\n  build \\\n  -t x .\n")
+    assert cmds[1].argv == ("sudo", "docker", "build", "-t", "x", ".")
+    assert cmds[1].line == 1
+
+
+def test_separators_split_commands() -> None:
+    assert argvs("a && b || c; d | e & f") == [("a",), ("b",), ("c",), ("d",), ("e",), ("f",)]
+
+
+def test_substitutions_become_commands() -> None:
+    cmds = commands('D="$(docker build -q .)"; X=`podman build .`')
+    assert ("docker", "build", "-q", ".") in [c.argv for c in cmds]
+    assert ("podman", "build", ".") in [c.argv for c in cmds]
+    assert cmds[0].assigns == (("D", "$(...)"),)
+
+
+def test_quoted_words_and_comments() -> None:
+    assert argvs('echo "docker build ."  # docker build') == [("echo", "docker build .")]
+    assert argvs("# docker build .") == []
+
+
+def test_heredoc_bodies_are_skipped() -> None:
+    text = "cat <<EOF\ndocker build .\nEOF\necho done"
+    assert argvs(text) == [("cat",), ("echo", "done")]
+    assert [line for line, _ in logical_lines(text)] == [0, 3]
+
+
+def test_bash_c_body_is_parsed() -> None:
+    assert ("buildah", "bud", ".") in argvs("timeout 60 bash -c 'buildah bud .'")
+
+
+def test_expressions_stay_one_word() -> None:
+    assert argvs("crane copy app@${{ steps.b.outputs.digest }} x") == [
+        ("crane", "copy", "app@${{ steps.b.outputs.digest }}", "x")
+    ]
+
+
+def test_assignments_and_export() -> None:
+    cmds = commands("export IMAGE_DIGEST=app:1 OTHER=2\nFOO=bar make test")
+    assert cmds[0].assigns == (("IMAGE_DIGEST", "app:1"), ("OTHER", "2"))
+    assert cmds[1].argv == ("make", "test") and cmds[1].assigns == (("FOO", "bar"),)
+
+
+def test_unbalanced_quotes_do_not_raise() -> None:
+    assert argvs('docker build "unterminated') == [("docker", "build", '"unterminated')]
