@@ -115,3 +115,60 @@ def test_vsa_key_is_required(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.code == 2
     assert "--vsa-key" in result.stderr
+
+
+# --- with the real gate --------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Any:
+    from tests.integration.test_gate_adversarial import World
+
+    w = World(tmp_path)
+    w.write_policy()
+    w.policy.write_text(w.policy.read_text() + 'promotion:\n  immutableTags: ["v*"]\n')
+    return w
+
+
+def promote_world(world: Any, target: str, *extra: str) -> CliResult:
+    return run_cli(
+        "promote",
+        "--release", str(world.release),
+        "--policy", str(world.policy),
+        "--evidence", f"dir:{world.evidence}",
+        "--to", target,
+        "--vsa-key", str(world.keys["gate"]),
+        *extra,
+    )  # fmt: skip
+
+
+def test_gated_promotion_end_to_end(world: Any, registry: Registry, repo: str) -> None:
+    out = world.root / "promoted.json"
+    target = registry.ref(f"{repo}/prod")
+    result = promote_world(world, target, "--tag", "v1.0", "--tag", "latest", "--out", str(out))
+    assert result.code == 0, result.stderr
+    promotion = load_release(out)
+    assert isinstance(promotion, Promotion)
+    for name in ("backend", "frontend"):
+        image = promotion.artifacts[name].image_text
+        assert image == f"{target}/{name}@{world.digests[name]}"
+        assert f"{name} {image}" in result.stdout.splitlines()
+        # The gate's VSA travelled with the image: the deploy-side check passes at the target.
+        check = run_cli("verify", image, "--policy", str(world.policy), "--evidence", "attached")
+        assert check.code == 0, check.stderr
+    assert len(list(world.evidence.glob("vsa-*.json"))) == 4  # two gate VSAs, two records
+    again = promote_world(world, target, "--tag", "v1.0")
+    assert again.code == 0, again.stderr
+
+
+def test_gate_blocks_and_nothing_reaches_the_target(
+    world: Any, registry: Registry, repo: str
+) -> None:
+    world.files["e2e"].unlink()
+    result = promote_world(world, registry.ref(f"{repo}/prod"), "--tag", "v1.0")
+    assert result.code == 1, result.stderr
+    assert "lane.missing" in result.stderr
+    assert not (registry.root / "docker/registry/v2/repositories" / repo / "prod").exists()
+    with Stores() as stores:
+        for name in ("backend", "frontend"):
+            assert image_tags(stores, registry, f"{repo}/prod/{name}") == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,12 @@ from digestgate.cli.output import Console, console
 from digestgate.oci.open import StoreOptions
 
 if TYPE_CHECKING:
-    from digestgate.evidence.store.base import EvidenceStore
+    from digestgate.evidence.store.base import (
+        EvidenceStore,
+        StoredEnvelope,
+        StoreProblem,
+        SubjectLocation,
+    )
     from digestgate.oci.open import Stores
     from digestgate.promote import GateOutcome, PromotionResult
     from digestgate.release import Promotion, Release
@@ -164,12 +169,59 @@ def _run_gate(
     *,
     dry_run: bool,
 ) -> GateOutcome:
-    """Run the gate (signing its VSAs with ``signer``) and return what promotion needs."""
-    from digestgate.errors import InternalError
+    """Run the gate exactly as ``digestgate gate --vsa-key`` does; return what promotion needs.
 
-    raise InternalError(
-        "gate not available", hint="this build has no gate; promotion cannot run without it"
+    The gate always confirms the images by digest (promotion never runs offline) and signs
+    its VSAs into the first evidence store, as ``gate`` does; a dry run keeps them in memory.
+    """
+    from digestgate.decide import envelope_verifier, load_trusted_keys, run_gate, sign_vsas
+    from digestgate.policy import load_policy
+    from digestgate.promote import GateOutcome
+    from digestgate.report.table import render_table
+
+    policy, trusted = load_trusted_keys(load_policy(policy_path))
+    run = run_gate(
+        policy, release, evidence_stores, envelope_verifier(trusted), now=now, images=stores
     )
+    decision = run.decision
+    vsas = _KeptVsas(None if dry_run else evidence_stores[0])
+    sign_vsas(run, release, policy_uri=str(policy_path), signer=signer, store=vsas, now=now)
+    verified = {e.envelope_digest: e for e in run.evidence}
+    relied_on = {
+        name: [verified[ref.digest] for ref in artifact.evidence if ref.digest in verified]
+        for name, artifact in decision.artifacts.items()
+    }
+    return GateOutcome(
+        passed=decision.passed,
+        policy_digest=decision.policy_digest,
+        immutable_tags=tuple(glob.pattern for glob in policy.promotion.immutable_tags),
+        evidence=relied_on,
+        vsas=vsas.by_name,
+        summary=render_table(decision, color=out.color),
+    )
+
+
+class _KeptVsas:
+    """An evidence store that keeps each VSA by artifact name, then writes it on (or not)."""
+
+    def __init__(self, inner: EvidenceStore | None) -> None:
+        self.inner = inner
+        self.by_name: dict[str, bytes] = {}
+
+    def describe(self) -> str:
+        return self.inner.describe() if self.inner is not None else "memory"
+
+    def write(
+        self, envelope: bytes, *, predicate: str, subjects: Sequence[SubjectLocation]
+    ) -> list[str]:
+        for subject in subjects:
+            self.by_name[subject.name] = envelope
+        if self.inner is None:
+            return []
+        return self.inner.write(envelope, predicate=predicate, subjects=subjects)
+
+    def read(self, subjects: Sequence[SubjectLocation]) -> Iterator[StoredEnvelope | StoreProblem]:
+        return iter(())
 
 
 def _size(n: int) -> str:
