@@ -162,6 +162,9 @@ class _Artifact:
     source: ImageStore
     descriptor: Descriptor
     target: ImageStore | None = None
+    inputs: list[tuple[str, Digest]] = field(default_factory=list)
+    """Carried envelopes: where each was attached at the target, and its digest."""
+    attached: list[str] = field(default_factory=list)
 
 
 def promote(
@@ -210,12 +213,18 @@ def promote(
         return PromotionResult(dry_run=True, plans=plans, tags=changes)
     assert signer is not None
     result = PromotionResult(dry_run=False)
-    _copy_all(artifacts, stores, concurrency, progress, result, info)
+    _copy_all(artifacts, stores, concurrency, progress, result, outcome, now)
     for artifact in artifacts:
-        result.attached[artifact.name] = _carry_evidence(
-            artifact, outcome, stores, signer, evidence_dir, now, policy_uri
-        )
-        info(f"{artifact.name}: evidence attached at {artifact.target_location.name}")
+        report = result.reports[artifact.name]
+        info(f"{artifact.name}: copied to {artifact.target_location} ({report.summary()})")
+
+    def record(artifact: _Artifact) -> None:
+        _record_promotion(artifact, outcome, stores, signer, evidence_dir, now, policy_uri)
+
+    _each(artifacts, concurrency, record, "recording the promotion of", lambda: "")
+    for artifact in artifacts:
+        result.attached[artifact.name] = artifact.attached
+        info(f"{artifact.name}: evidence and promotion record attached")
     result.tags = _apply_tags(artifacts, changes, outcome.immutable_tags, info)
     result.promotion = _record(release, outcome, artifacts, result.tags, now)
     return result
@@ -332,9 +341,14 @@ def _copy_all(
     concurrency: int,
     progress: ProgressSink | None,
     result: PromotionResult,
-    info: Info,
+    outcome: GateOutcome,
+    now: datetime,
 ) -> None:
-    """Copy and verify every artifact; on failure re-raise the first error, annotated."""
+    """Copy, verify and attach the gate's evidence to every artifact, concurrently.
+
+    Evidence is attached as soon as an artifact's copy is verified, overlapping the other
+    copies: it names the digest, not a tag, so it is true whatever happens next.
+    """
     workers = min(concurrency, len(artifacts))
     per_artifact = max(1, math.ceil(concurrency / workers))
     shared = _SharedProgress(progress) if progress is not None else None
@@ -353,33 +367,56 @@ def _copy_all(
             report=result.reports[artifact.name],
         )
         _verify_copy(target, artifact.descriptor)
+        _carry(artifact, outcome, stores, now)
 
+    def copied() -> str:
+        return "copied so far: " + "; ".join(
+            f"{n}: {r.summary()}" for n, r in result.reports.items()
+        )
+
+    try:
+        _each(artifacts, concurrency, one, "copying", copied)
+    finally:
+        if progress is not None:
+            progress.done()
+
+
+def _each(
+    artifacts: Sequence[_Artifact],
+    concurrency: int,
+    task: Callable[[_Artifact], None],
+    doing: str,
+    so_far: Callable[[], str],
+) -> None:
+    """Run ``task`` for every artifact (bounded); re-raise the first failure, annotated.
+
+    The error keeps its class (so its exit code); its message names the artifact, what
+    reached the target, and that no tag moved.
+    """
     errors: list[tuple[str, BaseException]] = []
+    workers = min(concurrency, len(artifacts))
     with ThreadPoolExecutor(workers, thread_name_prefix="digestgate-promote") as pool:
-        futures = {pool.submit(one, a): a.name for a in artifacts}
+        futures = {pool.submit(task, a): a.name for a in artifacts}
         for future, name in futures.items():
             error = future.exception()
             if error is not None:
                 errors.append((name, error))
-    if progress is not None:
-        progress.done()
-    if errors:
-        name, error = errors[0]
-        copied = "; ".join(f"{n}: {r.summary()}" for n, r in result.reports.items())
-        if not isinstance(error, DigestgateError):
-            raise error
-        annotated = _copy.copy(error)
-        annotated.message = (
-            f"promotion stopped copying {name}: {error.message} "
-            f"(copied so far: {copied}); no tag was changed"
-        )
-        annotated.hint = (
-            error.hint + "; then " if error.hint else ""
-        ) + "run the same promote again: content already copied is skipped"
-        raise annotated from error
-    for artifact in artifacts:
-        report = result.reports[artifact.name]
-        info(f"{artifact.name}: copied to {artifact.target_location} ({report.summary()})")
+    if not errors:
+        return
+    name, error = errors[0]
+    if not isinstance(error, DigestgateError):
+        raise error
+    annotated = _copy.copy(error)
+    detail = so_far()
+    annotated.message = (
+        f"promotion stopped {doing} {name}: {error.message} "
+        + (f"({detail}); " if detail else "; ")
+        + "no tag was changed"
+    )
+    annotated.hint = (
+        error.hint + "; then " if error.hint else ""
+    ) + "run the same promote again: content already copied is skipped"
+    raise annotated from error
 
 
 def _verify_copy(target: ImageStore, descriptor: Descriptor) -> None:
@@ -401,7 +438,31 @@ def _verify_copy(target: ImageStore, descriptor: Descriptor) -> None:
 # --- evidence ----------------------------------------------------------------------------
 
 
-def _carry_evidence(
+def _carry(artifact: _Artifact, outcome: GateOutcome, stores: Stores, now: datetime) -> None:
+    """Attach the verified evidence the gate relied on, and its VSA, to the target digest."""
+    from digestgate.evidence.store.attached import AttachedStore
+
+    digest = artifact.descriptor.digest
+    subject = SubjectLocation(artifact.name, artifact.target_location)
+    attached = AttachedStore(stores, clock=lambda: now)
+    seen: set[Digest] = set()
+    for evidence in outcome.evidence.get(artifact.name, ()):
+        # Only statements about this very digest travel with it (a joint lane result about
+        # backend and frontend is carried to both targets).
+        if digest not in evidence.statement.digests or evidence.envelope_digest in seen:
+            continue
+        seen.add(evidence.envelope_digest)
+        predicate = evidence.statement.predicate_type
+        places = attached.write(evidence.envelope, predicate=predicate, subjects=[subject])
+        artifact.attached.extend(places)
+        artifact.inputs.append((places[0], evidence.envelope_digest))
+    gate_vsa = outcome.vsas[artifact.name]
+    places = attached.write(gate_vsa, predicate="vsa", subjects=[subject])
+    artifact.attached.extend(places)
+    artifact.inputs.append((places[0], Digest.of(gate_vsa)))
+
+
+def _record_promotion(
     artifact: _Artifact,
     outcome: GateOutcome,
     stores: Stores,
@@ -409,50 +470,30 @@ def _carry_evidence(
     evidence_dir: EvidenceStore | None,
     now: datetime,
     policy_uri: str,
-) -> list[str]:
-    """Attach the gate's evidence, its VSA and a new signed promotion record to the target."""
+) -> None:
+    """Sign the promotion record (a VSA naming target and source) and attach it."""
     from digestgate.evidence.dsse import sign_envelope
     from digestgate.evidence.statements import statement_bytes, vsa_predicate
     from digestgate.evidence.store.attached import AttachedStore
 
-    digest = artifact.descriptor.digest
     subject = SubjectLocation(artifact.name, artifact.target_location)
-    attached = AttachedStore(stores, clock=lambda: now)
-    written: list[str] = []
-    inputs: list[tuple[str, Digest]] = []
-    carried: dict[Digest, VerifiedEvidence] = {}
-    for evidence in outcome.evidence.get(artifact.name, ()):
-        # Only statements about this very digest travel with it (a joint lane result about
-        # backend and frontend is carried to both targets).
-        if digest in evidence.statement.digests:
-            carried.setdefault(evidence.envelope_digest, evidence)
-    for evidence in carried.values():
-        places = attached.write(
-            evidence.envelope, predicate=evidence.statement.predicate_type, subjects=[subject]
-        )
-        written.extend(places)
-        inputs.append((places[0], evidence.envelope_digest))
-    gate_vsa = outcome.vsas[artifact.name]
-    places = attached.write(gate_vsa, predicate="vsa", subjects=[subject])
-    written.extend(places)
-    inputs.append((places[0], Digest.of(gate_vsa)))
     predicate = vsa_predicate(
         result="PASSED",
         policy_digest=outcome.policy_digest,
         policy_uri=policy_uri,
         resource_uri=str(artifact.target_location),
-        input_attestations=inputs,
+        input_attestations=artifact.inputs,
         time_verified=now,
         kind="promotion",
         source=str(artifact.source_location),
         findings=(),
     )
-    payload = statement_bytes([Subject(artifact.name, digest)], VSA, predicate)
+    payload = statement_bytes([Subject(artifact.name, subject.digest)], VSA, predicate)
     record = sign_envelope(payload, PAYLOAD_TYPE, [signer])
-    written.extend(attached.write(record, predicate="vsa", subjects=[subject]))
+    attached = AttachedStore(stores, clock=lambda: now)
+    artifact.attached.extend(attached.write(record, predicate="vsa", subjects=[subject]))
     if evidence_dir is not None:
-        written.extend(evidence_dir.write(record, predicate="vsa", subjects=[subject]))
-    return written
+        artifact.attached.extend(evidence_dir.write(record, predicate="vsa", subjects=[subject]))
 
 
 # --- tags --------------------------------------------------------------------------------
