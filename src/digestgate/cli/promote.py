@@ -71,6 +71,12 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the promoted release (promoted.json) here.",
 )
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the gate's JSON report here (as `digestgate gate --report`).",
+)
 @click.option("--dry-run", is_flag=True, help="Gate, then print the plan; change nothing.")
 @click.option(
     "--concurrency",
@@ -90,6 +96,7 @@ def command(
     vsa_key: str,
     tags: tuple[str, ...],
     out_path: Path | None,
+    report_path: Path | None,
     dry_run: bool,
     concurrency: int,
     store_options: StoreOptions,
@@ -122,7 +129,15 @@ def command(
     with Stores(store_options) as stores:
         evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]
         outcome = _run_gate(
-            policy_path, release, evidence_stores, stores, signer, now, out, dry_run=dry_run
+            policy_path,
+            release,
+            evidence_stores,
+            stores,
+            signer,
+            now,
+            out,
+            dry_run=dry_run,
+            report_path=report_path,
         )
         if not out.quiet and outcome.summary:
             click.echo(outcome.summary, err=True, nl=not outcome.summary.endswith("\n"))
@@ -168,22 +183,38 @@ def _run_gate(
     out: Console,
     *,
     dry_run: bool,
+    report_path: Path | None,
 ) -> GateOutcome:
     """Run the gate exactly as ``digestgate gate --vsa-key`` does; return what promotion needs.
 
     The gate always confirms the images by digest (promotion never runs offline) and signs
     its VSAs into the first evidence store, as ``gate`` does; a dry run keeps them in memory.
+    Its report, step summary and annotations are written as ``gate`` writes them.
     """
-    from digestgate.decide import envelope_verifier, load_trusted_keys, run_gate, sign_vsas
+    from digestgate.cli.gatesummary import append_step_summary, print_annotations, write_report
+    from digestgate.decide import (
+        check_vsa_signer,
+        envelope_verifier,
+        load_trusted_keys,
+        run_gate,
+        sign_vsas,
+    )
     from digestgate.policy import load_policy
     from digestgate.promote import GateOutcome
+    from digestgate.report.annotations import render_annotations
+    from digestgate.report.jsonreport import render_json
+    from digestgate.report.markdown import render_markdown
     from digestgate.report.table import render_table
 
     policy, trusted = load_trusted_keys(load_policy(policy_path))
+    check_vsa_signer(policy, signer)
     run = run_gate(
         policy, release, evidence_stores, envelope_verifier(trusted), now=now, images=stores
     )
     decision = run.decision
+    write_report(report_path, render_json(decision))
+    append_step_summary(render_markdown(decision))
+    print_annotations(render_annotations(decision))
     vsas = _KeptVsas(None if dry_run else evidence_stores[0])
     sign_vsas(run, release, policy_uri=str(policy_path), signer=signer, store=vsas, now=now)
     verified = {e.envelope_digest: e for e in run.evidence}

@@ -316,7 +316,7 @@ def _decide_artifact(
 def _artifact_reason(registry: Mapping[str, RegistryCheck] | None) -> str:
     if registry is None:
         return "pinned by digest (registry not checked: offline)"
-    return "pinned by digest; the registry serves these exact bytes"
+    return "pinned by digest; the served bytes hash to it"
 
 
 def _mixed(run: _Evaluation, outcomes: Mapping[str, Outcome]) -> list[Finding]:

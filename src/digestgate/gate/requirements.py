@@ -184,45 +184,45 @@ def _provenance_problems(ctx: Context, st: ProvenanceStatement) -> list[Reason]:
         problems.append(
             (
                 mismatch,
-                f"{origin} was built from {shown(info.repository)}, not {policy.source.repository}",
+                f"built from {shown(info.repository)}, not {policy.source.repository} ({origin})",
             )
         )
     if not matches_any(policy.source.refs, info.ref):
         problems.append(
-            (mismatch, f"{origin} was built from ref {shown(info.ref)}, not one of source.refs")
+            (mismatch, f"built from ref {shown(info.ref)}, not one of source.refs ({origin})")
         )
     if info.event not in policy.source.events:
         problems.append(
             (
                 mismatch,
-                f"{origin} was built by a {shown(info.event)!s} event; source.events allows "
-                f"{', '.join(policy.source.events)}",
+                f"built by a {shown(info.event)!s} event; source.events allows "
+                f"{', '.join(policy.source.events)} ({origin})",
             )
         )
     if policy.same_revision and ctx.revision is not None and info.revision != ctx.revision:
         problems.append(
             (
                 mismatch,
-                f"{origin} names revision {shown(info.revision, 40)}, the release {ctx.revision}",
+                f"built revision {shown(info.revision, 40)}, the release {ctx.revision} ({origin})",
             )
         )
     if policy.same_run and ctx.run_id is not None and info.run_id != ctx.run_id:
         problems.append(
-            (mismatch, f"{origin} comes from run {shown(info.run_id)}, the release {ctx.run_id}")
+            (mismatch, f"built in run {shown(info.run_id)}, the release {ctx.run_id} ({origin})")
         )
     builder = policy.provenance.builder
     if builder is not None and not builder.matches(info.builder_id):
         problems.append(
             (
                 ids.PROVENANCE_BUILDER_MISMATCH,
-                f"{origin} was built by {shown(info.builder_id, 160)}, not {builder}",
+                f"built by {shown(info.builder_id, 160)}, not {builder} ({origin})",
             )
         )
     if info.finished_on < ctx.now - policy.max_age:
         problems.append(
             (
                 ids.PROVENANCE_STALE,
-                f"{origin} finished {format_timestamp(info.finished_on)}, older than maxAge",
+                f"finished {format_timestamp(info.finished_on)}, older than maxAge ({origin})",
             )
         )
     return problems
@@ -336,30 +336,31 @@ def _lane_filter(
             problems.append(
                 (
                     mismatch,
-                    f"{origin} tested revision {shown(info.revision, 40)}, the release "
-                    f"{ctx.revision}",
+                    f"tested revision {shown(info.revision, 40)}, the release "
+                    f"{ctx.revision} ({origin})",
                 )
             )
     elif provenance.revisions and info.revision not in provenance.revisions:
         problems.append(
-            (mismatch, f"{origin} tested revision {shown(info.revision, 40)}, not the built one")
+            (mismatch, f"tested revision {shown(info.revision, 40)}, not the built one ({origin})")
         )
     if policy.same_run:
         if ctx.run_id is not None and info.run_id != ctx.run_id:
             problems.append(
-                (mismatch, f"{origin} ran in run {shown(info.run_id)}, the release {ctx.run_id}")
+                (mismatch, f"ran in run {shown(info.run_id)}, the release {ctx.run_id} ({origin})")
             )
         elif ctx.run_id is None and provenance.runs and info.run_id not in provenance.runs:
             problems.append(
-                (mismatch, f"{origin} ran in run {shown(info.run_id)}, not the build's run")
+                (mismatch, f"ran in run {shown(info.run_id)}, not the build's run ({origin})")
             )
     if lane.together and frozenset(st.evidence.statement.subjects) != ctx.subjects:
-        got = len(st.evidence.statement.subjects)
+        got = ", ".join(sorted({s.name for s in st.evidence.statement.subjects}))
+        want = ", ".join(sorted({s.name for s in ctx.subjects})) or "none"
         problems.append(
             (
                 ids.LANE_NOT_TOGETHER,
-                f"{origin} covers {got} subject(s), not exactly the release's "
-                f"{len(ctx.subjects)} artifacts",
+                f"ran against {shown(got, 120)}, not exactly the release's pinned "
+                f"artifacts ({want}) ({origin})",
             )
         )
     return problems
