@@ -29,6 +29,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -317,6 +318,7 @@ class StepRecord:
     outputs: dict[str, str] = field(default_factory=dict)
     stderr: str = ""
     command: str = ""  # the digestgate action's `command` input
+    seconds: float = 0.0
 
 
 @dataclass
@@ -432,7 +434,9 @@ class Run:
         }
         failed = False
         for index, step in enumerate(steps(job)):
+            started = time.monotonic()
             step_record = self._step(name, index, step, step_ctx, base, workspace, failed)
+            step_record.seconds = time.monotonic() - started
             record.steps.append(step_record)
             if "id" in step:
                 step_ctx["steps"][step["id"]] = {
@@ -614,7 +618,8 @@ class Run:
             lines.append(f"job {job.name}: {job.result}")
             for s in job.steps:
                 code = "" if s.code is None else f" exit {s.code}"
-                lines.append(f"  {s.how:9} {s.outcome:7}{code:7} {s.label}: {s.note}")
+                took = f"{s.seconds:5.2f}s" if s.seconds else " " * 6
+                lines.append(f"  {s.how:9} {s.outcome:7}{code:7} {took} {s.label}: {s.note}")
         return "\n".join(lines)
 
     def records(self) -> Iterator[StepRecord]:

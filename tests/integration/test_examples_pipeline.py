@@ -14,7 +14,6 @@ gate and nothing reaches production.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -29,7 +28,12 @@ import yaml
 from tests.conftest import run_cli
 from tests.fixtures import images
 from tests.fixtures.registry import Registry
-from tests.fixtures.skopeo import SkopeoError, inspect_raw, list_tags, push_layout
+from tests.fixtures.skopeo import (
+    SkopeoError,
+    inspect_digest,
+    list_tags,
+    push_layout,
+)
 from tests.integration.actions_expr import ExpressionError, condition, substitute
 from tests.integration.actions_sim import (
     EXAMPLES,
@@ -107,8 +111,8 @@ class Images:
         repository, _, digest = image.partition("@")
         assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"service {image} not by digest"
         assert repository.startswith(self.registry.host + "/"), image
-        raw = inspect_raw(self.registry, image.removeprefix(self.registry.host + "/"))
-        assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest, image
+        pulled = inspect_digest(self.registry, image.removeprefix(self.registry.host + "/"))
+        assert pulled == digest, f"service {image} serves {pulled}"
         return f"service pulled by digest: {image}"
 
 
@@ -273,9 +277,16 @@ def test_example_pipeline_promotes_the_validated_digests(
     for name in NAMES:
         image = promoted["artifacts"][name]["image"]
         assert image == f"{production}/{name}@{captured[name]}"
-        raw = inspect_raw(registry, f"{repo}/production/{name}@{captured[name]}")
-        assert "sha256:" + hashlib.sha256(raw).hexdigest() == captured[name]
-        assert production_tags(registry, repo, name) == ["main"]
+        # skopeo inspect --raw, hashed: the bytes production serves are the captured ones.
+        assert (
+            inspect_digest(registry, f"{repo}/production/{name}@{captured[name]}")
+            == (captured[name])
+        )
+        # The ref's tag, applied after the copy, plus the referrers fallback tag of the
+        # evidence promote attached (sha256-<hex>, distribution-spec 1.1).
+        fallback = captured[name].replace(":", "-")
+        assert production_tags(registry, repo, name) == sorted(["main", fallback])
+        assert inspect_digest(registry, f"{repo}/production/{name}:main") == captured[name]
         verified = run_cli("verify", image, "--policy", str(policy), "--evidence", "attached")
         assert verified.code == 0, verified.stderr
 
