@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from digestgate.errors import ConfigError, IntegrityError, NotFoundError
+from digestgate.errors import ConfigError, IntegrityError, NotFoundError, UsageError
 from digestgate.evidence.model import (
     PAYLOAD_TYPE,
     VSA,
@@ -123,6 +123,25 @@ def load_trusted_keys(policy: Policy) -> tuple[Policy, dict[str, Any]]:
             ) from exc
     key_ids = {name: str(key.keyid) for name, key in trusted.items()}
     return replace(policy, key_ids=key_ids), trusted
+
+
+def check_vsa_signer(policy: Policy, signer: Any) -> None:
+    """Refuse a VSA key that ``verify`` would not trust under this policy (exit 2).
+
+    ``policy`` must come from :func:`load_trusted_keys` (key ids filled in). A policy without
+    a ``gate`` section names no VSA signers, so any key is accepted there.
+    """
+    if policy.gate is None:
+        return
+    allowed = {policy.key_ids.get(name) for name in policy.gate.signers}
+    keyid = getattr(getattr(signer, "public_key", None), "keyid", None)
+    if keyid not in allowed:
+        raise UsageError(
+            "the VSA key is not one of the policy's gate.signers: `verify` would reject "
+            "every VSA it signs",
+            hint=f"sign with the key listed as {', '.join(policy.gate.signers)} in the policy, "
+            "or add its public key there",
+        )
 
 
 def envelope_verifier(trusted: Mapping[str, Any]) -> EnvelopeVerifier:

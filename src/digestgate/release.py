@@ -308,12 +308,12 @@ class _Reader:
                     None if previous is None else self.digest(previous, f"{tag_where}.previous"),
                 )
             )
+        location, problem, message = pinned_image(name, image)
+        if location is not None and location.digest != source_location.digest:
+            # A promotion copies by digest: the target and the source are the same bytes.
+            raise self.fail(f"{where}.from", "names another digest than image")
         return PromotionArtifact(
-            name,
-            image,
-            *pinned_image(name, image),
-            source_location,
-            tuple(tags),
+            name, image, location, problem, message, source_location, tuple(tags)
         )
 
     def document(self, doc: Any) -> Release | Promotion:

@@ -33,7 +33,11 @@ def parse_timestamp(text: str) -> datetime:
         assert digits is not None
         frac_digits = digits.group(0)
         normal = f"{head}.{frac_digits[:6].ljust(6, '0')}{frac[len(frac_digits) :]}"
-    return datetime.fromisoformat(normal).astimezone(UTC)
+    try:
+        return datetime.fromisoformat(normal).astimezone(UTC)
+    except OverflowError:
+        # A valid-looking local time whose UTC equivalent leaves years 1-9999.
+        raise ValueError(f"timestamp {text[:40]!r} is out of range") from None
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -174,6 +174,13 @@ def test_failed_gate_signs_failed_vsas_that_verify_refuses(world: World) -> None
     assert "vsa.missing" in refused.stderr
 
 
+def test_vsa_key_outside_gate_signers_is_refused_before_signing(world: World) -> None:
+    result = world.gate("--offline", "--vsa-key", str(world.keys["build"]))
+    assert result.code == 2
+    assert "gate.signers" in result.stderr
+    assert not list((world.root / "evidence").glob("vsa-*.json"))
+
+
 def test_annotations_and_summary_on_failure(world: World, tmp_path: Path) -> None:
     world.files["fast-check"].unlink()
     summary = tmp_path / "summary.md"

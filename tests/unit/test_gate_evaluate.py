@@ -367,6 +367,23 @@ def test_failed_result_newer_than_passed_one_decides() -> None:
     check(decide([*good_evidence(), newer]), "FAILED", {"backend": {"lane.failed"}})
 
 
+def test_newer_failed_result_for_one_artifact_beats_an_older_run_covering_more() -> None:
+    # fast-check is not a `together` lane: an older PASSED run over both images must not
+    # outvote a newer FAILED run over the backend alone.
+    both_passed = verified(lane("fast-check", BOTH, finished=NOW - 2 * HOUR), ["tests"])
+    backend_failed = verified(
+        lane("fast-check", {"backend": BACKEND}, result="FAILED", finished=NOW - HOUR),
+        ["tests"],
+    )
+    evidence = [e for e in good_evidence() if "fast-check" not in str(e.statement.raw)]
+    check(
+        decide([*evidence, both_passed, backend_failed]),
+        "FAILED",
+        {"backend": {"lane.failed"}},
+    )
+    check(decide([*evidence, both_passed]), "PASSED", {})
+
+
 def test_passed_result_newer_than_failed_one_decides() -> None:
     older = verified(
         lane("fast-check", {"backend": BACKEND}, result="FAILED", finished=NOW - 2 * HOUR),

@@ -135,6 +135,13 @@ def test_unreadable_file_is_config_error(tmp_path: Path) -> None:
         ("refs: [refs/heads/main]", "refs: refs/heads/main", "8:9", "must be a list"),
         ("kind: Policy", "kind: Policy\nmaxAge: 7 days", "3:9", "invalid duration"),
         ("kind: Policy", "kind: Policy\nmaxAge: 0d", "3:9", "longer than zero"),
+        ("kind: Policy", "kind: Policy\nmaxAge: 999999999d", "3:9", "at most"),
+        (
+            "kind: Policy",
+            "kind: Policy\ngate: {signers: [build], maxAge: 36501d}",
+            "3:34",
+            "at most",
+        ),
         ("kind: Policy", "kind: Policy\ndeny: [sha256:ABC]", "3:8", "invalid digest"),
         ("kind: Policy", "kind: Policy\ngate: {signers: [gate]}", "3:18", "not a key name"),
         ("kind: Policy", "kind: Policy\nsameRun: 'true'", "3:10", "true or false"),

@@ -77,7 +77,13 @@ def command(
     Exit 0 passed, 1 blocked, 2 bad input, 3 could not decide.
     """
     from digestgate.cli.gatesummary import append_step_summary, print_annotations, write_report
-    from digestgate.decide import envelope_verifier, load_trusted_keys, run_gate, sign_vsas
+    from digestgate.decide import (
+        check_vsa_signer,
+        envelope_verifier,
+        load_trusted_keys,
+        run_gate,
+        sign_vsas,
+    )
     from digestgate.evidence.store.open import open_evidence_store
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
@@ -96,6 +102,7 @@ def command(
         from digestgate.evidence.keys import load_signer
 
         signer = load_signer(vsa_key, os.environ)
+        check_vsa_signer(policy, signer)
     now = utcnow()
     with Stores(store_options) as stores:
         evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]

@@ -110,6 +110,9 @@ class _Evaluation:
         self.artifact_findings: dict[str, list[Finding]] = defaultdict(list)
         self.provenance: dict[Subject, list[ProvenanceStatement]] = defaultdict(list)
         self.lanes: dict[tuple[str, Subject], list[LaneStatement]] = defaultdict(list)
+        #: Lane results dated in the future: they never count, but they are newer than
+        #: every other result, so no older result of their subject set may decide.
+        self.future_lanes: dict[tuple[str, Subject], list[LaneStatement]] = defaultdict(list)
         for ev in unique_evidence(evidence):
             self._sort(ev)
 
@@ -145,9 +148,13 @@ class _Evaluation:
                         self.provenance[subject].append(ProvenanceStatement(ev, prov))
             elif statement.predicate_type == TEST_RESULT:
                 lane = read_test_result(statement)
-                if not self._future(related, origin, lane.finished_on):
-                    for subject in bound:
-                        self.lanes[lane.lane, subject].append(LaneStatement(ev, lane))
+                target = (
+                    self.future_lanes
+                    if self._future(related, origin, lane.finished_on)
+                    else self.lanes
+                )
+                for subject in bound:
+                    target[lane.lane, subject].append(LaneStatement(ev, lane))
         except EvidenceFormatError as exc:
             self._add(related, ids.EVIDENCE_MALFORMED, f"{origin}: {shown(exc, 200)}")
 
@@ -276,7 +283,8 @@ def _decide_artifact(
         for lane_name in sorted(run.policy.lanes):
             lane = run.policy.lanes[lane_name]
             statements = run.lanes.get((lane_name, subject), [])
-            outcomes.append(check_lane(run.ctx, lane, name, statements, provenance))
+            future = run.future_lanes.get((lane_name, subject), [])
+            outcomes.append(check_lane(run.ctx, lane, name, statements, provenance, future))
         for requirement, outcome in zip(requirements, outcomes, strict=True):
             rows.append(RequirementStatus(requirement, outcome.passed, outcome.reason))
             found.extend(outcome.findings)

@@ -234,8 +234,17 @@ def check_lane(
     name: str,
     statements: Sequence[LaneStatement],
     provenance: Outcome,
+    future: Sequence[LaneStatement] = (),
 ) -> Outcome:
-    """One lane for one artifact: the newest applicable result per subject set decides."""
+    """One lane for one artifact: the newest applicable result naming it decides.
+
+    Every trusted result that names this artifact at this digest competes, whatever else it
+    covers, so a newer FAILED result for the artifact alone is never outvoted by an older
+    PASSED result that also covered other artifacts. (A ``together`` lane only admits
+    results covering exactly the release, so there it is the newest such run.)
+    ``future`` holds results dated too far in the future: they never count, and when one is
+    applicable an older result is not the newest, so the lane fails.
+    """
     requirement = f"lane:{lane.name}"
     if not statements:
         message = f"no signed {lane.name} result names {name} at this digest"
@@ -245,7 +254,7 @@ def check_lane(
             collapse([(ids.LANE_MISSING, message)], artifact=name, requirement=requirement),
         )
     reasons: list[Reason] = []
-    groups: dict[frozenset[Subject], list[LaneStatement]] = defaultdict(list)
+    applicable: list[LaneStatement] = []
     ordered = sorted(
         statements,
         key=lambda s: (-s.info.finished_on.timestamp(), str(s.evidence.envelope_digest)),
@@ -254,16 +263,22 @@ def check_lane(
         problems = _lane_filter(ctx, lane, st, provenance)
         reasons.extend(problems)
         if not problems:
-            groups[frozenset(st.evidence.statement.subjects)].append(st)
-    used: list[VerifiedEvidence] = []
-    passing_reason = ""
-    for subjects in sorted(groups, key=lambda g: sorted((s.name, str(s.digest)) for s in g)):
-        group = groups[subjects]
-        newest = max(st.info.finished_on for st in group)
-        top = [st for st in group if st.info.finished_on == newest]
+            applicable.append(st)
+    ahead = any(not _lane_filter(ctx, lane, st, provenance) for st in future)
+    if applicable:
+        newest = applicable[0].info.finished_on
+        top = [st for st in applicable if st.info.finished_on == newest]
         results = {st.info.result for st in top}
         when = format_timestamp(newest)
-        if len(results) > 1:
+        if ahead:
+            reasons.append(
+                (
+                    ids.LANE_FAILED,
+                    f"a {lane.name} result dated in the future is newer than the one of {when}; "
+                    "neither decides",
+                )
+            )
+        elif len(results) > 1:
             reasons.append(
                 (
                     ids.LANE_FAILED,
@@ -287,11 +302,7 @@ def check_lane(
                 )
             )
         else:
-            used.extend(st.evidence for st in top)
-            if not passing_reason:
-                passing_reason = _lane_reason(lane, top[0])
-    if used:
-        return Outcome(True, passing_reason, used=tuple(used))
+            return Outcome(True, _lane_reason(lane, top[0]), used=tuple(st.evidence for st in top))
     found = collapse(reasons, artifact=name, requirement=requirement)
     return Outcome(False, found[0].message, found)
 

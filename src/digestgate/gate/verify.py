@@ -103,6 +103,12 @@ def verify_digest(
                 (ids.VSA_MISSING, f"{origin} comes from verifier {shown(info.verifier_id)}")
             )
             continue
+        if info.kind != "gate":
+            # A promotion record repeats a decision; only the gate's own VSA is one.
+            reasons.append(
+                (ids.VSA_MISSING, f"{origin} is a {shown(info.kind)} record, not a gate decision")
+            )
+            continue
         if info.result != "PASSED":
             reasons.append((ids.VSA_MISSING, f"{origin} records a FAILED gate decision"))
             continue

@@ -55,6 +55,8 @@ _TOP: Final = (
     "promotion",
 )
 
+_MAX_DURATION: Final = timedelta(days=36500)
+
 T = TypeVar("T")
 
 
@@ -147,6 +149,9 @@ class _Reader:
             ) from None
         if result <= timedelta(0):
             raise self.error(node, f"{where} must be longer than zero", "for example: 7d")
+        if result > _MAX_DURATION:
+            # Older cut-offs leave the calendar when subtracted from the current time.
+            raise self.error(node, f"{where} must be at most 36500d", "for example: 7d")
         return result
 
     def items(

@@ -98,14 +98,15 @@ class DirStore:
         files = 0
         for path, problem in _walk(root, root, 0):
             # Origins name files as the user named the directory, not its resolved path.
-            shown = str(self.path / path.relative_to(root))
+            shown = _origin(self.path / path.relative_to(root))
             if problem is not None:
                 yield StoreProblem(shown, problem)
                 continue
             files += 1
             if files > self.max_files:
                 yield StoreProblem(
-                    str(self.path), f"more than {self.max_files} evidence files; the rest ignored"
+                    _origin(self.path),
+                    f"more than {self.max_files} evidence files; the rest ignored",
                 )
                 return
             yield from self._read_file(root, path, shown)
@@ -193,6 +194,14 @@ def _envelope(raw: bytes, origin: str, cap: int) -> StoredEnvelope | StoreProble
     if problem is not None:
         return StoreProblem(origin, problem)
     return StoredEnvelope(raw, origin)
+
+
+def _origin(path: Path) -> str:
+    """``path`` as text that encodes as UTF-8: undecodable name bytes shown as ``\\xNN``.
+
+    Origins end up in reports and signed VSAs; a lone surrogate would make those fail.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _is_evidence_name(name: str) -> bool:
