@@ -620,6 +620,8 @@ class Run:
                 code = "" if s.code is None else f" exit {s.code}"
                 took = f"{s.seconds:5.2f}s" if s.seconds else " " * 6
                 lines.append(f"  {s.how:9} {s.outcome:7}{code:7} {took} {s.label}: {s.note}")
+                if s.outcome == "failure":
+                    lines += [f"      | {line}" for line in s.stderr.splitlines()[-8:]]
         return "\n".join(lines)
 
     def records(self) -> Iterator[StepRecord]:
