@@ -65,19 +65,35 @@ def _verified(chunks: Iterable[bytes], descriptor: Descriptor, what: str) -> Ite
     hasher.check(descriptor.digest, descriptor.size, what=what)
 
 
-def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    buffer: list[bytes] = []
-    held = 0
-    for chunk in chunks:
-        buffer.append(chunk)
-        held += len(chunk)
-        while held >= size:
-            data = b"".join(buffer)
-            yield data[:size]
-            rest = data[size:]
-            buffer, held = ([rest] if rest else []), len(rest)
-    if held:
-        yield b"".join(buffer)
+class _Pieces:
+    """Cuts one chunk stream into consecutive pieces, each streamed as it is sent.
+
+    Only the chunk being sent is held (a chunk crossing a piece boundary is split), so a
+    chunked upload needs no more memory than a monolithic one, whatever the piece size.
+    """
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def take(self, n: int) -> Iterator[bytes]:
+        """Yield the next ``n`` bytes (fewer only when the stream ends)."""
+        while n > 0:
+            if not self._pending:
+                self._pending = next(self._chunks, b"")
+                if not self._pending:
+                    return
+            chunk, self._pending = self._pending[:n], self._pending[n:]
+            n -= len(chunk)
+            yield chunk
+
+    def finish(self) -> None:
+        """Read to the end, so the verifying iterator checks the digest; refuse extra bytes."""
+        if self._pending or any(True for chunk in self._chunks if chunk):
+            raise IntegrityError(
+                "the source has more bytes than its descriptor says",
+                hint="the source content does not match its descriptor",
+            )
 
 
 def cancel(repo: RegistryRepository, location: httpx.URL) -> None:
@@ -144,8 +160,10 @@ def _chunked(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[
     what = f"blob {descriptor.digest}"
     offset = 0
     try:
-        for piece in _rechunk(_verified(chunks, descriptor, what), size):
-            end = offset + len(piece) - 1
+        pieces = _Pieces(_verified(chunks, descriptor, what))
+        while offset < descriptor.size:
+            length = min(size, descriptor.size - offset)
+            end = offset + length - 1
             response = t.send(
                 "PATCH",
                 location,
@@ -153,9 +171,9 @@ def _chunked(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[
                 headers={
                     "Content-Type": OCTET,
                     "Content-Range": f"{offset}-{end}",
-                    "Content-Length": str(len(piece)),
+                    "Content-Length": str(length),
                 },
-                content=piece,
+                content=pieces.take(length),
                 idempotent=False,
             )
             try:
@@ -165,6 +183,7 @@ def _chunked(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[
             finally:
                 response.close()
             offset = end + 1
+        pieces.finish()
     except BaseException:
         cancel(repo, location)
         raise

@@ -1,0 +1,255 @@
+"""``digestgate promote``: run the gate, then copy the release by digest, carry, tag, record."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from digestgate.cli.options import registry_options
+from digestgate.cli.output import Console, console
+from digestgate.oci.open import StoreOptions
+
+if TYPE_CHECKING:
+    from digestgate.evidence.store.base import (
+        EvidenceStore,
+        StoredEnvelope,
+        StoreProblem,
+        SubjectLocation,
+    )
+    from digestgate.oci.open import Stores
+    from digestgate.promote import GateOutcome, PromotionResult
+    from digestgate.release import Promotion, Release
+
+
+@click.command("promote")
+@click.option(
+    "--release",
+    "release_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="release.json (or a promoted.json) to promote.",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="policy.yaml the gate evaluates the release under.",
+)
+@click.option(
+    "--evidence",
+    "evidence_specs",
+    required=True,
+    multiple=True,
+    metavar="STORE",
+    help="Evidence store: dir:PATH or attached (repeatable; reads merge all stores).",
+)
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="TARGET",
+    help="Registry namespace HOST[:PORT]/NS or oci:DIR; each artifact goes to TARGET/NAME.",
+)
+@click.option(
+    "--vsa-key",
+    required=True,
+    metavar="KEYREF",
+    help="Key that signs the gate's VSAs and the promotion records "
+    "(file:PATH, PATH, env:VAR or a signer URI).",
+)
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag to apply (repeatable).")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the promoted release (promoted.json) here.",
+)
+@click.option("--dry-run", is_flag=True, help="Gate, then print the plan; change nothing.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Transfers in flight (artifacts, and blobs within each).",
+)
+@registry_options
+@click.pass_context
+def command(
+    ctx: click.Context,
+    release_path: Path,
+    policy_path: Path,
+    evidence_specs: tuple[str, ...],
+    target: str,
+    vsa_key: str,
+    tags: tuple[str, ...],
+    out_path: Path | None,
+    dry_run: bool,
+    concurrency: int,
+    store_options: StoreOptions,
+) -> None:
+    """Gate the release (always), then promote it to TARGET by digest.
+
+    Every artifact is copied to TARGET/NAME and its digest verified; the verified evidence
+    and the gate's VSA are attached to it with a signed promotion record; only then are the
+    tags applied. Prints `NAME IMAGE@DIGEST` per artifact on stdout.
+    Exit 0 promoted, 1 blocked, 2 bad input, 3 copy or registry failure.
+    """
+    from digestgate.copy import StderrProgress
+    from digestgate.evidence.keys import load_signer
+    from digestgate.evidence.store.dirstore import DirStore
+    from digestgate.evidence.store.open import open_evidence_store
+    from digestgate.oci.open import Stores
+    from digestgate.promote import promote, target_location
+    from digestgate.reference import validate_tag
+    from digestgate.release import load_release, save_release
+    from digestgate.timeutil import utcnow
+
+    out = console(ctx)
+    for tag in tags:
+        validate_tag(tag)
+    target_location(target, "check")  # a bad --to is a usage error before any work
+    release = load_release(release_path)
+    signer = load_signer(vsa_key, os.environ)
+    now = utcnow()
+    progress = StderrProgress(label="promoting") if _show_progress(out) else None
+    with Stores(store_options) as stores:
+        evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]
+        outcome = _run_gate(
+            policy_path, release, evidence_stores, stores, signer, now, out, dry_run=dry_run
+        )
+        if not out.quiet and outcome.summary:
+            click.echo(outcome.summary, err=True, nl=not outcome.summary.endswith("\n"))
+        evidence_dir = next((s for s in evidence_stores if isinstance(s, DirStore)), None)
+        result = promote(
+            release,
+            outcome,
+            target=target,
+            tags=tags,
+            stores=stores,
+            signer=signer,
+            evidence_dir=evidence_dir,
+            now=now,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            progress=progress,
+            info=out.info,
+            policy_uri=str(policy_path),
+        )
+    if dry_run:
+        for line in render_plan(result):
+            out.out(line)
+        return
+    assert result.promotion is not None
+    if out_path is not None:
+        save_release(out_path, result.promotion)
+        out.info(f"wrote {out_path}")
+    for name, artifact in sorted(result.promotion.artifacts.items()):
+        out.out(f"{name} {artifact.image_text}")
+
+
+def _show_progress(out: Console) -> bool:
+    return not out.quiet and sys.stderr.isatty()
+
+
+def _run_gate(
+    policy_path: Path,
+    release: Release | Promotion,
+    evidence_stores: Sequence[EvidenceStore],
+    stores: Stores,
+    signer: Any,
+    now: datetime,
+    out: Console,
+    *,
+    dry_run: bool,
+) -> GateOutcome:
+    """Run the gate exactly as ``digestgate gate --vsa-key`` does; return what promotion needs.
+
+    The gate always confirms the images by digest (promotion never runs offline) and signs
+    its VSAs into the first evidence store, as ``gate`` does; a dry run keeps them in memory.
+    """
+    from digestgate.decide import envelope_verifier, load_trusted_keys, run_gate, sign_vsas
+    from digestgate.policy import load_policy
+    from digestgate.promote import GateOutcome
+    from digestgate.report.table import render_table
+
+    policy, trusted = load_trusted_keys(load_policy(policy_path))
+    run = run_gate(
+        policy, release, evidence_stores, envelope_verifier(trusted), now=now, images=stores
+    )
+    decision = run.decision
+    vsas = _KeptVsas(None if dry_run else evidence_stores[0])
+    sign_vsas(run, release, policy_uri=str(policy_path), signer=signer, store=vsas, now=now)
+    verified = {e.envelope_digest: e for e in run.evidence}
+    relied_on = {
+        name: [verified[ref.digest] for ref in artifact.evidence if ref.digest in verified]
+        for name, artifact in decision.artifacts.items()
+    }
+    return GateOutcome(
+        passed=decision.passed,
+        policy_digest=decision.policy_digest,
+        immutable_tags=tuple(glob.pattern for glob in policy.promotion.immutable_tags),
+        evidence=relied_on,
+        vsas=vsas.by_name,
+        summary=render_table(decision, color=out.color),
+    )
+
+
+class _KeptVsas:
+    """An evidence store that keeps each VSA by artifact name, then writes it on (or not)."""
+
+    def __init__(self, inner: EvidenceStore | None) -> None:
+        self.inner = inner
+        self.by_name: dict[str, bytes] = {}
+
+    def describe(self) -> str:
+        return self.inner.describe() if self.inner is not None else "memory"
+
+    def write(
+        self, envelope: bytes, *, predicate: str, subjects: Sequence[SubjectLocation]
+    ) -> list[str]:
+        for subject in subjects:
+            self.by_name[subject.name] = envelope
+        if self.inner is None:
+            return []
+        return self.inner.write(envelope, predicate=predicate, subjects=subjects)
+
+    def read(self, subjects: Sequence[SubjectLocation]) -> Iterator[StoredEnvelope | StoreProblem]:
+        return iter(())
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def render_plan(result: PromotionResult) -> list[str]:
+    """The dry-run plan, one artifact after another (stdout)."""
+    lines: list[str] = []
+    for plan in result.plans:
+        copy = plan.copy
+        lines.append(f"{plan.name}: {plan.source} -> {plan.target}")
+        lines.append(
+            f"  manifests: {len(copy.manifests_to_put)} to put, "
+            f"{len(copy.manifests_present)} already present"
+        )
+        verb = "to mount (same registry)" if copy.mount_possible else "to copy"
+        present = sum(b.size for b in copy.blobs_present)
+        lines.append(
+            f"  blobs: {len(copy.blobs_to_copy)} {verb} ({_size(copy.bytes_to_copy)}), "
+            f"{len(copy.blobs_present)} already present ({_size(present)})"
+        )
+        for change in plan.tags:
+            was = f" (now {change.current})" if change.current is not None else ""
+            lines.append(f"  tag {change.tag}: {change.action}{was}")
+    return lines

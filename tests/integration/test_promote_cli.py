@@ -1,0 +1,174 @@
+"""``digestgate promote`` end to end in-process, against the real registry.
+
+The gate's outcome is supplied by replacing ``_run_gate`` where a test is about what
+happens after the gate; the flags, output, files and exit codes are the real ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digestgate.oci.open import Stores
+from digestgate.release import Promotion, load_release, save_release
+from tests.conftest import CliResult, run_cli
+from tests.fixtures.registry import Registry
+from tests.integration.test_promote_registry import image_tags, staged
+from tests.unit.test_promote import Keys, make_keys, outcome_for
+
+pytestmark = [pytest.mark.registry, pytest.mark.skopeo]
+
+
+def setup(
+    registry: Registry, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kw: Any
+) -> tuple[Path, Keys]:
+    keys = make_keys(tmp_path / "keys")
+    release = staged(registry, repo, tmp_path, seed=kw.pop("seed", 500))
+    path = tmp_path / "release.json"
+    save_release(path, release)
+    outcome = outcome_for(keys, release, **kw)
+    monkeypatch.setattr("digestgate.cli.promote._run_gate", lambda *a, **k: outcome)
+    return path, keys
+
+
+def promote_cli(release: Path, keys: Keys, target: str, *extra: str) -> CliResult:
+    return run_cli(
+        "promote",
+        "--release", str(release),
+        "--policy", "policy.yaml",
+        "--evidence", "attached",
+        "--to", target,
+        "--vsa-key", keys.keyref,
+        *extra,
+    )  # fmt: skip
+
+
+def test_promote_writes_promoted_json_and_prints_images(
+    registry: Registry, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release, keys = setup(registry, repo, tmp_path, monkeypatch)
+    out = tmp_path / "promoted.json"
+    target = registry.ref(f"{repo}/prod")
+    result = promote_cli(release, keys, target, "--tag", "v1.0", "--out", str(out))
+    assert result.code == 0, result.stderr
+    promotion = load_release(out)
+    assert isinstance(promotion, Promotion)
+    assert result.stdout.splitlines() == [
+        f"{name} {artifact.image_text}" for name, artifact in sorted(promotion.artifacts.items())
+    ]
+    assert "verdict table" in result.stderr
+    assert run_cli("drift", str(out)).code == 0
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(
+    registry: Registry, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release, keys = setup(registry, repo, tmp_path, monkeypatch, seed=510)
+    target = registry.ref(f"{repo}/prod")
+    result = promote_cli(release, keys, target, "--tag", "v1.0", "--dry-run")
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"backend: {registry.host}/{repo}/staging/backend@sha256:")
+    assert "  manifests: 3 to put, 0 already present" in lines
+    assert any(line.startswith("  blobs: 6 to mount (same registry)") for line in lines)
+    assert lines.count("  tag v1.0: create") == 2
+    with Stores() as stores:
+        for name in ("backend", "frontend"):
+            assert image_tags(stores, registry, f"{repo}/prod/{name}") == []
+
+
+def test_blocked_is_exit_1_with_the_verdict(
+    registry: Registry, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release, keys = setup(registry, repo, tmp_path, monkeypatch, seed=520, passed=False)
+    result = promote_cli(release, keys, registry.ref(f"{repo}/prod"), "--tag", "v1.0")
+    assert result.code == 1
+    assert "verdict table" in result.stderr
+    assert "nothing was promoted" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--to", "oci:out:v1"), "names a tag or digest"),
+        (("--tag", "bad tag"), "invalid tag"),
+        (("--concurrency", "0"), "--concurrency"),
+    ],
+)
+def test_usage_errors_are_exit_2(tmp_path: Path, extra: tuple[str, ...], message: str) -> None:
+    keys = make_keys(tmp_path / "keys")
+    args = ["--to", "oci:out", *extra] if extra[0] != "--to" else list(extra)
+    result = run_cli(
+        "promote", "--release", str(tmp_path / "none.json"), "--policy", "p.yaml",
+        "--evidence", "attached", "--vsa-key", keys.keyref, *args,
+    )  # fmt: skip
+    assert result.code == 2, result.stderr
+    assert message in result.stderr
+
+
+def test_vsa_key_is_required(tmp_path: Path) -> None:
+    result = run_cli(
+        "promote", "--release", "r.json", "--policy", "p.yaml", "--evidence", "attached",
+        "--to", "oci:out",
+    )  # fmt: skip
+    assert result.code == 2
+    assert "--vsa-key" in result.stderr
+
+
+# --- with the real gate --------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Any:
+    from tests.integration.test_gate_adversarial import World
+
+    w = World(tmp_path)
+    w.write_policy()
+    w.policy.write_text(w.policy.read_text() + 'promotion:\n  immutableTags: ["v*"]\n')
+    return w
+
+
+def promote_world(world: Any, target: str, *extra: str) -> CliResult:
+    return run_cli(
+        "promote",
+        "--release", str(world.release),
+        "--policy", str(world.policy),
+        "--evidence", f"dir:{world.evidence}",
+        "--to", target,
+        "--vsa-key", str(world.keys["gate"]),
+        *extra,
+    )  # fmt: skip
+
+
+def test_gated_promotion_end_to_end(world: Any, registry: Registry, repo: str) -> None:
+    out = world.root / "promoted.json"
+    target = registry.ref(f"{repo}/prod")
+    result = promote_world(world, target, "--tag", "v1.0", "--tag", "latest", "--out", str(out))
+    assert result.code == 0, result.stderr
+    promotion = load_release(out)
+    assert isinstance(promotion, Promotion)
+    for name in ("backend", "frontend"):
+        image = promotion.artifacts[name].image_text
+        assert image == f"{target}/{name}@{world.digests[name]}"
+        assert f"{name} {image}" in result.stdout.splitlines()
+        # The gate's VSA travelled with the image: the deploy-side check passes at the target.
+        check = run_cli("verify", image, "--policy", str(world.policy), "--evidence", "attached")
+        assert check.code == 0, check.stderr
+    assert len(list(world.evidence.glob("vsa-*.json"))) == 4  # two gate VSAs, two records
+    again = promote_world(world, target, "--tag", "v1.0")
+    assert again.code == 0, again.stderr
+
+
+def test_gate_blocks_and_nothing_reaches_the_target(
+    world: Any, registry: Registry, repo: str
+) -> None:
+    world.files["e2e"].unlink()
+    result = promote_world(world, registry.ref(f"{repo}/prod"), "--tag", "v1.0")
+    assert result.code == 1, result.stderr
+    assert "lane.missing" in result.stderr
+    assert not (registry.root / "docker/registry/v2/repositories" / repo / "prod").exists()
+    with Stores() as stores:
+        for name in ("backend", "frontend"):
+            assert image_tags(stores, registry, f"{repo}/prod/{name}") == []

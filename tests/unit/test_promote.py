@@ -1,0 +1,492 @@
+"""The promotion verb against in-memory stores: gate first, copy, carry evidence, then tag.
+
+Helpers here (keys, signed evidence, gate outcomes) are shared with the real-registry tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digestgate.digest import Digest
+from digestgate.errors import (
+    BlockedError,
+    ExitCode,
+    IntegrityError,
+    RegistryError,
+    UsageError,
+)
+from digestgate.evidence.dsse import sign_envelope, verify_envelope
+from digestgate.evidence.keys import PublicKey, generate_keypair, load_public_key, load_signer
+from digestgate.evidence.model import (
+    PAYLOAD_TYPE,
+    PROVENANCE,
+    TEST_RESULT,
+    VSA,
+    Subject,
+    VerifiedEvidence,
+    read_vsa,
+)
+from digestgate.evidence.statements import statement_bytes, vsa_predicate
+from digestgate.evidence.store.attached import AttachedStore
+from digestgate.evidence.store.base import StoredEnvelope, SubjectLocation
+from digestgate.evidence.store.dirstore import DirStore
+from digestgate.oci.manifest import Descriptor
+from digestgate.oci.open import Stores
+from digestgate.promote import GateOutcome, is_immutable, promote, target_location
+from digestgate.reference import ImageReference, LayoutReference, Location, parse_location
+from digestgate.release import Release, ReleaseArtifact, Source
+from tests.fixtures.memory_store import MemoryStore, MemoryStores
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+SOURCE = Source("https://git.example.org/org/app", "a" * 40, "refs/heads/main", "42")
+
+
+# --- shared helpers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Keys:
+    """A signer (for evidence and VSAs) and its public key, trusted as ``build``."""
+
+    signer: Any
+    public: PublicKey
+    keyref: str
+
+
+def make_keys(directory: Path) -> Keys:
+    """A fresh Ed25519 key pair written to ``directory``."""
+    pair = generate_keypair()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "key.pem").write_bytes(pair.private_pem)
+    (directory / "key.pub").write_bytes(pair.public_pem)
+    keyref = str(directory / "key.pem")
+    return Keys(load_signer(keyref, {}), load_public_key(directory / "key.pub"), keyref)
+
+
+def signed(keys: Keys, subjects: Sequence[Subject], predicate_type: str) -> VerifiedEvidence:
+    """A signed statement about ``subjects``, verified as the gate would verify it."""
+    predicate = {"digestgate_test": predicate_type}
+    payload = statement_bytes(subjects, predicate_type, predicate)
+    raw = sign_envelope(payload, PAYLOAD_TYPE, [keys.signer])
+    result = verify_envelope(raw, {"build": keys.public}, origin="test")
+    assert isinstance(result, VerifiedEvidence)
+    return result
+
+
+def gate_vsa(keys: Keys, name: str, location: Location, policy: Digest) -> bytes:
+    """A signed PASSED gate VSA for one artifact."""
+    assert location.digest is not None
+    predicate = vsa_predicate(
+        result="PASSED",
+        policy_digest=policy,
+        policy_uri="policy.yaml",
+        resource_uri=str(location),
+        input_attestations=[],
+        time_verified=NOW,
+        kind="gate",
+        source=None,
+        findings=[],
+    )
+    payload = statement_bytes([Subject(name, location.digest)], VSA, predicate)
+    return sign_envelope(payload, PAYLOAD_TYPE, [keys.signer])
+
+
+def release_of(images: Mapping[str, Location]) -> Release:
+    """A release of these artifacts (each location pinned by digest)."""
+    release = Release(SOURCE)
+    for name, location in images.items():
+        release = release.with_artifact(ReleaseArtifact.pinned(name, location, None, None))
+    return release
+
+
+def outcome_for(
+    keys: Keys,
+    release: Release,
+    *,
+    passed: bool = True,
+    immutable: tuple[str, ...] = ("v*",),
+    extra: Mapping[str, Sequence[VerifiedEvidence]] | None = None,
+) -> GateOutcome:
+    """What a passing gate hands over: provenance per artifact, one joint lane result, VSAs."""
+    policy = Digest.of(b"policy")
+    subjects = {name: Subject(name, a.digest) for name, a in release.artifacts.items() if a.digest}
+    joint = signed(keys, list(subjects.values()), TEST_RESULT)
+    evidence: dict[str, list[VerifiedEvidence]] = {
+        name: [signed(keys, [subject], PROVENANCE), joint] for name, subject in subjects.items()
+    }
+    for name, more in (extra or {}).items():
+        evidence[name].extend(more)
+    vsas = {
+        name: gate_vsa(keys, name, a.location, policy)
+        for name, a in release.artifacts.items()
+        if a.location is not None
+    }
+    return GateOutcome(passed, policy, immutable, evidence, vsas, "verdict table")
+
+
+def payload_of(raw: bytes) -> dict[str, Any]:
+    """The decoded statement of an envelope."""
+    doc = json.loads(raw)
+    result: dict[str, Any] = json.loads(base64.b64decode(doc["payload"]))
+    return result
+
+
+def attached_envelopes(stores: Stores, name: str, location: Location) -> list[bytes]:
+    """Every envelope attached to ``location`` (verified reads through AttachedStore)."""
+    found = AttachedStore(stores).read([SubjectLocation(name, location)])
+    return [item.raw for item in found if isinstance(item, StoredEnvelope)]
+
+
+# --- in-memory setup ---------------------------------------------------------------------
+
+
+class Faulty(MemoryStore):
+    """A memory store that fails on demand."""
+
+    fail_put_blob: int = 0
+    fail_set_tag: set[str]
+    manifest_digest_override: Digest | None = None
+
+    def __init__(self, location: Location) -> None:
+        super().__init__(location)
+        self.fail_set_tag = set()
+
+    def put_blob(self, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
+        if self.fail_put_blob:
+            self.fail_put_blob -= 1
+            for _ in chunks:
+                break  # half-read, then the connection drops
+            raise RegistryError("PUT blob: 503 Service Unavailable", status=503)
+        super().put_blob(descriptor, chunks)
+
+    def put_manifest(self, raw: bytes, media_type: str, *, tag: str | None = None) -> Descriptor:
+        stored = super().put_manifest(raw, media_type, tag=tag)
+        if self.manifest_digest_override is not None:
+            return Descriptor(media_type, self.manifest_digest_override, stored.size)
+        return stored
+
+    def set_tag(self, tag: str, descriptor: Descriptor) -> None:
+        if tag in self.fail_set_tag:
+            raise RegistryError(f"PUT tag {tag}: 500 Internal Server Error", status=500)
+        super().set_tag(tag, descriptor)
+
+
+class Session(MemoryStores):
+    """Memory stores where the production namespace is faulty on demand."""
+
+    def repo(self, name: str) -> MemoryStore:
+        if name not in self.repos and name.startswith("prod.example/"):
+            self.repos[name] = Faulty(parse_location(name))
+        return super().repo(name)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    return make_keys(tmp_path / "keys")
+
+
+@pytest.fixture
+def session() -> Session:
+    return Session()
+
+
+def staged(session: Session) -> Release:
+    """A backend and a frontend in staging, tagged ``main`` there."""
+    images: dict[str, Location] = {}
+    for name in ("backend", "frontend"):
+        repo = session.repo(f"staging.example/app/{name}")
+        descriptor = repo.add_image(f"{name} layer".encode() * 100, tag="main")
+        images[name] = ImageReference("staging.example", f"app/{name}", None, descriptor.digest)
+    return release_of(images)
+
+
+def prod(session: Session, name: str) -> Faulty:
+    repo = session.repo(f"prod.example/app/{name}")
+    assert isinstance(repo, Faulty)
+    return repo
+
+
+def run(session: Session, keys: Keys, release: Release, outcome: GateOutcome, **kwargs: Any) -> Any:
+    options: dict[str, Any] = {
+        "target": "prod.example/app",
+        "tags": ("v1.0", "latest"),
+        "stores": session,
+        "signer": keys.signer,
+        "evidence_dir": None,
+        "now": NOW,
+        "concurrency": 2,
+    }
+    options.update(kwargs)
+    return promote(release, outcome, **options)
+
+
+def snapshot(session: Session) -> dict[str, tuple[set[Digest], set[Digest], dict[str, Digest]]]:
+    return {
+        name: (set(r.manifests), set(r.blobs), dict(r.tags))
+        for name, r in session.repos.items()
+        if name.startswith("prod.example/") and (r.manifests or r.blobs or r.tags)
+    }
+
+
+# --- tests -------------------------------------------------------------------------------
+
+
+def test_promotes_copies_carries_evidence_and_tags(session: Session, keys: Keys) -> None:
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    result = run(session, keys, release, outcome)
+    promotion = result.promotion
+    assert promotion.policy_digest == outcome.policy_digest
+    assert promotion.source == SOURCE
+    for name in ("backend", "frontend"):
+        digest = release.artifacts[name].digest
+        target = prod(session, name)
+        assert digest in target.manifests
+        assert target.tags == {"v1.0": digest, "latest": digest}
+        artifact = promotion.artifacts[name]
+        assert artifact.image_text == f"prod.example/app/{name}@{digest}"
+        assert artifact.source_location == release.artifacts[name].location
+        assert [(t.tag, t.previous) for t in artifact.tags] == [("v1.0", None), ("latest", None)]
+        location = artifact.location
+        envelopes = attached_envelopes(session, name, location)
+        carried = {Digest.of(e.envelope) for e in outcome.evidence[name]}
+        carried.add(Digest.of(outcome.vsas[name]))
+        assert carried <= {Digest.of(raw) for raw in envelopes}
+        records = [
+            raw
+            for raw in envelopes
+            if payload_of(raw)["predicate"].get("digestgate_kind") == "promotion"
+        ]
+        assert len(records) == 1
+        verified = verify_envelope(records[0], {"gate": keys.public}, origin="target")
+        assert isinstance(verified, VerifiedEvidence)
+        info = read_vsa(verified.statement)
+        assert info.result == "PASSED"
+        assert info.kind == "promotion"
+        assert info.resource_uri == str(location)
+        assert info.source == str(release.artifacts[name].location)
+        assert info.policy_digest == outcome.policy_digest
+        inputs = {e["digest"]["sha256"] for e in verified.statement.predicate["inputAttestations"]}
+        assert inputs == {d.hex for d in carried}
+        assert verified.statement.subjects == (Subject(name, digest),)
+
+
+def test_joint_lane_result_reaches_both_targets_and_foreign_evidence_does_not(
+    session: Session, keys: Keys
+) -> None:
+    release = staged(session)
+    other = signed(keys, [Subject("backend", Digest.of(b"rebuilt"))], PROVENANCE)
+    outcome = outcome_for(keys, release, extra={"backend": [other]})
+    run(session, keys, release, outcome, tags=())
+    joint = outcome.evidence["backend"][1]
+    assert joint is outcome.evidence["frontend"][1]
+    for name in ("backend", "frontend"):
+        digest = release.artifacts[name].digest
+        assert digest is not None
+        location = ImageReference("prod.example", f"app/{name}", None, digest)
+        found = {Digest.of(raw) for raw in attached_envelopes(session, name, location)}
+        assert joint.envelope_digest in found
+        assert other.envelope_digest not in found
+
+
+def test_blocked_outcome_writes_nothing(session: Session, keys: Keys) -> None:
+    release = staged(session)
+    outcome = outcome_for(keys, release, passed=False)
+    with pytest.raises(BlockedError) as caught:
+        run(session, keys, release, outcome)
+    assert caught.value.exit_code == ExitCode.BLOCKED
+    assert snapshot(session) == {}
+    assert not any(name.startswith("prod.example/") for name in session.opened)
+
+
+def test_immutable_tag_at_another_digest_refuses_before_copying(
+    session: Session, keys: Keys
+) -> None:
+    release = staged(session)
+    old = prod(session, "frontend").add_image(b"older release", tag="v1.0")
+    before = snapshot(session)
+    with pytest.raises(BlockedError) as caught:
+        run(session, keys, release, outcome_for(keys, release))
+    assert "promotion.tag-immutable" in caught.value.message
+    assert "v1.0" in caught.value.message
+    assert snapshot(session) == before
+    assert prod(session, "frontend").tags["v1.0"] == old.digest
+
+
+def test_mutable_tag_moves_and_records_previous(session: Session, keys: Keys) -> None:
+    release = staged(session)
+    old = prod(session, "backend").add_image(b"older release", tag="latest")
+    result = run(session, keys, release, outcome_for(keys, release))
+    backend = result.promotion.artifacts["backend"]
+    assert [(t.tag, t.previous) for t in backend.tags] == [("v1.0", None), ("latest", old.digest)]
+    assert prod(session, "backend").tags["latest"] == release.artifacts["backend"].digest
+
+
+def test_rerun_is_a_no_op_and_keeps_immutable_tags(session: Session, keys: Keys) -> None:
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    run(session, keys, release, outcome)
+    again = run(session, keys, release, outcome)
+    for name, report in again.reports.items():
+        assert report.copied == []
+        digest = release.artifacts[name].digest
+        assert [(t.tag, t.previous) for t in again.promotion.artifacts[name].tags] == [
+            ("v1.0", digest),
+            ("latest", digest),
+        ]
+
+
+def test_copy_failure_keeps_class_moves_no_tag_and_rerun_completes(
+    session: Session, keys: Keys
+) -> None:
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    prod(session, "frontend").fail_put_blob = 1
+    with pytest.raises(RegistryError) as caught:
+        run(session, keys, release, outcome)
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert "copied so far" in caught.value.message
+    assert "no tag was changed" in caught.value.message
+    assert prod(session, "backend").tags == {}
+    assert prod(session, "frontend").tags == {}
+    result = run(session, keys, release, outcome)
+    assert prod(session, "frontend").tags["v1.0"] == release.artifacts["frontend"].digest
+    assert result.reports["backend"].copied == []  # already there from the failed run
+
+
+def test_manifest_stored_under_another_digest_fails(session: Session, keys: Keys) -> None:
+    release = staged(session)
+    prod(session, "backend").manifest_digest_override = Digest.of(b"something else")
+    with pytest.raises(IntegrityError) as caught:
+        run(session, keys, release, outcome_for(keys, release))
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert prod(session, "backend").tags == {}
+    assert prod(session, "frontend").tags == {}
+
+
+def test_partial_tagging_failure_lists_moved_tags_and_rerun_finishes(
+    session: Session, keys: Keys
+) -> None:
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    prod(session, "frontend").fail_set_tag = {"latest"}
+    with pytest.raises(RegistryError) as caught:
+        run(session, keys, release, outcome)
+    message = caught.value.message
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert "tagging stopped at prod.example/app/frontend:latest" in message
+    assert "prod.example/app/backend:v1.0 (was absent)" in message
+    assert "prod.example/app/frontend:v1.0" in message
+    prod(session, "frontend").fail_set_tag = set()
+    run(session, keys, release, outcome)
+    assert prod(session, "frontend").tags["latest"] == release.artifacts["frontend"].digest
+
+
+def test_dry_run_plans_and_changes_nothing(session: Session, keys: Keys) -> None:
+    release = staged(session)
+    prod(session, "backend").add_image(b"older release", tag="latest")
+    before = snapshot(session)
+    result = run(session, keys, release, outcome_for(keys, release), dry_run=True)
+    assert snapshot(session) == before
+    assert result.promotion is None
+    plans = {p.name: p for p in result.plans}
+    assert len(plans["backend"].copy.manifests_to_put) == 1
+    assert len(plans["backend"].copy.blobs_to_copy) == 1  # the layer
+    assert len(plans["backend"].copy.blobs_present) == 1  # the config, shared with "latest"
+    assert len(plans["frontend"].copy.blobs_to_copy) == 2
+    actions = {(c.artifact, c.tag): c.action for c in result.tags}
+    assert actions[("backend", "latest")] == "move"
+    assert actions[("frontend", "v1.0")] == "create"
+
+
+def test_layout_target_is_created_and_record_written_to_dir_store(
+    session: Session, keys: Keys, tmp_path: Path
+) -> None:
+    release = staged(session)
+    real = Stores()
+    # Sources stay in memory; the target is a real layout on disk.
+    session.open = _layout_or_memory(session, real)  # type: ignore[method-assign]
+    evidence_dir = DirStore(tmp_path / "evidence")
+    result = run(
+        session,
+        keys,
+        release,
+        outcome_for(keys, release),
+        target=f"oci:{tmp_path / 'out'}",
+        evidence_dir=evidence_dir,
+    )
+    backend = result.promotion.artifacts["backend"].location
+    assert isinstance(backend, LayoutReference)
+    assert backend.path == str(tmp_path / "out" / "backend")
+    layout = real.open(backend)
+    assert layout.get_tag("v1.0") is not None
+    records = list((tmp_path / "evidence").glob("vsa-*.json"))
+    assert len(records) == 2
+    real.close()
+
+
+def _layout_or_memory(session: Session, real: Stores) -> Any:
+    memory_open = MemoryStores.open.__get__(session)
+
+    def open_store(location: Location, *, create: bool = False) -> Any:
+        if isinstance(location, LayoutReference):
+            return real.open(location, create=create)
+        return memory_open(location, create=create)
+
+    return open_store
+
+
+def test_bad_inputs_are_usage_errors(session: Session, keys: Keys) -> None:
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    with pytest.raises(UsageError):
+        run(session, keys, release, outcome, tags=("bad tag",))
+    with pytest.raises(UsageError):
+        run(session, keys, release, outcome, concurrency=0)
+    with pytest.raises(UsageError):
+        run(session, keys, release, outcome, target="prod.example/app@sha256:" + "0" * 64)
+    assert snapshot(session) == {}
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("registry.example.org/prod", "registry.example.org/prod/backend"),
+        ("127.0.0.1:5000", "127.0.0.1:5000/backend"),
+        ("oci:out", "oci:out/backend"),
+    ],
+)
+def test_target_location(target: str, expected: str) -> None:
+    assert target_location(target, "backend").name == expected
+
+
+@pytest.mark.parametrize(
+    "target", ["registry.example.org/prod:v1", "oci:out:v1", "registry.example.org/prod/"]
+)
+def test_target_with_tag_is_refused(target: str) -> None:
+    with pytest.raises(UsageError):
+        target_location(target, "backend")
+
+
+@pytest.mark.parametrize(
+    ("tag", "globs", "expected"),
+    [
+        ("v1.0", ("v*",), True),
+        ("latest", ("v*",), False),
+        ("release-1", ("release-?",), True),
+        ("release-10", ("release-?",), False),
+        ("v1.0", ("v1.0",), True),
+        ("v1x0", ("v1.0",), False),
+        ("main", (), False),
+    ],
+)
+def test_immutable_globs(tag: str, globs: tuple[str, ...], expected: bool) -> None:
+    assert is_immutable(tag, globs) is expected
