@@ -22,14 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-ACTION = ROOT / "action.yml"
-EXAMPLES = {
-    "github": ROOT / "examples/github/.github/workflows/release.yml",
-    "gitea": ROOT / "examples/gitea/.gitea/workflows/release.yml",
-}
+from tests.integration.actions_sim import (
+    ACTION,
+    EXAMPLES,
+    ROOT,
+    action_run_step,
+    jobs,
+    load,
+    needs_of,
+    run_action_script,
+    steps,
+)
+
 WORKFLOWS = [*EXAMPLES.values(), *sorted((ROOT / ".github/workflows").glob("*.yml"))]
 PIN_DOC = ROOT / "docs/pipeline.md"
 
@@ -142,27 +147,6 @@ def contract_problems(argv: list[str]) -> list[str]:
     if key == ("attest", "test-result") and not seen & {"--junit", "--result"}:
         problems.append("attest test-result: needs --junit or --result")
     return problems
-
-
-def load(path: Path) -> dict[Any, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict), path
-    return data
-
-
-def jobs(workflow: Mapping[Any, Any]) -> dict[str, dict[str, Any]]:
-    result = workflow["jobs"]
-    assert isinstance(result, dict)
-    return result
-
-
-def steps(job: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return list(job.get("steps") or [])
-
-
-def needs_of(job: Mapping[str, Any]) -> list[str]:
-    needs = job.get("needs") or []
-    return [needs] if isinstance(needs, str) else list(needs)
 
 
 def after_build(workflow: Mapping[Any, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -362,18 +346,6 @@ def test_run_scripts_call_digestgate_by_the_contract(path: Path) -> None:
                 assert contract_problems(argv) == [], f"{name}: digestgate {shlex.join(argv)}"
 
 
-def action_run_step() -> tuple[str, dict[str, str]]:
-    """The action's run script and its input -> environment variable mapping."""
-    action = load(ACTION)
-    run = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
-    mapping: dict[str, str] = {}
-    for env, value in run["env"].items():
-        match = re.fullmatch(r"\$\{\{\s*inputs\.([a-z-]+)\s*\}\}", str(value))
-        if match:
-            mapping[match.group(1)] = env
-    return str(run["run"]), mapping
-
-
 FAKE_DIGESTGATE = """#!/usr/bin/env bash
 printf '%s\\0' "$@" >"$FAKE_ARGV"
 if [ "$1" = capture ]; then
@@ -390,34 +362,22 @@ def run_action(
     tmp_path: Path, given: Mapping[str, str], fake_exit: int = 0
 ) -> tuple[int, list[str], dict[str, str]]:
     """Run the action's script with ``given`` inputs; return (exit code, argv, outputs)."""
-    script, mapping = action_run_step()
-    inputs = load(ACTION)["inputs"]
-    unknown = set(given) - set(inputs)
-    assert not unknown, f"inputs the action does not declare: {sorted(unknown)}"
     fake = tmp_path / "digestgate"
     fake.write_text(FAKE_DIGESTGATE, encoding="utf-8")
     fake.chmod(0o755)
-    argv_file, outputs_file = tmp_path / "argv", tmp_path / "outputs"
+    argv_file = tmp_path / "argv"
     argv_file.unlink(missing_ok=True)
-    outputs_file.write_text("", encoding="utf-8")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "DG_BIN": str(fake),
         "FAKE_ARGV": str(argv_file),
         "FAKE_EXIT": str(fake_exit),
-        "GITHUB_OUTPUT": str(outputs_file),
     }
-    for name, declared in inputs.items():
-        if name in mapping:
-            value = given.get(name, str(declared.get("default", "")))
-            env[mapping[name]] = re.sub(r"\$\{\{[^}]*\}\}", "EXPR", value)
-    proc = subprocess.run(
-        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=30, check=False
+    # Workflow expressions are not evaluated here: only the argument vector matters.
+    inputs = {k: re.sub(r"\$\{\{[^}]*\}\}", "EXPR", v) for k, v in given.items()}
+    proc, outputs = run_action_script(
+        inputs, dg_bin=fake, env=env, cwd=tmp_path, output_file=tmp_path / "outputs", timeout=30
     )
     argv = argv_file.read_text(encoding="utf-8").split("\0")[:-1] if argv_file.exists() else []
-    outputs = dict(
-        line.split("=", 1) for line in outputs_file.read_text(encoding="utf-8").splitlines()
-    )
     return proc.returncode, argv, outputs
 
 
