@@ -147,7 +147,6 @@ def tell(story: Story, prefix: str) -> None:
     story.say(f"frontend  {frontend}")
 
     story.heading("One signing key per role: build, tests, gate")
-    Path("keys").mkdir(exist_ok=True)
     for role in ("build", "tests", "gate"):
         story.digestgate("keygen", "--out", f"keys/{role}")
 

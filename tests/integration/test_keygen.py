@@ -72,10 +72,18 @@ def test_keygen_refuses_when_only_the_public_key_exists(tmp_path: Path) -> None:
     assert not (tmp_path / "k.key").exists()
 
 
-def test_keygen_into_missing_directory(tmp_path: Path) -> None:
-    result = run_cli("keygen", "--out", str(tmp_path / "nope" / "k"))
+def test_keygen_creates_a_private_directory_for_the_keys(tmp_path: Path) -> None:
+    result = run_cli("keygen", "--out", str(tmp_path / "keys" / "build"))
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "keys" / "build.key").is_file()
+    assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+
+
+def test_keygen_where_no_directory_can_be_made(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    result = run_cli("keygen", "--out", str(tmp_path / "file" / "k"))
     assert result.code == 2
-    assert "does not exist" in result.stderr
+    assert "cannot create directory" in result.stderr
 
 
 @pytest.mark.usefixtures("probe")

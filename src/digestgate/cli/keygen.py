@@ -72,9 +72,13 @@ def command(ctx: click.Context, prefix: str, kind: str, force: bool) -> None:
     key_path = Path(prefix + ".key")
     pub_path = Path(prefix + ".pub")
     if not key_path.parent.is_dir():
-        raise UsageError(
-            f"directory {key_path.parent} does not exist", hint="create it or choose another --out"
-        )
+        try:  # private keys live here: readable by the owner only
+            key_path.parent.mkdir(mode=0o700, parents=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create directory {key_path.parent}: {exc.strerror or exc}",
+                hint="create it or choose another --out",
+            ) from exc
     if not force:
         for path in (key_path, pub_path):
             if path.exists():
