@@ -25,7 +25,7 @@ fi
 
 # A stamp of the requirements file decides whether anything needs installing.
 stamp="$VENV/.digestgate-$(basename "$REQS").sha256"
-want="$(cat "$REQS" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$ROOT/requirements-build.txt" "$REQS" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "setting up $VENV from $(basename "$REQS") ..." >&2
   if ! "$VENV/bin/python" -m uv --version >/dev/null 2>&1; then
@@ -33,9 +33,14 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
       true # uv only speeds things up; pip below works without it
   fi
   if "$VENV/bin/python" -m uv --version >/dev/null 2>&1; then
+    # The build backend first (pinned too): digestgate is installed without build isolation.
+    "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" --require-hashes \
+      -r "$ROOT/requirements-build.txt"
     "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" --require-hashes -r "$REQS"
     "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" --no-deps --no-build-isolation -e "$ROOT"
   else
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+      -r "$ROOT/requirements-build.txt"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$REQS"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
   fi
