@@ -10,33 +10,20 @@ from typing import Any, TypeVar
 
 import click
 
-from digestgate.cli.options import registry_options
+from digestgate.cli.options import evidence_option, registry_options, release_option
 from digestgate.cli.output import Console, console
 from digestgate.oci.open import StoreOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_release = click.option(
-    "--release",
-    "release_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The release file written by `digestgate capture`.",
-)
+_release = release_option("The release file written by `digestgate capture`.")
 _key = click.option(
     "--key",
     "keyref",
     required=True,
     help="Signing key: file:PATH, a path, env:VAR (PEM in a variable) or a signer URI.",
 )
-_evidence = click.option(
-    "--evidence",
-    "evidence",
-    required=True,
-    multiple=True,
-    metavar="STORE",
-    help="Where to write: dir:PATH or attached (repeatable; written to each).",
-)
+_evidence = evidence_option("Where to write: dir:PATH or attached (repeatable; written to each).")
 _artifact = click.option(
     "--artifact",
     "artifacts",
@@ -94,7 +81,7 @@ def provenance(
     ctx: click.Context,
     release_path: Path,
     keyref: str,
-    evidence: tuple[str, ...],
+    evidence_specs: tuple[str, ...],
     artifacts: tuple[str, ...],
     source_repo: str | None,
     revision: str | None,
@@ -129,7 +116,7 @@ def provenance(
     context = build_context(release, flags, os.environ)
     signer = load_signer(keyref, os.environ)
     with Stores(store_options) as stores:
-        targets = [open_evidence_store(spec, stores) for spec in evidence]
+        targets = [open_evidence_store(spec, stores) for spec in evidence_specs]
         results = attest_provenance(
             release,
             subjects,
@@ -173,7 +160,7 @@ def test_result(
     result: str | None,
     url: str | None,
     keyref: str,
-    evidence: tuple[str, ...],
+    evidence_specs: tuple[str, ...],
     run_id: str | None,
     store_options: StoreOptions,
 ) -> None:
@@ -197,7 +184,7 @@ def test_result(
     context = build_context(release, SourceFlags(run_id=run_id), os.environ)
     signer = load_signer(keyref, os.environ)
     with Stores(store_options) as stores:
-        targets = [open_evidence_store(spec, stores) for spec in evidence]
+        targets = [open_evidence_store(spec, stores) for spec in evidence_specs]
         item = attest_test_result(
             release,
             subjects,

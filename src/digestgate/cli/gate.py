@@ -8,34 +8,17 @@ from typing import Any
 
 import click
 
-from digestgate.cli.options import registry_options
+from digestgate.cli.options import evidence_option, policy_option, registry_options, release_option
 from digestgate.cli.output import console
 from digestgate.oci.open import StoreOptions
 
 
 @click.command("gate")
-@click.option(
-    "--release",
-    "release_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="release.json (or a promoted.json) to evaluate.",
-)
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="policy.yaml: keys, sources, lanes, freshness.",
-)
-@click.option(
-    "--evidence",
-    "evidence_specs",
-    required=True,
-    multiple=True,
-    metavar="STORE",
-    help="Evidence store: dir:PATH or attached (repeatable; reads merge all stores; "
-    "VSAs are written to the first).",
+@release_option("release.json (or a promoted.json) to evaluate.")
+@policy_option("policy.yaml: keys, sources, lanes, freshness.")
+@evidence_option(
+    "Evidence store: dir:PATH or attached (repeatable; reads merge all stores; "
+    "VSAs are written to the first)."
 )
 @click.option(
     "--report",

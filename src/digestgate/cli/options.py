@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -106,3 +107,37 @@ def registry_options(func: F) -> F:
     for decorator in reversed(decorators):
         result = decorator(result)
     return result  # type: ignore[return-value]
+
+
+def release_option(help_text: str) -> Callable[[F], F]:
+    """``--release FILE`` (required), passed as ``release_path: Path``."""
+    return click.option(
+        "--release",
+        "release_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
+def policy_option(help_text: str) -> Callable[[F], F]:
+    """``--policy FILE`` (required), passed as ``policy_path: Path``."""
+    return click.option(
+        "--policy",
+        "policy_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
+def evidence_option(help_text: str) -> Callable[[F], F]:
+    """``--evidence STORE`` (required, repeatable), passed as ``evidence_specs``."""
+    return click.option(
+        "--evidence",
+        "evidence_specs",
+        required=True,
+        multiple=True,
+        metavar="STORE",
+        help=help_text,
+    )

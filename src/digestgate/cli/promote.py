@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from digestgate.cli.options import registry_options
+from digestgate.cli.options import evidence_option, policy_option, registry_options, release_option
 from digestgate.cli.output import Console, console
 from digestgate.oci.open import StoreOptions
 
@@ -28,28 +28,9 @@ if TYPE_CHECKING:
 
 
 @click.command("promote")
-@click.option(
-    "--release",
-    "release_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="release.json (or a promoted.json) to promote.",
-)
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="policy.yaml the gate evaluates the release under.",
-)
-@click.option(
-    "--evidence",
-    "evidence_specs",
-    required=True,
-    multiple=True,
-    metavar="STORE",
-    help="Evidence store: dir:PATH or attached (repeatable; reads merge all stores).",
-)
+@release_option("release.json (or a promoted.json) to promote.")
+@policy_option("policy.yaml the gate evaluates the release under.")
+@evidence_option("Evidence store: dir:PATH or attached (repeatable; reads merge all stores).")
 @click.option(
     "--to",
     "target",

@@ -6,28 +6,15 @@ from pathlib import Path
 
 import click
 
-from digestgate.cli.options import registry_options
+from digestgate.cli.options import evidence_option, policy_option, registry_options
 from digestgate.cli.output import console
 from digestgate.oci.open import StoreOptions
 
 
 @click.command("verify")
 @click.argument("image")
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The policy.yaml this deployment pins (its digest must match the VSA's).",
-)
-@click.option(
-    "--evidence",
-    "evidence_specs",
-    required=True,
-    multiple=True,
-    metavar="STORE",
-    help="Evidence store: dir:PATH or attached (repeatable).",
-)
+@policy_option("The policy.yaml this deployment pins (its digest must match the VSA's).")
+@evidence_option("Evidence store: dir:PATH or attached (repeatable).")
 @registry_options
 @click.pass_context
 def command(
