@@ -318,6 +318,17 @@ def _lane_reason(lane: LaneRule, st: LaneStatement) -> str:
     return text
 
 
+def _coverage(st: LaneStatement, ctx: Context) -> str:
+    """Why a result's subjects are not exactly the release's: other digests or other names."""
+    got = frozenset(st.evidence.statement.subjects)
+    names = sorted({s.name for s in got})
+    if names == sorted({s.name for s in ctx.subjects}):
+        other = ", ".join(sorted(f"{s.name} {s.digest.short}" for s in got - ctx.subjects))
+        return f"ran against {shown(other, 160)}, not the release's digest(s)"
+    want = ", ".join(sorted({s.name for s in ctx.subjects})) or "none"
+    return f"ran against {shown(', '.join(names), 120)}, not exactly the release's ({want})"
+
+
 def _lane_filter(
     ctx: Context, lane: LaneRule, st: LaneStatement, provenance: Outcome
 ) -> list[Reason]:
@@ -354,13 +365,5 @@ def _lane_filter(
                 (mismatch, f"ran in run {shown(info.run_id)}, not the build's run ({origin})")
             )
     if lane.together and frozenset(st.evidence.statement.subjects) != ctx.subjects:
-        got = ", ".join(sorted({s.name for s in st.evidence.statement.subjects}))
-        want = ", ".join(sorted({s.name for s in ctx.subjects})) or "none"
-        problems.append(
-            (
-                ids.LANE_NOT_TOGETHER,
-                f"ran against {shown(got, 120)}, not exactly the release's pinned "
-                f"artifacts ({want}) ({origin})",
-            )
-        )
+        problems.append((ids.LANE_NOT_TOGETHER, f"{_coverage(st, ctx)} ({origin})"))
     return problems
