@@ -12,6 +12,7 @@ import click
 
 from digestgate.cli.options import evidence_option, registry_options, release_option
 from digestgate.cli.output import Console, console
+from digestgate.evidence.store.base import EvidenceStore
 from digestgate.oci.open import StoreOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,9 +52,13 @@ def command() -> None:
     """Sign provenance or a lane result bound to the release's digests."""
 
 
-def _report(out: Console, results: Sequence[object]) -> None:
+def _report(out: Console, results: Sequence[object], stores: Sequence[EvidenceStore]) -> None:
     from digestgate.attest import Attestation
 
+    for store in stores:
+        description = store.describe()
+        if "(" in description:  # e.g. attached (registry/app: tag-schema): how it was written
+            out.info(f"evidence store: {description}")
     for item in results:
         assert isinstance(item, Attestation)
         out.out(f"{item.predicate} {','.join(item.subjects)} {item.envelope_digest}")
@@ -126,7 +131,7 @@ def provenance(
             started_on=started_on.replace(tzinfo=UTC) if started_on else None,
             now=utcnow(),
         )
-    _report(console(ctx), results)
+    _report(console(ctx), results, targets)
 
 
 @command.command("test-result")
@@ -197,7 +202,7 @@ def test_result(
             now=utcnow(),
         )
     out = console(ctx)
-    _report(out, [item])
+    _report(out, [item], targets)
     counts = report.counts
     detail = f" ({counts.tests} tests, {counts.failures + counts.errors} failed)" if counts else ""
     out.info(f"lane {lane}: {report.result}{detail}")
