@@ -32,6 +32,23 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
 }
 
 
+def name_envvars(command: click.Command, prefix: str) -> None:
+    """Let every option also come from ``PREFIX_<FLAG>`` (``DIGESTGATE_GATE_POLICY``).
+
+    Named after the long flag, not the Python parameter, so the variable matches what users
+    type. Options that name their own variable (registry options) keep it.
+    """
+    for param in command.params:
+        if isinstance(param, click.Option) and param.envvar is None:
+            flags = [opt for opt in param.opts if opt.startswith("--")]
+            if flags:
+                flag = max(flags, key=len)[2:]
+                param.envvar = f"{prefix}_{flag.upper().replace('-', '_')}"
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            name_envvars(sub, f"{prefix}_{name.upper().replace('-', '_')}")
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
@@ -46,6 +63,7 @@ class LazyGroup(click.Group):
         command = getattr(module, "command", None)
         if not isinstance(command, click.Command):
             raise click.ClickException(f"command {cmd_name!r} is not available in this build")
+        name_envvars(command, f"DIGESTGATE_{cmd_name.upper()}")
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -55,7 +73,7 @@ class LazyGroup(click.Group):
 
 @click.group(
     cls=LazyGroup,
-    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "DIGESTGATE"},
+    context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: 0 passed, 1 blocked, 2 usage/config error, 3 operational failure, "
     "4 internal error. Options may also be set as DIGESTGATE_<COMMAND>_<OPTION>.",
 )
