@@ -8,7 +8,7 @@ chunks with size and digest checked as they arrive and at the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
 
@@ -291,6 +291,12 @@ class RegistryRepository(ImageStore):
     def put_referrer(self, raw: bytes, media_type: str, subject: Descriptor) -> Descriptor:
         """Store a manifest with ``subject`` and make it discoverable."""
         return referrers.put_referrer(self, raw, media_type, subject)
+
+    def put_referrers(
+        self, subject: Descriptor, manifests: Sequence[tuple[bytes, str]]
+    ) -> list[Descriptor]:
+        """Store several referrers of ``subject``, listed with one fallback-index update."""
+        return referrers.put_referrers(self, subject, manifests)
 
     def close(self) -> None:
         """Nothing to release per repository: the client owns the connections."""
