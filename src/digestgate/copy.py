@@ -20,11 +20,13 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final, Protocol, TextIO
 
+from digestgate.concurrency import run_all
 from digestgate.digest import Digest
 from digestgate.errors import IntegrityError, StorageError, UsageError
 from digestgate.oci.manifest import Descriptor, ImageIndex, InvalidManifestError, Manifest
@@ -144,10 +146,16 @@ def _walk(source: ImageStore, target: ImageStore, root: Descriptor) -> _Walk:
                 f"index nested deeper than {MAX_NESTING} levels at {descriptor.digest.short}",
                 hint="refusing to copy an unusual image structure",
             )
-        if target.has_manifest(descriptor.digest):
+        # Both answers are needed in the usual case (the target lacks it): ask side by side.
+        calls: list[Callable[[], object]] = [
+            partial(target.has_manifest, descriptor.digest),
+            partial(source.get_manifest, descriptor.digest),
+        ]
+        present, manifest = run_all(calls)
+        if present:
             walk.present.append(descriptor)
             return
-        manifest = source.get_manifest(descriptor.digest)
+        assert isinstance(manifest, Manifest)
         if len(manifest.raw) != descriptor.size:
             raise IntegrityError(
                 f"manifest {descriptor.digest.short} has {len(manifest.raw)} bytes, "
@@ -246,12 +254,13 @@ def _copy_blobs(
     if not blobs:
         return
     stop = threading.Event()
+    mount = _same_registry(source, target)
 
     def task(blob: Descriptor) -> None:
         if stop.is_set():
             return  # another transfer failed: start nothing new
         try:
-            _copy_blob(source, target, blob, report, progress)
+            _copy_blob(source, target, blob, report, progress, mount)
         except BaseException:
             stop.set()
             raise
@@ -280,11 +289,14 @@ def _copy_blob(
     blob: Descriptor,
     report: CopyReport,
     progress: ProgressSink | None,
+    mount: bool,
 ) -> None:
-    if target.has_blob(blob.digest):
-        report._blob(blob, "skipped")
-    elif target.mount_blob(blob, source):
+    if mount and target.mount_blob(blob, source):
+        # One request: 201 means the blob is at the target now, mounted or already there
+        # (distribution-spec 1.1 "Mounting a blob from another repository").
         report._blob(blob, "mounted")
+    elif target.has_blob(blob.digest):
+        report._blob(blob, "skipped")
     else:
         with source.open_blob(blob) as chunks:
             target.put_blob(blob, _counted(chunks, progress))

@@ -10,8 +10,9 @@ The order is the safety argument (design section 3):
    and hashed. A failure keeps its error class (exit 3), says what reached the target, and
    leaves every tag untouched; running again skips what is present and converges.
 4. The verified evidence the gate relied on and the gate's VSA are attached to each target
-   digest (:class:`~digestgate.evidence.store.attached.AttachedStore`, idempotent), followed
-   by a signed promotion record (VSA ``digestgate_kind: promotion``).
+   digest (:class:`~digestgate.evidence.store.attached.AttachedStore`, idempotent), with a
+   signed promotion record (VSA ``digestgate_kind: promotion``) naming them, in one batch
+   per artifact as soon as its copy is verified.
 5. Only then are tags applied, one at a time: the previous digest is recorded, immutability
    is checked again, the tag is set and re-read. A registry without conditional writes leaves
    a window between the read and the write; a tag that changed under us is reported.
@@ -213,15 +214,14 @@ def promote(
         return PromotionResult(dry_run=True, plans=plans, tags=changes)
     assert signer is not None
     result = PromotionResult(dry_run=False)
-    _copy_all(artifacts, stores, concurrency, progress, result, outcome, now)
+
+    def attach(artifact: _Artifact) -> None:
+        _attach_evidence(artifact, outcome, stores, signer, evidence_dir, now, policy_uri)
+
+    _copy_all(artifacts, stores, concurrency, progress, result, attach)
     for artifact in artifacts:
         report = result.reports[artifact.name]
         info(f"{artifact.name}: copied to {artifact.target_location} ({report.summary()})")
-
-    def record(artifact: _Artifact) -> None:
-        _record_promotion(artifact, outcome, stores, signer, evidence_dir, now, policy_uri)
-
-    _each(artifacts, concurrency, record, "recording the promotion of", lambda: "")
     for artifact in artifacts:
         result.attached[artifact.name] = artifact.attached
         info(f"{artifact.name}: evidence and promotion record attached")
@@ -341,13 +341,13 @@ def _copy_all(
     concurrency: int,
     progress: ProgressSink | None,
     result: PromotionResult,
-    outcome: GateOutcome,
-    now: datetime,
+    attach: Callable[[_Artifact], None],
 ) -> None:
-    """Copy, verify and attach the gate's evidence to every artifact, concurrently.
+    """Copy, verify and ``attach`` evidence to every artifact, concurrently.
 
-    Evidence is attached as soon as an artifact's copy is verified, overlapping the other
-    copies: it names the digest, not a tag, so it is true whatever happens next.
+    Evidence and the promotion record are attached as soon as an artifact's copy is
+    verified, overlapping the other copies: they name the digest, not a tag, so they are
+    true whatever happens next (tags move only after every artifact is done).
     """
     workers = min(concurrency, len(artifacts))
     per_artifact = max(1, math.ceil(concurrency / workers))
@@ -367,7 +367,7 @@ def _copy_all(
             report=result.reports[artifact.name],
         )
         _verify_copy(target, artifact.descriptor)
-        _carry(artifact, outcome, stores, now)
+        attach(artifact)
 
     def copied() -> str:
         return "copied so far: " + "; ".join(
@@ -438,31 +438,7 @@ def _verify_copy(target: ImageStore, descriptor: Descriptor) -> None:
 # --- evidence ----------------------------------------------------------------------------
 
 
-def _carry(artifact: _Artifact, outcome: GateOutcome, stores: Stores, now: datetime) -> None:
-    """Attach the verified evidence the gate relied on, and its VSA, to the target digest."""
-    from digestgate.evidence.store.attached import AttachedStore
-
-    digest = artifact.descriptor.digest
-    subject = SubjectLocation(artifact.name, artifact.target_location)
-    attached = AttachedStore(stores, clock=lambda: now)
-    seen: set[Digest] = set()
-    for evidence in outcome.evidence.get(artifact.name, ()):
-        # Only statements about this very digest travel with it (a joint lane result about
-        # backend and frontend is carried to both targets).
-        if digest not in evidence.statement.digests or evidence.envelope_digest in seen:
-            continue
-        seen.add(evidence.envelope_digest)
-        predicate = evidence.statement.predicate_type
-        places = attached.write(evidence.envelope, predicate=predicate, subjects=[subject])
-        artifact.attached.extend(places)
-        artifact.inputs.append((places[0], evidence.envelope_digest))
-    gate_vsa = outcome.vsas[artifact.name]
-    places = attached.write(gate_vsa, predicate="vsa", subjects=[subject])
-    artifact.attached.extend(places)
-    artifact.inputs.append((places[0], Digest.of(gate_vsa)))
-
-
-def _record_promotion(
+def _attach_evidence(
     artifact: _Artifact,
     outcome: GateOutcome,
     stores: Stores,
@@ -471,12 +447,50 @@ def _record_promotion(
     now: datetime,
     policy_uri: str,
 ) -> None:
-    """Sign the promotion record (a VSA naming target and source) and attach it."""
-    from digestgate.evidence.dsse import sign_envelope
-    from digestgate.evidence.statements import statement_bytes, vsa_predicate
+    """Attach the evidence the gate relied on, its VSA and a signed promotion record.
+
+    All of them go to the target digest in one batch: the promotion record names where the
+    carried envelopes are, and their referrer digests are known before anything is written,
+    so a registry without the Referrers API updates its fallback index once per artifact.
+    """
     from digestgate.evidence.store.attached import AttachedStore
 
+    digest = artifact.descriptor.digest
     subject = SubjectLocation(artifact.name, artifact.target_location)
+    batch = AttachedStore(stores, clock=lambda: now).batch(subject)
+    seen: set[Digest] = set()
+    for evidence in outcome.evidence.get(artifact.name, ()):
+        # Only statements about this very digest travel with it (a joint lane result about
+        # backend and frontend is carried to both targets).
+        if digest not in evidence.statement.digests or evidence.envelope_digest in seen:
+            continue
+        seen.add(evidence.envelope_digest)
+        place = batch.add(evidence.envelope, predicate=evidence.statement.predicate_type)
+        artifact.attached.append(place)
+        artifact.inputs.append((place, evidence.envelope_digest))
+    gate_vsa = outcome.vsas[artifact.name]
+    place = batch.add(gate_vsa, predicate="vsa")
+    artifact.attached.append(place)
+    artifact.inputs.append((place, Digest.of(gate_vsa)))
+    record = _promotion_record(artifact, outcome, subject, signer, now, policy_uri)
+    artifact.attached.append(batch.add(record, predicate="vsa"))
+    batch.commit()
+    if evidence_dir is not None:
+        artifact.attached.extend(evidence_dir.write(record, predicate="vsa", subjects=[subject]))
+
+
+def _promotion_record(
+    artifact: _Artifact,
+    outcome: GateOutcome,
+    subject: SubjectLocation,
+    signer: Signer,
+    now: datetime,
+    policy_uri: str,
+) -> bytes:
+    """The signed promotion record: a VSA naming target, source and carried evidence."""
+    from digestgate.evidence.dsse import sign_envelope
+    from digestgate.evidence.statements import statement_bytes, vsa_predicate
+
     predicate = vsa_predicate(
         result="PASSED",
         policy_digest=outcome.policy_digest,
@@ -489,11 +503,7 @@ def _record_promotion(
         findings=(),
     )
     payload = statement_bytes([Subject(artifact.name, subject.digest)], VSA, predicate)
-    record = sign_envelope(payload, PAYLOAD_TYPE, [signer])
-    attached = AttachedStore(stores, clock=lambda: now)
-    artifact.attached.extend(attached.write(record, predicate="vsa", subjects=[subject]))
-    if evidence_dir is not None:
-        artifact.attached.extend(evidence_dir.write(record, predicate="vsa", subjects=[subject]))
+    return sign_envelope(payload, PAYLOAD_TYPE, [signer])
 
 
 # --- tags --------------------------------------------------------------------------------

@@ -107,3 +107,22 @@ def test_registry_to_registry_across_hosts(
         size for size in {b.digest: b.size for c in written.children for b in c.blobs}.values()
     )
     assert_served_exactly(registry2, repo, manifest_digests(layout, index))
+
+
+def test_same_registry_copy_mounts_without_asking_first(
+    stores: Stores, registry: Registry, repo: str, tmp_path: Path
+) -> None:
+    layout, index, written = source_layout(tmp_path, 15)
+    staging = repository(stores, registry, f"{repo}/staging")
+    copy_image(layout, staging, index)
+    production = repository(stores, registry, f"{repo}/production")
+    transport = production.transport  # type: ignore[attr-defined]
+    blobs = {b.digest for child in written.children for b in child.blobs}
+    before = transport.sent
+    report = copy_image(staging, production, index)
+    # Per blob exactly one mount request (no HEAD first); per manifest a presence check,
+    # the PUT and one read-back; the source manifests were already verified and reused.
+    manifests = 1 + len(written.children)
+    assert transport.sent - before == len(blobs) + 3 * manifests
+    assert report.blobs_mounted == len(blobs) and report.blobs_uploaded == 0
+    assert_served_exactly(registry, f"{repo}/production", manifest_digests(layout, index))

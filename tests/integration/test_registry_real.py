@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -198,6 +198,24 @@ def _push_envelope(store: RegistryRepository, n: int) -> None:
     )
 
 
+def _in_threads(task: Callable[[int], None], keys: tuple[int, ...]) -> list[BaseException]:
+    """Run ``task(key)`` for every key in its own thread; the exceptions raised."""
+    errors: list[BaseException] = []
+
+    def run(key: int) -> None:
+        try:
+            task(key)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
 def test_referrers_tag_schema_fallback_with_concurrent_writers(
     registry: Registry, repo: str, tmp_path: Path
 ) -> None:
@@ -212,24 +230,15 @@ def test_referrers_tag_schema_fallback_with_concurrent_writers(
         first = store.put_referrer(_referrer(subject, 1), media.OCI_MANIFEST, subject)
 
     results: dict[int, Descriptor] = {}
-    errors: list[BaseException] = []
     barrier = threading.Barrier(3)
 
     def writer(n: int) -> None:
-        try:
-            with _client(registry) as own:
-                barrier.wait()
-                mine = own.repository(repo)
-                results[n] = mine.put_referrer(_referrer(subject, n), media.OCI_MANIFEST, subject)
-        except BaseException as exc:
-            errors.append(exc)
+        with _client(registry) as own:
+            barrier.wait()
+            mine = own.repository(repo)
+            results[n] = mine.put_referrer(_referrer(subject, n), media.OCI_MANIFEST, subject)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in (2, 3, 4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    assert _in_threads(writer, (2, 3, 4)) == []
     with _client(registry) as client:
         listed = client.repository(repo).referrers(subject.digest)
         typed = client.repository(repo).referrers(
@@ -295,3 +304,31 @@ def test_tls_with_and_without_ca_bundle(tls_registry: Registry, repo: str, tmp_p
     with untrusting, pytest.raises(RegistryError) as info:
         untrusting.repository(repo).resolve(descriptor.digest)
     assert info.value.exit_code == 3 and "cannot reach" in str(info.value)
+
+
+def test_batched_referrers_of_concurrent_writers_are_all_listed(
+    registry: Registry, repo: str, tmp_path: Path
+) -> None:
+    image = images.make_image(tmp_path / "l", seed=26)
+    with _client(registry) as client:
+        store = client.repository(repo)
+        subject = _push_image(store, tmp_path / "l", image)
+        for n in range(10, 16):
+            _push_envelope(store, n)
+    batches = {0: (10, 11, 12), 1: (13, 14, 15)}
+    results: dict[int, list[Descriptor]] = {}
+    barrier = threading.Barrier(len(batches))
+
+    def writer(key: int) -> None:
+        with _client(registry) as own:
+            mine = own.repository(repo)
+            manifests = [(_referrer(subject, n), media.OCI_MANIFEST) for n in batches[key]]
+            barrier.wait()
+            results[key] = mine.put_referrers(subject, manifests)
+
+    assert _in_threads(writer, tuple(batches)) == []
+    with _client(registry) as client:
+        listed = {d.digest for d in client.repository(repo).referrers(subject.digest)}
+    written = {d.digest for batch in results.values() for d in batch}
+    assert written == {Digest.of(_referrer(subject, n)) for n in range(10, 16)}
+    assert listed == written

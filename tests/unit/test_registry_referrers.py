@@ -135,3 +135,25 @@ def test_fallback_index_is_stored_under_the_subject_tag() -> None:
     raw, _ = fake.manifests[("app", subject.digest.tag_form)]
     assert sha(raw) == str(Digest.of(raw))
     assert str(written.digest).encode() in raw
+
+
+def test_batch_of_referrers_updates_the_fallback_index_once() -> None:
+    fake = FakeRegistry()
+    subject = _subject(fake)
+    tag = subject.digest.tag_form
+    index_puts: list[str] = []
+
+    def count(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "PUT" and request.url.path.endswith(tag):
+            index_puts.append(tag)
+        return None
+
+    fake.faults.append(count)
+    manifests = [(_referrer(subject, PROV, n), media.OCI_MANIFEST) for n in (1, 2, 3)]
+    with fake.client() as client:
+        repo = client.repository("app")
+        written = repo.put_referrers(subject, manifests)
+        listed = {d.digest for d in repo.referrers(subject.digest)}
+    assert [d.digest for d in written] == [Digest.of(raw) for raw, _ in manifests]
+    assert listed == {d.digest for d in written}
+    assert len(index_puts) == 1

@@ -218,3 +218,36 @@ def test_scheme_choice(registry: str, options: StoreOptions, scheme: str) -> Non
 
 def test_docker_hub_uses_its_api_host() -> None:
     assert base_url("docker.io", StoreOptions()) == "https://registry-1.docker.io"
+
+
+def test_plain_http_registry_sends_https_only_through_a_verifying_client() -> None:
+    import ssl
+
+    from digestgate.oci.registry.transport import Transport
+
+    transport = Transport("127.0.0.1:5000", StoreOptions(), lambda: None)
+    try:
+        plain = transport._client_for(transport.url("/v2/"))
+        secure = transport._client_for("https://storage.example/blob")
+        assert plain is transport.client and secure is not plain
+        pool = secure._transport._pool  # type: ignore[attr-defined]
+        assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
+        assert pool._ssl_context.check_hostname
+    finally:
+        transport.close()
+
+
+def test_verified_manifest_is_reused_but_a_put_forces_a_fresh_read() -> None:
+    fake = FakeRegistry()
+    raw, _ = image()
+    digest = Digest.parse(fake.add_manifest("app", raw, media.OCI_MANIFEST))
+    with fake.client() as client:
+        repo = client.repository("app")
+        sent = repo.transport.sent
+        repo.get_manifest(digest)
+        repo.resolve(digest)
+        assert repo.transport.sent - sent == 1
+        repo.put_manifest(raw, media.OCI_MANIFEST)
+        sent = repo.transport.sent
+        repo.resolve(digest)
+        assert repo.transport.sent - sent == 1

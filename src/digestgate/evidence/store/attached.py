@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Final
 
+from digestgate.concurrency import run_all
 from digestgate.digest import Digest
 from digestgate.errors import IntegrityError, InternalError, NotFoundError
 from digestgate.evidence.store.base import (
@@ -111,9 +113,6 @@ class AttachedStore:
         check_envelope(envelope)
         if not subjects:
             raise InternalError("attached evidence needs at least one subject")
-        name = predicate_name(predicate)
-        artifact_type = media.evidence_artifact_type(name)
-        layer = Descriptor(media.DSSE_ENVELOPE, Digest.of(envelope), len(envelope))
         written: list[str] = []
         seen: set[tuple[str, Digest]] = set()
         for subject in subjects:
@@ -121,64 +120,27 @@ class AttachedStore:
             if key in seen:
                 continue
             seen.add(key)
-            store = self._store(subject)
-            referrer = self._existing(store, subject.digest, artifact_type, layer)
-            if referrer is None:
-                referrer = self._attach(store, subject, artifact_type, name, envelope, layer)
-            self._note_mode(subject.repository, store)
-            written.append(f"{subject.repository}@{referrer}")
+            batch = self.batch(subject)
+            written.append(batch.add(envelope, predicate=predicate))
+            batch.commit()
         return written
 
-    def _attach(
-        self,
-        store: ImageStore,
-        subject: SubjectLocation,
-        artifact_type: str,
-        name: str,
-        envelope: bytes,
-        layer: Descriptor,
-    ) -> Digest:
+    def batch(self, subject: SubjectLocation) -> AttachBatch:
+        """Collect several envelopes for one subject, attached together by ``commit()``.
+
+        The subject is resolved and its referrers listed once for the whole batch, and a
+        registry without the Referrers API updates its fallback index once for all of them.
+        """
+        store = self._store(subject)
         image = store.resolve(subject.digest)
         if image.digest != subject.digest:
             raise IntegrityError(
                 f"{subject.location} resolved to {image.digest}",
                 hint="the store served different bytes; do not attach evidence to it",
             )
-        if not store.has_blob(_EMPTY_CONFIG.digest):
-            store.put_blob(_EMPTY_CONFIG, [media.EMPTY_JSON])
-        if not store.has_blob(layer.digest):
-            store.put_blob(layer, [envelope])
-        raw = build_artifact_manifest(
-            artifact_type=artifact_type,
-            layers=[layer],
-            subject=image,
-            annotations={
-                ANNOTATION_CREATED: format_timestamp(self._clock()),
-                ANNOTATION_PREDICATE_TYPE: predicate_type(name),
-                ANNOTATION_ENVELOPE_DIGEST: str(layer.digest),
-            },
-        )
-        return store.put_referrer(raw, media.OCI_MANIFEST, image).digest
-
-    def _existing(
-        self, store: ImageStore, subject: Digest, artifact_type: str, layer: Descriptor
-    ) -> Digest | None:
-        """A referrer already holding this envelope (so writing twice attaches once)."""
-        for entry in store.referrers(subject, artifact_type):
-            if entry.annotations.get(ANNOTATION_ENVELOPE_DIGEST) != str(layer.digest):
-                continue
-            try:
-                manifest = store.get_manifest(entry.digest)
-            except (NotFoundError, IntegrityError, InvalidManifestError):
-                continue
-            if (
-                isinstance(manifest, ImageManifest)
-                and manifest.subject is not None
-                and manifest.subject.digest == subject
-                and [d.digest for d in manifest.layers] == [layer.digest]
-            ):
-                return manifest.digest
-        return None
+        existing = [d for d in store.referrers(subject.digest) if d.artifact_type in ARTIFACT_TYPES]
+        self._note_mode(subject.repository, store)
+        return AttachBatch(self, store, subject, image, existing)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -260,6 +222,95 @@ class AttachedStore:
         if layer.size > self.max_envelope_size:
             return f"envelope of {layer.size} bytes is over the {self.max_envelope_size}-byte limit"
         return None
+
+
+class AttachBatch:
+    """Envelopes for one subject, written by :meth:`commit` (see :meth:`AttachedStore.batch`).
+
+    :meth:`add` builds the referrer manifest and returns where it will be (its digest is
+    known before anything is written, so a record naming it can be signed in between).
+    """
+
+    def __init__(
+        self,
+        owner: AttachedStore,
+        store: ImageStore,
+        subject: SubjectLocation,
+        image: Descriptor,
+        existing: list[Descriptor],
+    ) -> None:
+        self._owner = owner
+        self._store = store
+        self._subject = subject
+        self._image = image
+        self._existing = existing
+        #: (artifact type, envelope digest) -> (referrer digest, layer, envelope, manifest)
+        self._pending: dict[tuple[str, Digest], tuple[Digest, Descriptor, bytes, bytes]] = {}
+
+    def add(self, envelope: bytes, *, predicate: str) -> str:
+        """Queue an envelope; return ``<repo>@<referrer digest>`` it is (or already was) at."""
+        check_envelope(envelope)
+        name = predicate_name(predicate)
+        artifact_type = media.evidence_artifact_type(name)
+        layer = Descriptor(media.DSSE_ENVELOPE, Digest.of(envelope), len(envelope))
+        key = (artifact_type, layer.digest)
+        found = self._pending[key][0] if key in self._pending else None
+        if found is None:
+            found = self._already(artifact_type, layer)
+        if found is None:
+            raw = build_artifact_manifest(
+                artifact_type=artifact_type,
+                layers=[layer],
+                subject=self._image,
+                annotations={
+                    ANNOTATION_CREATED: format_timestamp(self._owner._clock()),
+                    ANNOTATION_PREDICATE_TYPE: predicate_type(name),
+                    ANNOTATION_ENVELOPE_DIGEST: str(layer.digest),
+                },
+            )
+            found = Digest.of(raw)
+            self._pending[key] = (found, layer, envelope, raw)
+        return f"{self._subject.repository}@{found}"
+
+    def _already(self, artifact_type: str, layer: Descriptor) -> Digest | None:
+        """A referrer already holding this envelope (so writing twice attaches once)."""
+        for entry in self._existing:
+            if entry.artifact_type != artifact_type:
+                continue
+            if entry.annotations.get(ANNOTATION_ENVELOPE_DIGEST) != str(layer.digest):
+                continue
+            try:
+                manifest = self._store.get_manifest(entry.digest)
+            except (NotFoundError, IntegrityError, InvalidManifestError):
+                continue
+            if (
+                isinstance(manifest, ImageManifest)
+                and manifest.subject is not None
+                and manifest.subject.digest == self._subject.digest
+                and [d.digest for d in manifest.layers] == [layer.digest]
+            ):
+                return manifest.digest
+        return None
+
+    def commit(self) -> None:
+        """Upload the envelopes and their manifests, then make them all discoverable."""
+        if not self._pending:
+            return
+        store = self._store
+        # Envelopes are small (capped): uploading one that is already there costs less than
+        # asking first, and the uploads run side by side. Each is verified by the store.
+        blobs = [(_EMPTY_CONFIG, media.EMPTY_JSON)]
+        blobs += [(layer, envelope) for _, layer, envelope, _ in self._pending.values()]
+        run_all([partial(store.put_blob, blob, [content]) for blob, content in blobs])
+        manifests = [(raw, media.OCI_MANIFEST) for _, _, _, raw in self._pending.values()]
+        many = getattr(store, "put_referrers", None)
+        if callable(many):
+            many(self._image, manifests)
+        else:
+            for raw, media_type in manifests:
+                store.put_referrer(raw, media_type, self._image)
+        self._owner._note_mode(self._subject.repository, store)
+        self._pending.clear()
 
 
 def _newest(entries: list[Descriptor]) -> list[Descriptor]:

@@ -10,15 +10,20 @@ check. Reads stop at 1000 descriptors and 10 pages.
 Writing (distribution-spec 1.1 "Pushing Manifests with Subject"): the manifest is put by
 digest; an ``OCI-Subject`` answer naming the subject means the registry indexed it. Otherwise
 the fallback index is maintained by read, merge, write, then re-read to verify the entry is
-there, retried with jitter when a concurrent writer replaced the index. After a successful
-verification the index is checked once more after a pause of about two write cycles, so a
-writer that read the old index just before our write has landed by then.
+there, retried with jitter when a concurrent writer replaced the index. The check comes after
+a settle pause of about two write cycles, so a writer that read the old index just before our
+write has landed by then. All referrers of one subject written together
+(:func:`put_referrers`) share one such cycle and one pause.
 
 Remaining race: registries without conditional writes (the reference registry has no
-``If-Match`` on manifests) cannot make read-modify-write atomic. A writer that read the index
-before our write and stalls longer than the settle pause can still overwrite our entry after
-we returned. The loss is detectable (the referrer manifest itself stays stored by digest and
-a later ``put_referrer`` re-adds it) and can only make evidence missing, never make a gate pass.
+``If-Match`` on manifests) cannot make read-modify-write atomic. Our entries can still be lost
+in exactly one case: another writer reads the index before our write lands and writes its
+copy back more than one settle pause (at least ``SETTLE_MIN``, about two of our write
+cycles) after our write, i.e. after our final check. So two writers following this protocol
+both stay listed whenever each one's read-to-write time is shorter than the other's pause; a
+stalled writer can drop our entries after we returned. The loss is detectable (the referrer
+manifest itself stays stored by digest and a later ``put_referrer`` re-adds it) and can only
+make evidence missing, never make a gate pass.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 import httpx
 
+from digestgate.concurrency import run_all
 from digestgate.digest import Digest
 from digestgate.errors import InternalError, NotFoundError, OperationalError
 from digestgate.oci import media
@@ -153,42 +161,74 @@ def put_referrer(
     repo: RegistryRepository, raw: bytes, media_type: str, subject: Descriptor
 ) -> Descriptor:
     """Store a referrer by digest and make sure it is listed for ``subject``."""
-    manifest = parse_manifest(raw, media_type)
-    if manifest.subject is None or manifest.subject.digest != subject.digest:
-        raise InternalError(
-            f"referrer {manifest.digest.short} does not name {subject.digest.short} as subject"
-        )
-    headers = repo.put_raw_manifest(str(manifest.digest), raw, manifest.media_type, manifest.digest)
-    if headers.get("oci-subject", "").strip() == str(subject.digest):
-        if repo.client.referrers_mode is None:
-            repo.client.referrers_mode = "api"
-        return manifest.descriptor
-    _add_to_fallback(repo, subject.digest, referrer_descriptor(manifest))
-    return manifest.descriptor
+    return put_referrers(repo, subject, [(raw, media_type)])[0]
 
 
-def _listed(repo: RegistryRepository, subject: Digest, digest: Digest) -> bool:
-    return any(d.digest == digest for d in read_fallback(repo, subject))
+def put_referrers(
+    repo: RegistryRepository, subject: Descriptor, manifests: Sequence[tuple[bytes, str]]
+) -> list[Descriptor]:
+    """Store referrers of one subject by digest, then list them all with one index update.
+
+    Each manifest is put by digest; those the registry did not index itself (no
+    ``OCI-Subject`` naming the subject) are added to the fallback index in a single
+    read-merge-write-verify cycle, so a batch costs one settle pause, not one per referrer.
+    """
+    parsed = [parse_manifest(raw, media_type) for raw, media_type in manifests]
+    for manifest in parsed:
+        if manifest.subject is None or manifest.subject.digest != subject.digest:
+            raise InternalError(
+                f"referrer {manifest.digest.short} does not name {subject.digest.short} as subject"
+            )
+    answers = run_all(
+        [
+            partial(repo.put_raw_manifest, str(m.digest), m.raw, m.media_type, m.digest)
+            for m in parsed
+        ]
+    )
+    unindexed: list[Descriptor] = []
+    for manifest, headers in zip(parsed, answers, strict=True):
+        if headers.get("oci-subject", "").strip() == str(subject.digest):
+            if repo.client.referrers_mode is None:
+                repo.client.referrers_mode = "api"
+            continue
+        unindexed.append(referrer_descriptor(manifest))
+    if unindexed:
+        _add_to_fallback(repo, subject.digest, unindexed)
+    return [manifest.descriptor for manifest in parsed]
 
 
-def _add_to_fallback(repo: RegistryRepository, subject: Digest, entry: Descriptor) -> None:
+def _missing(repo: RegistryRepository, subject: Digest, entries: Sequence[Descriptor]) -> bool:
+    listed = {d.digest for d in read_fallback(repo, subject)}
+    return any(entry.digest not in listed for entry in entries)
+
+
+def _add_to_fallback(
+    repo: RegistryRepository, subject: Digest, entries: Sequence[Descriptor]
+) -> None:
+    """Merge ``entries`` into the fallback index; return once they have stayed listed.
+
+    The check that counts comes after a settle pause of about two of our write cycles
+    (at least ``SETTLE_MIN``): a writer that read the index before our write and writes
+    back within that time has replaced it by then, and the lost entries are merged again.
+    """
     tag = subject.tag_form
     sleep = repo.client.sleep
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         started = time.monotonic()
         current = read_fallback(repo, subject)
-        if all(d.digest != entry.digest for d in current):
-            raw = build_index([*current, entry])
+        listed = {d.digest for d in current}
+        new = [entry for entry in entries if entry.digest not in listed]
+        if new:
+            raw = build_index([*current, *new])
             repo.put_raw_manifest(tag, raw, media.OCI_INDEX, Digest.of(raw))
         cycle = time.monotonic() - started
-        if _listed(repo, subject, entry.digest):
-            sleep(min(SETTLE_MAX, max(SETTLE_MIN, 2 * cycle)) * random.uniform(1.0, 1.5))  # noqa: S311
-            if _listed(repo, subject, entry.digest):
-                return
-        log.debug("referrers index %s lost our entry (attempt %d); retrying", tag, attempt)
+        sleep(min(SETTLE_MAX, max(SETTLE_MIN, 2 * cycle)) * random.uniform(1.0, 1.5))  # noqa: S311
+        if not _missing(repo, subject, entries):
+            return
+        log.debug("referrers index %s lost our entries (attempt %d); retrying", tag, attempt)
         sleep(random.uniform(0.02, 0.2) * attempt)  # noqa: S311 - jitter between writers
     raise OperationalError(
-        f"could not record referrer {entry.digest.short} in {repo.name}:{tag} after "
-        f"{WRITE_ATTEMPTS} attempts",
+        f"could not record {len(entries)} referrer(s) of {subject.short} in {repo.name}:{tag} "
+        f"after {WRITE_ATTEMPTS} attempts",
         hint="other writers keep replacing the referrers index; retry later",
     )

@@ -8,7 +8,7 @@ chunks with size and digest checked as they arrive and at the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
 
@@ -66,6 +66,10 @@ class RegistryRepository(ImageStore):
         self.name = name
         self.pull: Scopes = (pull_scope(name),)
         self.push: Scopes = (push_scope(name),)
+        # Manifests fetched by digest and verified: content-addressed, so the same process
+        # may reuse them instead of fetching again. A put of that digest drops the entry,
+        # so the read-back after a write is always a real fetch.
+        self._known: dict[Digest, Manifest] = {}
 
     @property
     def transport(self) -> Transport:
@@ -88,6 +92,8 @@ class RegistryRepository(ImageStore):
 
     def fetch_manifest(self, reference: str | Digest) -> Manifest:
         """GET a manifest by tag or digest, hash the bytes, verify, parse."""
+        if isinstance(reference, Digest) and reference in self._known:
+            return self._known[reference]
         t = self.transport
         what = (
             f"manifest {self.name}:{reference}"
@@ -120,7 +126,10 @@ class RegistryRepository(ImageStore):
                 hint="the registry served different bytes; do not use this content",
             )
         check_header_digest(response.headers.get("docker-content-digest"), raw, computed, what)
-        return parse_manifest(raw, response.headers.get("content-type"), expected=computed)
+        manifest = parse_manifest(raw, response.headers.get("content-type"), expected=computed)
+        if expected is not None:
+            self._known[expected] = manifest
+        return manifest
 
     def resolve(self, reference: str | Digest) -> Descriptor:
         """The descriptor of the manifest at a tag or digest, hashed from its bytes."""
@@ -142,6 +151,7 @@ class RegistryRepository(ImageStore):
         self, reference: str, raw: bytes, media_type: str, digest: Digest
     ) -> httpx.Headers:
         """PUT exact bytes at a tag or digest; check status and any Docker-Content-Digest."""
+        self._known.pop(digest, None)
         t = self.transport
         response = t.send(
             "PUT",
@@ -291,6 +301,12 @@ class RegistryRepository(ImageStore):
     def put_referrer(self, raw: bytes, media_type: str, subject: Descriptor) -> Descriptor:
         """Store a manifest with ``subject`` and make it discoverable."""
         return referrers.put_referrer(self, raw, media_type, subject)
+
+    def put_referrers(
+        self, subject: Descriptor, manifests: Sequence[tuple[bytes, str]]
+    ) -> list[Descriptor]:
+        """Store several referrers of ``subject``, listed with one fallback-index update."""
+        return referrers.put_referrers(self, subject, manifests)
 
     def close(self) -> None:
         """Nothing to release per repository: the client owns the connections."""

@@ -130,19 +130,36 @@ class Transport:
         self.base = httpx.URL(base_url(registry, options))
         self._sleep = sleep
         self.auth = Authenticator(registry, credentials, clock)
-        verify: ssl.SSLContext | bool = (
-            _ssl_context(options.ca_bundle) if self.base.scheme == "https" else True
+        # A plain-HTTP registry's client never carries an https request (see _client_for),
+        # so it needs no TLS context: loading the CA bundle costs ~50 ms per process.
+        self.client = self._new_client(
+            _ssl_context(options.ca_bundle) if self.base.scheme == "https" else False
         )
-        self.client = httpx.Client(
-            transport=options.transport,
+        self._tls_client: httpx.Client | None = None
+        #: Number of requests actually sent (tests count retries with it).
+        self.sent = 0
+
+    def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.Client:
+        return httpx.Client(
+            transport=self.options.transport,
             verify=verify,
-            timeout=httpx.Timeout(options.timeout),
+            timeout=httpx.Timeout(self.options.timeout),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
             trust_env=False,
         )
-        #: Number of requests actually sent (tests count retries with it).
-        self.sent = 0
+
+    def _client_for(self, url: httpx.URL | str) -> httpx.Client:
+        """The client for a request: https URLs always go through a verifying client.
+
+        A plain-HTTP registry may still redirect to (or name a token service on) https; that
+        client is created the first time it is needed.
+        """
+        if self.base.scheme == "https" or httpx.URL(url).scheme != "https":
+            return self.client
+        if self._tls_client is None:
+            self._tls_client = self._new_client(_ssl_context(self.options.ca_bundle))
+        return self._tls_client
 
     def url(self, path: str) -> httpx.URL:
         """An absolute URL on this registry."""
@@ -192,9 +209,10 @@ class Transport:
             hdrs = dict(headers)
             if not self.same_origin(url):
                 hdrs.pop("Authorization", None)
-            request = self.client.build_request(method, url, headers=hdrs, content=content)
+            client = self._client_for(url)
+            request = client.build_request(method, url, headers=hdrs, content=content)
             self.sent += 1
-            response = self.client.send(request, stream=True)
+            response = client.send(request, stream=True)
             log.debug("%s %s -> %d", method, redact_url(url), response.status_code)
             location = response.headers.get("location")
             if not (follow_redirects and response.is_redirect and location):
@@ -336,12 +354,13 @@ class Transport:
         attempts = 1 + max(0, self.options.retries)
         for attempt in range(1, attempts + 1):
             query: list[tuple[str, str | int | float | bool | None]] = list(params or [])
-            request = self.client.build_request(method, realm, params=query, data=data)
+            client = self._client_for(realm)
+            request = client.build_request(method, realm, params=query, data=data)
             if basic is not None:
                 request = next(httpx.BasicAuth(*basic).auth_flow(request))
             try:
                 self.sent += 1
-                response = self.client.send(request, stream=True)
+                response = client.send(request, stream=True)
             except httpx.TransportError as exc:
                 if attempt >= attempts:
                     raise self.unreachable(exc) from exc
@@ -360,5 +379,7 @@ class Transport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
         self.client.close()
+        if self._tls_client is not None:
+            self._tls_client.close()
