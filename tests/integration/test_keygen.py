@@ -100,3 +100,10 @@ def test_wrong_password_is_a_configuration_error(tmp_path: Path) -> None:
     missing = run_cli("probe-sign", prefix + ".key")
     assert missing.code == 2
     assert "DIGESTGATE_KEY_PASSWORD" in missing.stderr
+
+
+def test_no_private_key_is_left_when_the_public_key_cannot_be_written(tmp_path: Path) -> None:
+    (tmp_path / "k.pub").mkdir()  # a directory where the public key should go
+    result = run_cli("keygen", "--out", str(tmp_path / "k"), "--force")
+    assert result.code in (2, 3)
+    assert not (tmp_path / "k.key").exists()

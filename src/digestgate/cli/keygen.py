@@ -93,7 +93,11 @@ def command(ctx: click.Context, prefix: str, kind: str, force: bool) -> None:
         "ecdsa-p256" if kind == "ecdsa-p256" else "ed25519", password.encode() if password else None
     )
     _write_atomic(key_path, pair.private_pem, 0o600, force=force)
-    _write_atomic(pub_path, pair.public_pem, 0o644, force=force)
+    try:
+        _write_atomic(pub_path, pair.public_pem, 0o644, force=force)
+    except BaseException:
+        key_path.unlink(missing_ok=True)  # never leave a private key without its public key
+        raise
     state = "encrypted" if password else "unencrypted"
     out.info(f"wrote {key_path} ({kind}, {state}, mode 0600) and {pub_path}")
     out.out(pair.keyid)
