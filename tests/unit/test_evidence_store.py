@@ -167,6 +167,15 @@ def test_dir_caps_file_and_line_counts(tmp_path: Path) -> None:
     assert len(bad) == 1 and "limit" in bad[0].message
 
 
+def test_dir_caps_the_bytes_read_in_all(tmp_path: Path) -> None:
+    for i in range(5):
+        (tmp_path / f"{i}.json").write_bytes(envelope(str(i)))
+    size = len(envelope("0"))
+    good, bad = split(list(DirStore(tmp_path, max_total_bytes=2 * size + 1).read([])))
+    assert good == [envelope("0"), envelope("1")]
+    assert len(bad) == 1 and "bytes of evidence" in bad[0].message
+
+
 def test_dir_fifo_does_not_hang(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.json")
     good, bad = split(list(DirStore(tmp_path).read([])))

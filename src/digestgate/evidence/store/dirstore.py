@@ -40,6 +40,8 @@ from digestgate.evidence.store.base import (
 MAX_BUNDLE_SIZE: Final = 64 * 1024 * 1024
 MAX_FILES: Final = 10_000
 MAX_LINES: Final = 10_000
+#: Bytes of evidence read from one directory in all (bounds the memory of one read).
+MAX_TOTAL_BYTES: Final = 512 * 1024 * 1024
 #: Directory nesting below the root that is still walked.
 MAX_DEPTH: Final = 32
 
@@ -57,12 +59,14 @@ class DirStore:
         max_bundle_size: int = MAX_BUNDLE_SIZE,
         max_files: int = MAX_FILES,
         max_lines: int = MAX_LINES,
+        max_total_bytes: int = MAX_TOTAL_BYTES,
     ) -> None:
         self.path = Path(path)
         self.max_file_size = max_file_size
         self.max_bundle_size = max_bundle_size
         self.max_files = max_files
         self.max_lines = max_lines
+        self.max_total_bytes = max_total_bytes
 
     def describe(self) -> str:
         """``dir:PATH``."""
@@ -96,6 +100,7 @@ class DirStore:
         del subjects  # a directory is not indexed by subject
         root = self._root()
         files = 0
+        budget = [self.max_total_bytes]
         for path, problem in _walk(root, root, 0):
             # Origins name files as the user named the directory, not its resolved path.
             shown = _origin(self.path / path.relative_to(root))
@@ -109,7 +114,13 @@ class DirStore:
                     f"more than {self.max_files} evidence files; the rest ignored",
                 )
                 return
-            yield from self._read_file(root, path, shown)
+            yield from self._read_file(root, path, shown, budget)
+            if budget[0] < 0:
+                yield StoreProblem(
+                    _origin(self.path),
+                    f"more than {self.max_total_bytes} bytes of evidence; the rest ignored",
+                )
+                return
 
     def _root(self) -> Path:
         try:
@@ -136,7 +147,7 @@ class DirStore:
             ) from exc
 
     def _read_file(
-        self, root: Path, path: Path, origin: str
+        self, root: Path, path: Path, origin: str, budget: list[int]
     ) -> Iterator[StoredEnvelope | StoreProblem]:
         bundle = path.name.endswith(_BUNDLE_SUFFIXES)
         cap = self.max_bundle_size if bundle else self.max_file_size
@@ -154,6 +165,9 @@ class DirStore:
                 # Never read an oversized file into memory: its size alone refuses it.
                 yield StoreProblem(origin, f"{size} bytes is over the {cap}-byte limit; not read")
                 return
+            budget[0] -= size
+            if budget[0] < 0:
+                return  # the caller reports the exhausted budget once
             try:
                 if bundle:
                     yield from self._read_lines(handle, origin)
