@@ -20,11 +20,13 @@ run into an existing file is refused, as is re-capturing a name with another ima
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from digestgate.atomicfile import directory_lock
 from digestgate.ci import detect_ci
 from digestgate.digest import Digest
 from digestgate.errors import (
@@ -32,6 +34,7 @@ from digestgate.errors import (
     DigestgateError,
     InputError,
     IntegrityError,
+    StorageError,
     UsageError,
 )
 from digestgate.jsonutil import JSONFormatError, loads_strict
@@ -339,6 +342,26 @@ def capture(request: CaptureRequest, stores: Stores, environ: Mapping[str, str])
     validate_artifact_name(request.name)
     ci = in_ci(environ)
     source_location = _precheck(request, ci)
+    directory = request.release_path.parent
+    with contextlib.ExitStack() as stack:
+        try:  # one capture at a time per directory: concurrent captures lose no artifact
+            directory.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(directory_lock(directory))
+        except OSError as exc:
+            raise StorageError(
+                f"cannot use {directory} for the release file: {exc.strerror or exc}",
+                hint="check that the directory exists and is writable",
+            ) from exc
+        return _capture_locked(request, stores, environ, ci, source_location)
+
+
+def _capture_locked(
+    request: CaptureRequest,
+    stores: Stores,
+    environ: Mapping[str, str],
+    ci: bool,
+    source_location: Location | None,
+) -> CaptureResult:
     release = _existing_release(request.release_path)
     source = resolve_source(request.source_flags, environ, release.source if release else None)
     location, descriptor, warnings = _pin(request, source_location, stores, ci)

@@ -215,3 +215,29 @@ def test_capture_from_the_registry_by_digest_tag_and_metadata(
     assert mismatch.code == 3 and "metadata file says" in mismatch.stderr
     absent = run_cli("capture", "x", f"{name}@sha256:{'0' * 64}", "--release", release)
     assert absent.code == 3
+
+
+def test_concurrent_captures_into_one_release_lose_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    names = [f"svc{i}" for i in range(8)]
+    refs = {}
+    for i, name in enumerate(names):
+        image = images.make_image(tmp_path / name, tag="main", seed=100 + i, layers=1)
+        refs[name] = f"oci:{tmp_path / name}@{image.digest}"
+    release = tmp_path / "out" / "release.json"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "digestgate", "capture", name, refs[name],
+             "--release", str(release), *SOURCE_FLAGS],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for name in names
+    ]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    recorded = json.loads(release.read_text())["artifacts"]
+    assert {n: a["image"] for n, a in recorded.items()} == refs
