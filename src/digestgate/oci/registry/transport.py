@@ -268,7 +268,20 @@ class Transport:
             status = response.status_code
             if status == 401:
                 body = self.read_error_body(response)
-                if fresh_auth or not replayable or not self.same_origin(url):
+                answered = response.request.url
+                if not self.same_origin(answered):
+                    # A redirect target (blob storage, say) asked for credentials. Its
+                    # challenge never becomes this registry's realm: the registry's
+                    # credentials stay with the registry (distribution-spec main, "Pulling
+                    # blobs"; go-containerregistry behaves the same).
+                    raise AuthError(
+                        f"{method} {redact_url(url)}: redirected to {answered.host}, which asks "
+                        "for authentication; this registry's credentials are never sent there",
+                        hint="the registry redirects to storage that needs its own access; "
+                        "ask its operator to serve pre-signed redirects",
+                        status=401,
+                    )
+                if fresh_auth or not replayable:
                     raise self._auth_failed(method, url, body)
                 challenges = parse_challenges(response.headers.get_list("www-authenticate"))
                 self.auth.on_challenge(challenges, scopes, self)
