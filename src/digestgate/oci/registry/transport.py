@@ -46,12 +46,34 @@ _DOCKER_HUB_API: Final = "registry-1.docker.io"
 _LINK_NEXT_RE: Final = re.compile(r'<([^>]*)>\s*;[^,]*\brel\s*=\s*"?next"?', re.IGNORECASE)
 
 
+def join_url(response: httpx.Response, value: str, what: str) -> httpx.URL:
+    """A URL a registry sent (absolute or relative), resolved against its request.
+
+    A malformed one is the registry's fault: :class:`RegistryError`, never a traceback.
+    """
+    try:
+        return response.request.url.join(value)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise RegistryError(
+            f"{response.request.method} {redact_url(response.request.url)}: "
+            f"the registry sent a malformed {what}",
+            hint="the registry does not follow the distribution spec",
+        ) from exc
+
+
+def header_int(value: str | None) -> int | None:
+    """A non-negative integer header value (ASCII digits only), else None."""
+    if value and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def next_link(response: httpx.Response) -> httpx.URL | None:
     """The ``Link: <...>; rel="next"`` target (RFC 8288), resolved against the request."""
     for value in response.headers.get_list("link"):
         match = _LINK_NEXT_RE.search(value)
         if match:
-            return response.request.url.join(match.group(1))
+            return join_url(response, match.group(1), "Link header")
     return None
 
 
@@ -224,7 +246,7 @@ class Transport:
                     f"{method} {redact_url(url)}: more than {MAX_REDIRECTS} redirects",
                     hint="the registry or its storage redirects in a loop",
                 )
-            url = url.join(location)
+            url = join_url(response, location, "redirect Location")
 
     def send(
         self,
