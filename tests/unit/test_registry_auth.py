@@ -203,3 +203,16 @@ def test_challenge_from_a_redirect_target_never_gets_the_credentials(scheme: str
     assert all("authorization" not in r.headers for r in foreign)
     assert caught.value.exit_code == 3
     assert "storage.test" in caught.value.message
+
+
+@pytest.mark.parametrize("token", ["t\u00f6ken-secret", "tok\r\nX-Injected: secret", "tok secret"])
+def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it(token: str) -> None:
+    fake = FakeRegistry(auth="bearer")
+    fake.faults.append(
+        lambda r: httpx.Response(200, json={"token": token}) if r.url.host == "auth.test" else None
+    )
+    with fake.client(environ=CREDS) as client, pytest.raises(RegistryError) as info:
+        client.repository("app").resolve("v1")
+    assert info.value.exit_code == 3
+    assert "secret" not in f"{info.value} {info.value.hint}"
+    assert all("x-injected" not in r.headers for r in fake.requests)
