@@ -35,6 +35,11 @@ from digestgate.reference import ImageReference
 
 #: Indexes nested deeper than this are refused (real images nest one or two levels).
 MAX_NESTING: Final = 8
+#: Distinct manifests and blobs one copy accepts. A multi-platform image with attestations
+#: has a few dozen manifests and at most ~127 layers per platform; the caps stop a hostile
+#: index from holding thousands of 4 MiB manifests in memory or queueing endless transfers.
+MAX_MANIFESTS: Final = 1000
+MAX_BLOBS: Final = 20_000
 
 
 class ProgressSink(Protocol):
@@ -162,16 +167,27 @@ def _walk(source: ImageStore, target: ImageStore, root: Descriptor) -> _Walk:
                 f"its descriptor says {descriptor.size}",
                 hint="the source serves content that does not match its index; do not copy it",
             )
+        if len(seen) > MAX_MANIFESTS:
+            raise _too_big(root, f"more than {MAX_MANIFESTS} manifests")
         if isinstance(manifest, ImageIndex):
             for child in manifest.manifests:
                 visit(child, depth + 1)
         else:
             for blob in manifest.blobs:
                 walk.blobs.setdefault(blob.digest, blob)
+            if len(walk.blobs) > MAX_BLOBS:
+                raise _too_big(root, f"more than {MAX_BLOBS} blobs")
         walk.manifests.append(manifest)
 
     visit(root, 0)
     return walk
+
+
+def _too_big(root: Descriptor, what: str) -> InvalidManifestError:
+    return InvalidManifestError(
+        f"image {root.digest.short} names {what}",
+        hint="refusing to copy an unusual image structure",
+    )
 
 
 def _same_registry(source: ImageStore, target: ImageStore) -> bool:

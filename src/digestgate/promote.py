@@ -13,9 +13,12 @@ The order is the safety argument (design section 3):
    digest (:class:`~digestgate.evidence.store.attached.AttachedStore`, idempotent), with a
    signed promotion record (VSA ``digestgate_kind: promotion``) naming them, in one batch
    per artifact as soon as its copy is verified.
-5. Only then are tags applied, one at a time: the previous digest is recorded, immutability
-   is checked again, the tag is set and re-read. A registry without conditional writes leaves
-   a window between the read and the write; a tag that changed under us is reported.
+5. Only then are tags applied, one at a time: the previous digest is recorded (in the
+   :class:`~digestgate.tagplan.TagPlan` on disk, before the tag moves, when one is given),
+   immutability is checked again, the tag is set and re-read. A registry without conditional
+   writes leaves a window between the read and the write; a tag that changed under us is
+   reported. A re-run after a tagging failure takes the previous digest of a tag the failed
+   run already moved from the plan.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, cast
@@ -54,6 +57,7 @@ from digestgate.reference import (
     validate_tag,
 )
 from digestgate.release import PromotedTag, Promotion, PromotionArtifact, Release
+from digestgate.tagplan import TagPlan
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Signer
@@ -183,8 +187,13 @@ def promote(
     progress: ProgressSink | None = None,
     info: Info = lambda _text: None,
     policy_uri: str = "policy.yaml",
+    tag_plan: TagPlan | None = None,
 ) -> PromotionResult:
-    """Promote ``release`` to ``target`` under the gate's ``outcome``; see the module doc."""
+    """Promote ``release`` to ``target`` under the gate's ``outcome``; see the module doc.
+
+    ``tag_plan`` (optional) keeps each tag's previous digest on disk before the tag moves,
+    and supplies it for tags an earlier failed run already moved.
+    """
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1", hint="use 1 or more")
     for tag in tags:
@@ -225,7 +234,7 @@ def promote(
     for artifact in artifacts:
         result.attached[artifact.name] = artifact.attached
         info(f"{artifact.name}: evidence and promotion record attached")
-    result.tags = _apply_tags(artifacts, changes, outcome.immutable_tags, info)
+    result.tags = _apply_tags(artifacts, changes, outcome.immutable_tags, info, tag_plan)
     result.promotion = _record(release, outcome, artifacts, result.tags, now)
     return result
 
@@ -514,6 +523,7 @@ def _apply_tags(
     planned: Sequence[TagChange],
     immutable: Sequence[str],
     info: Info,
+    plan: TagPlan | None,
 ) -> tuple[TagChange, ...]:
     """Set every tag (re-reading before and after); a failure lists what already moved."""
     by_name = {a.name: a for a in artifacts}
@@ -523,7 +533,7 @@ def _apply_tags(
         store = artifact.target
         assert store is not None
         try:
-            applied.append(_apply_tag(store, artifact, change.tag, immutable))
+            applied.append(_apply_tag(store, artifact, change.tag, immutable, plan))
         except DigestgateError as exc:
             raise _tagging_failed(exc, change, applied) from exc
         info(f"{artifact.name}: tag {change.tag} -> {artifact.descriptor.digest.short}")
@@ -531,10 +541,16 @@ def _apply_tags(
 
 
 def _apply_tag(
-    store: ImageStore, artifact: _Artifact, tag: str, immutable: Sequence[str]
+    store: ImageStore,
+    artifact: _Artifact,
+    tag: str,
+    immutable: Sequence[str],
+    plan: TagPlan | None,
 ) -> TagChange:
+    """Set one tag; the change returned names the digest the tag held before the promotion."""
     wanted = artifact.descriptor
     before = store.get_tag(tag)
+    repository = artifact.target_location.name
     change = TagChange(
         artifact.name,
         artifact.target_location,
@@ -543,13 +559,18 @@ def _apply_tag(
         wanted.digest,
     )
     if change.action == "keep":
-        return change
+        if plan is None:
+            return change
+        # Already there: maybe moved by an earlier run whose tagging failed.
+        return replace(change, current=plan.previous(repository, tag, wanted.digest, wanted.digest))
     if change.action == "move" and is_immutable(tag, immutable):
         raise BlockedError(
             f"{TAG_IMMUTABLE}: tag {tag} of {artifact.target_location.name} appeared at "
             f"{change.current} during the promotion and is immutable",
             hint="someone else wrote the tag meanwhile; promote under a new tag",
         )
+    if plan is not None:
+        plan.record(repository, tag, wanted.digest, change.current)
     store.set_tag(tag, wanted)
     after = store.get_tag(tag)
     if after is None or after.digest != wanted.digest:

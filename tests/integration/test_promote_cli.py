@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from digestgate.errors import RegistryError
 from digestgate.oci.open import Stores
 from digestgate.release import Promotion, load_release, save_release
 from tests.conftest import CliResult, run_cli
@@ -87,6 +88,46 @@ def test_blocked_is_exit_1_with_the_verdict(
     assert result.code == 1
     assert "verdict table" in result.stderr
     assert "nothing was promoted" in result.stderr
+
+
+def test_rerun_after_a_tagging_failure_records_the_original_previous_digests(
+    registry: Registry, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digestgate.oci.registry.repository import RegistryRepository
+
+    target = registry.ref(f"{repo}/prod")
+    first, keys = setup(registry, repo, tmp_path / "one", monkeypatch, seed=530)
+    assert promote_cli(first, keys, target, "--tag", "latest").code == 0
+    old = load_release(first).artifacts
+    second, keys = setup(registry, repo, tmp_path / "two", monkeypatch, seed=540)
+    out = tmp_path / "promoted.json"
+    real_set_tag = RegistryRepository.set_tag
+
+    def failing(self: RegistryRepository, tag: str, descriptor: Any) -> None:
+        if self.name.endswith("/frontend"):
+            raise RegistryError("PUT tag: HTTP 500", status=500)
+        real_set_tag(self, tag, descriptor)
+
+    monkeypatch.setattr(RegistryRepository, "set_tag", failing)
+    failed = promote_cli(second, keys, target, "--tag", "latest", "--out", str(out))
+    assert failed.code == 3, failed.stderr
+    assert "tags already moved" in failed.stderr
+    assert not out.exists()
+    assert (tmp_path / "promoted.json.tagplan").exists()
+    monkeypatch.setattr(RegistryRepository, "set_tag", real_set_tag)
+    again = promote_cli(second, keys, target, "--tag", "latest", "--out", str(out))
+    assert again.code == 0, again.stderr
+    promotion = load_release(out)
+    assert isinstance(promotion, Promotion)
+    previous = {
+        name: [(t.tag, t.previous) for t in a.tags] for name, a in promotion.artifacts.items()
+    }
+    # backend:latest was moved by the failed run; its previous digest is still the first one
+    assert previous == {
+        "backend": [("latest", old["backend"].digest)],
+        "frontend": [("latest", old["frontend"].digest)],
+    }
+    assert not (tmp_path / "promoted.json.tagplan").exists()
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from digestgate.copy import CopyReport, StderrProgress, copy_image, plan_copy
+from digestgate.copy import MAX_NESTING, CopyReport, StderrProgress, copy_image, plan_copy
 from digestgate.digest import Digest
 from digestgate.errors import ExitCode, IntegrityError, RegistryError, StorageError
 from digestgate.oci import media
 from digestgate.oci.layout import LayoutStore
-from digestgate.oci.manifest import Descriptor, ImageIndex, ImageManifest, Manifest
+from digestgate.oci.manifest import (
+    Descriptor,
+    ImageIndex,
+    ImageManifest,
+    InvalidManifestError,
+    Manifest,
+    build_index,
+)
 from digestgate.oci.store import ImageStore
 from digestgate.reference import ImageReference, Location
 from tests.fixtures import images
@@ -455,3 +462,44 @@ def test_random_layer_sizes_round_trip(source: LayoutStore, target: LayoutStore)
         with target.open_blob(blob) as chunks:
             assert sum(len(chunk) for chunk in chunks) == blob.size
     assert target.get_manifest(image.digest).raw == source.get_manifest(image.digest).raw
+
+
+# -- hostile image structures --------------------------------------------------------------------
+
+
+def _index_over(store: LayoutStore, children: list[Descriptor]) -> Descriptor:
+    raw = build_index(children)
+    return store.put_manifest(raw, media.OCI_INDEX)
+
+
+def test_index_nested_too_deep_is_refused_before_writing(
+    source: LayoutStore, target: LayoutStore, tmp_path: Path
+) -> None:
+    root = write_image(source, "deep")
+    for _ in range(MAX_NESTING + 1):
+        root = _index_over(source, [root])
+    with pytest.raises(InvalidManifestError) as caught:
+        copy_image(source, target, root)
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert "nested deeper" in caught.value.message
+    assert not any(name.startswith("blobs/") for name in files_under(tmp_path / "target"))
+
+
+@pytest.mark.parametrize(("cap", "value"), [("MAX_MANIFESTS", 3), ("MAX_BLOBS", 4)])
+def test_images_with_too_many_manifests_or_blobs_are_refused_before_writing(
+    source: LayoutStore,
+    target: LayoutStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cap: str,
+    value: int,
+) -> None:
+    # Three platforms: 4 manifests and 3 configs + 6 layers = 9 blobs.
+    root = write_index(source, "wide", platforms=("amd64", "arm64", "s390x"))
+    monkeypatch.setattr(f"digestgate.copy.{cap}", value)
+    with pytest.raises(InvalidManifestError) as caught:
+        copy_image(source, target, root)
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert not any(name.startswith("blobs/") for name in files_under(tmp_path / "target"))
+    with pytest.raises(InvalidManifestError):
+        plan_copy(source, target, root)

@@ -18,6 +18,7 @@ import pytest
 from digestgate.digest import Digest
 from digestgate.errors import (
     BlockedError,
+    ConfigError,
     ExitCode,
     IntegrityError,
     RegistryError,
@@ -43,6 +44,7 @@ from digestgate.oci.open import Stores
 from digestgate.promote import GateOutcome, is_immutable, promote, target_location
 from digestgate.reference import ImageReference, LayoutReference, Location, parse_location
 from digestgate.release import Release, ReleaseArtifact, Source
+from digestgate.tagplan import TagPlan
 from tests.fixtures.memory_store import MemoryStore, MemoryStores
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -388,6 +390,62 @@ def test_partial_tagging_failure_lists_moved_tags_and_rerun_finishes(
     prod(session, "frontend").fail_set_tag = set()
     run(session, keys, release, outcome)
     assert prod(session, "frontend").tags["latest"] == release.artifacts["frontend"].digest
+
+
+def test_rerun_after_partial_tagging_records_the_previous_digests_of_the_first_run(
+    session: Session, keys: Keys, tmp_path: Path
+) -> None:
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    old = prod(session, "backend").add_image(b"older release", tag="latest")
+    plan_file = tmp_path / "promoted.json.tagplan"
+    prod(session, "frontend").fail_set_tag = {"latest"}
+    with pytest.raises(RegistryError):
+        run(session, keys, release, outcome, tag_plan=TagPlan.load(plan_file))
+    # backend:latest already moved from the older release to the new digest ...
+    assert prod(session, "backend").tags["latest"] == release.artifacts["backend"].digest
+    assert plan_file.exists()
+    prod(session, "frontend").fail_set_tag = set()
+    result = run(session, keys, release, outcome, tag_plan=TagPlan.load(plan_file))
+    # ... and the re-run still records what it pointed to before the promotion.
+    previous = {
+        (name, t.tag): t.previous for name, a in result.promotion.artifacts.items() for t in a.tags
+    }
+    assert previous == {
+        ("backend", "v1.0"): None,
+        ("backend", "latest"): old.digest,
+        ("frontend", "v1.0"): None,
+        ("frontend", "latest"): None,
+    }
+
+
+def test_tag_plan_is_written_before_a_tag_moves(
+    session: Session, keys: Keys, tmp_path: Path
+) -> None:
+    release = staged(session)
+    plan_file = tmp_path / "promoted.json.tagplan"
+    seen: list[bool] = []
+    target = prod(session, "backend")
+    original = target.set_tag
+
+    def set_tag(tag: str, descriptor: Descriptor) -> None:
+        seen.append(
+            (str(target.location), tag, descriptor.digest)
+            in {(r, t, d) for r, t, d in TagPlan.load(plan_file).entries}
+        )
+        original(tag, descriptor)
+
+    target.set_tag = set_tag  # type: ignore[method-assign]
+    run(session, keys, release, outcome_for(keys, release), tag_plan=TagPlan.load(plan_file))
+    assert seen == [True, True]
+
+
+def test_a_malformed_tag_plan_is_a_configuration_error(tmp_path: Path) -> None:
+    plan_file = tmp_path / "promoted.json.tagplan"
+    plan_file.write_text('{"kind": "TagPlan", "kind": "TagPlan"}')
+    with pytest.raises(ConfigError) as caught:
+        TagPlan.load(plan_file)
+    assert caught.value.exit_code == ExitCode.USAGE
 
 
 def test_dry_run_plans_and_changes_nothing(session: Session, keys: Keys) -> None:

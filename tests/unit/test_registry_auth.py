@@ -167,3 +167,52 @@ def test_redirect_does_not_forward_authorization_to_another_host() -> None:
         assert b"".join(chunks) == data
     [storage] = [r for r in fake.requests if r.url.host == "storage.test"]
     assert "authorization" not in storage.headers
+
+
+@pytest.mark.parametrize("scheme", ["basic", "bearer"])
+def test_challenge_from_a_redirect_target_never_gets_the_credentials(scheme: str) -> None:
+    # Blob storage (or anything a registry redirects to) is another origin: its 401 must not
+    # become the registry's token realm, or the registry's credentials would be sent there.
+    fake = FakeRegistry(auth=scheme)
+    raw, blobs = image()
+    fake.add_manifest("app", raw, media.OCI_MANIFEST, tag="v1")
+    fake.blobs["app"] = dict(blobs)
+    digest, data = next(iter(blobs.items()))
+
+    def redirect(request: httpx.Request) -> httpx.Response | None:
+        if request.url.host == "storage.test" and request.url.path == "/blob":
+            challenge = 'Bearer realm="https://storage.test/token",service="storage"'
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        if request.url.host == "storage.test":
+            return httpx.Response(200, json={"token": "storage-token"})
+        if request.url.path.endswith(f"/blobs/{digest}") and "authorization" in request.headers:
+            return httpx.Response(307, headers={"Location": "https://storage.test/blob"})
+        return None
+
+    fake.faults.append(redirect)
+    descriptor = Descriptor(media.OCI_LAYER_TAR_GZIP, Digest.parse(digest), len(data))
+    client = fake.client(environ=CREDS)
+    with client:
+        repo = client.repository("app")
+        repo.resolve("v1")  # the scheme (and token) are learned from the registry itself
+        with pytest.raises(AuthError) as caught, repo.open_blob(descriptor) as chunks:
+            b"".join(chunks)
+        assert repo.resolve("v1").digest == Digest.of(raw)  # still the registry's own realm
+    foreign = [r for r in fake.requests if r.url.host == "storage.test"]
+    assert [str(r.url) for r in foreign] == ["https://storage.test/blob"]  # no token request
+    assert all("authorization" not in r.headers for r in foreign)
+    assert caught.value.exit_code == 3
+    assert "storage.test" in caught.value.message
+
+
+@pytest.mark.parametrize("token", ["t\u00f6ken-secret", "tok\r\nX-Injected: secret", "tok secret"])
+def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it(token: str) -> None:
+    fake = FakeRegistry(auth="bearer")
+    fake.faults.append(
+        lambda r: httpx.Response(200, json={"token": token}) if r.url.host == "auth.test" else None
+    )
+    with fake.client(environ=CREDS) as client, pytest.raises(RegistryError) as info:
+        client.repository("app").resolve("v1")
+    assert info.value.exit_code == 3
+    assert "secret" not in f"{info.value} {info.value.hint}"
+    assert all("x-injected" not in r.headers for r in fake.requests)

@@ -239,3 +239,82 @@ def test_hash_check_uses_exact_bytes_not_reserialised_json() -> None:
     with fake.client() as client:
         digest = client.repository("app").resolve("spaced").digest
     assert digest.hex == hashlib.sha256(raw).hexdigest()
+
+
+def _blob_descriptor() -> tuple[Descriptor, bytes]:
+    data = b"some blob bytes"
+    return Descriptor(media.OCI_LAYER_TAR_GZIP, Digest.of(data), len(data)), data
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        # an upload session whose Location is not a URL
+        lambda r: (
+            httpx.Response(202, headers={"Location": "http://[::1"}) if r.method == "POST" else None
+        ),
+        # a chunk minimum written in non-ASCII digits ("²" passes str.isdigit)
+        lambda r: (
+            httpx.Response(
+                202,
+                headers=[
+                    (b"Location", b"/v2/app/blobs/uploads/u1"),
+                    (b"OCI-Chunk-Min-Length", "\u00b2".encode("latin-1")),
+                ],
+            )
+            if r.method == "POST"
+            else None
+        ),
+    ],
+)
+def test_malformed_upload_answers_are_registry_errors(
+    fault: Callable[[httpx.Request], httpx.Response | None],
+) -> None:
+    fake = FakeRegistry()
+    fake.faults.append(fault)
+    descriptor, data = _blob_descriptor()
+    with (
+        fake.client(chunk_threshold=4, chunk_size=4) as client,
+        pytest.raises(DigestgateError) as caught,
+    ):
+        client.repository("app").put_blob(descriptor, [data])
+    assert isinstance(caught.value, RegistryError)
+    assert caught.value.exit_code == 3
+
+
+def test_malformed_link_header_is_a_registry_error() -> None:
+    fake, _ = _with_manifest()
+    fake.faults.append(
+        lambda r: (
+            httpx.Response(
+                200,
+                headers={"Link": '<http://[::1>; rel="next"'},
+                json={"name": "app", "tags": ["v1"]},
+            )
+            if "tags/list" in r.url.path
+            else None
+        )
+    )
+    with fake.client() as client, pytest.raises(DigestgateError) as caught:
+        client.repository("app").list_tags()
+    assert isinstance(caught.value, RegistryError)
+
+
+def test_non_ascii_content_length_is_not_a_crash() -> None:
+    fake, raw = _with_manifest()
+    fake.faults.append(
+        lambda r: (
+            httpx.Response(
+                200,
+                headers=[
+                    (b"Content-Length", "\u00b2".encode("latin-1")),
+                    (b"Content-Type", media.OCI_MANIFEST.encode()),
+                ],
+                content=raw,
+            )
+            if "/manifests/" in r.url.path
+            else None
+        )
+    )
+    with fake.client() as client:
+        assert client.repository("app").resolve("v1").digest == Digest.of(raw)

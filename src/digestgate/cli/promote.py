@@ -50,7 +50,8 @@ if TYPE_CHECKING:
     "--out",
     "out_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the promoted release (promoted.json) here.",
+    help="Write the promoted release (promoted.json) here. While tags move, FILE.tagplan "
+    "keeps their previous digests, so a re-run after a failure records them.",
 )
 @click.option(
     "--report",
@@ -97,6 +98,7 @@ def command(
     from digestgate.promote import promote, target_location
     from digestgate.reference import validate_tag
     from digestgate.release import load_release, save_release
+    from digestgate.tagplan import TagPlan, plan_path
     from digestgate.timeutil import utcnow
 
     out = console(ctx)
@@ -104,6 +106,8 @@ def command(
         validate_tag(tag)
     target_location(target, "check")  # a bad --to is a usage error before any work
     release = load_release(release_path)
+    # Left behind by a run whose tagging failed: it knows what the moved tags held before.
+    tag_plan = TagPlan.load(plan_path(out_path)) if out_path is not None and not dry_run else None
     signer = load_signer(vsa_key, os.environ)
     now = utcnow()
     progress = StderrProgress(label="promoting") if _show_progress(out) else None
@@ -137,6 +141,7 @@ def command(
             progress=progress,
             info=out.info,
             policy_uri=str(policy_path),
+            tag_plan=tag_plan,
         )
     if dry_run:
         for line in render_plan(result):
@@ -145,6 +150,8 @@ def command(
     assert result.promotion is not None
     if out_path is not None:
         save_release(out_path, result.promotion)
+        if tag_plan is not None:
+            tag_plan.remove()
         out.info(f"wrote {out_path}")
     for name, artifact in sorted(result.promotion.artifacts.items()):
         out.out(f"{name} {artifact.image_text}")

@@ -11,6 +11,7 @@ token request, because the reference registry needs pull on the source to mount.
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ Scopes = tuple[str, ...]
 DEFAULT_TOKEN_LIFETIME: Final = 60.0
 #: Refresh this long before the stated expiry, so a token never expires in flight.
 EXPIRY_MARGIN: Final = 10.0
+_TOKEN_RE: Final = re.compile(r"[\x21-\x7e]+")
 
 
 def pull_scope(repository: str) -> str:
@@ -181,7 +183,9 @@ def _parse_token(body: bytes, registry: str) -> tuple[str, float]:
     )
     doc = json_object(body, bad)
     value = doc.get("token") or doc.get("access_token")
-    if not isinstance(value, str) or not value:
+    # It goes into an Authorization header: visible ASCII only (RFC 6750 b64token is a
+    # subset), so it can neither break the request nor end up quoted in an error message.
+    if not isinstance(value, str) or not _TOKEN_RE.fullmatch(value):
         raise bad
     lifetime = doc.get("expires_in")
     if not isinstance(lifetime, int | float) or isinstance(lifetime, bool):

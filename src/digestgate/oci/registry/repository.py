@@ -27,7 +27,7 @@ from digestgate.oci.manifest import (
 from digestgate.oci.registry import referrers, upload
 from digestgate.oci.registry.auth import Scopes, pull_scope, push_scope
 from digestgate.oci.registry.errors import json_object
-from digestgate.oci.registry.transport import Transport, next_link
+from digestgate.oci.registry.transport import Transport, header_int, next_link
 from digestgate.oci.store import ImageStore
 from digestgate.reference import ImageReference, validate_tag
 
@@ -109,8 +109,8 @@ class RegistryRepository(ImageStore):
         try:
             if response.status_code != 200:
                 raise t.fail(response)
-            announced = response.headers.get("content-length", "")
-            if announced.isdigit() and int(announced) > MAX_MANIFEST_SIZE:
+            announced = header_int(response.headers.get("content-length"))
+            if announced is not None and announced > MAX_MANIFEST_SIZE:
                 raise InvalidManifestError(
                     f"{what}: {announced} bytes is over the {MAX_MANIFEST_SIZE}-byte limit",
                     hint="digestgate refuses manifests over 4 MiB",
@@ -257,8 +257,8 @@ class RegistryRepository(ImageStore):
         try:
             if response.status_code != 200:
                 raise t.fail(response)
-            announced = response.headers.get("content-length", "")
-            if announced.isdigit() and int(announced) != descriptor.size:
+            announced = header_int(response.headers.get("content-length"))
+            if announced is not None and announced != descriptor.size:
                 raise IntegrityError(
                     f"blob {descriptor.digest}: the registry announces {announced} bytes, "
                     f"expected {descriptor.size}",

@@ -46,12 +46,34 @@ _DOCKER_HUB_API: Final = "registry-1.docker.io"
 _LINK_NEXT_RE: Final = re.compile(r'<([^>]*)>\s*;[^,]*\brel\s*=\s*"?next"?', re.IGNORECASE)
 
 
+def join_url(response: httpx.Response, value: str, what: str) -> httpx.URL:
+    """A URL a registry sent (absolute or relative), resolved against its request.
+
+    A malformed one is the registry's fault: :class:`RegistryError`, never a traceback.
+    """
+    try:
+        return response.request.url.join(value)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise RegistryError(
+            f"{response.request.method} {redact_url(response.request.url)}: "
+            f"the registry sent a malformed {what}",
+            hint="the registry does not follow the distribution spec",
+        ) from exc
+
+
+def header_int(value: str | None) -> int | None:
+    """A non-negative integer header value (ASCII digits only), else None."""
+    if value and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def next_link(response: httpx.Response) -> httpx.URL | None:
     """The ``Link: <...>; rel="next"`` target (RFC 8288), resolved against the request."""
     for value in response.headers.get_list("link"):
         match = _LINK_NEXT_RE.search(value)
         if match:
-            return response.request.url.join(match.group(1))
+            return join_url(response, match.group(1), "Link header")
     return None
 
 
@@ -224,7 +246,7 @@ class Transport:
                     f"{method} {redact_url(url)}: more than {MAX_REDIRECTS} redirects",
                     hint="the registry or its storage redirects in a loop",
                 )
-            url = url.join(location)
+            url = join_url(response, location, "redirect Location")
 
     def send(
         self,
@@ -268,7 +290,20 @@ class Transport:
             status = response.status_code
             if status == 401:
                 body = self.read_error_body(response)
-                if fresh_auth or not replayable or not self.same_origin(url):
+                answered = response.request.url
+                if not self.same_origin(answered):
+                    # A redirect target (blob storage, say) asked for credentials. Its
+                    # challenge never becomes this registry's realm: the registry's
+                    # credentials stay with the registry (distribution-spec main, "Pulling
+                    # blobs"; go-containerregistry behaves the same).
+                    raise AuthError(
+                        f"{method} {redact_url(url)}: redirected to {answered.host}, which asks "
+                        "for authentication; this registry's credentials are never sent there",
+                        hint="the registry redirects to storage that needs its own access; "
+                        "ask its operator to serve pre-signed redirects",
+                        status=401,
+                    )
+                if fresh_auth or not replayable:
                     raise self._auth_failed(method, url, body)
                 challenges = parse_challenges(response.headers.get_list("www-authenticate"))
                 self.auth.on_challenge(challenges, scopes, self)

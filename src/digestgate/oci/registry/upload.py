@@ -22,6 +22,7 @@ from digestgate.digest import DigestHasher
 from digestgate.errors import IntegrityError, NotFoundError, RegistryError
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.registry.auth import mount_scopes
+from digestgate.oci.registry.transport import header_int, join_url
 from digestgate.oci.store import ImageStore
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def _location(response: httpx.Response) -> httpx.URL:
             f"{response.request.method} upload: the registry answered without a Location",
             hint="the registry does not follow the distribution spec for uploads",
         )
-    return response.request.url.join(value)
+    return join_url(response, value, "upload Location")
 
 
 def _verified(chunks: Iterable[bytes], descriptor: Descriptor, what: str) -> Iterator[bytes]:
@@ -113,8 +114,8 @@ def _start(repo: RegistryRepository) -> tuple[httpx.URL, int]:
     try:
         if response.status_code != 202:
             raise t.fail(response)
-        minimum = response.headers.get("oci-chunk-min-length", "")
-        return _location(response), int(minimum) if minimum.isdigit() else 0
+        minimum = header_int(response.headers.get("oci-chunk-min-length"))
+        return _location(response), minimum or 0
     finally:
         response.close()
 
@@ -252,7 +253,7 @@ def mount_blob(repo: RegistryRepository, descriptor: Descriptor, source: ImageSt
             # Not mounted: the registry opened a normal session instead; abandon it.
             location = response.headers.get("location")
             if location:
-                cancel(repo, response.request.url.join(location))
+                cancel(repo, join_url(response, location, "upload Location"))
             return False
         raise t.fail(response)
     finally:
