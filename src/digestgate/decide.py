@@ -40,13 +40,24 @@ class GateRun:
     decision: Decision
     evidence: tuple[VerifiedEvidence, ...]
     problems: tuple[EvidenceProblem, ...]
+    subjects: tuple[SubjectLocation, ...]
+    """The artifacts the gate contacted: pinned, and where the policy allows them."""
 
 
-def subject_locations(release: ReleaseView) -> list[SubjectLocation]:
-    """The release's artifacts that are pinned by digest, as store subjects."""
+def subject_locations(policy: Policy, release: ReleaseView) -> list[SubjectLocation]:
+    """The release's pinned artifacts that the policy allows where they are.
+
+    Only these are ever contacted (evidence read, digest confirmed, VSA attached). The
+    release file is not signed: a repository the policy does not allow must not receive a
+    request, let alone registry credentials. Evaluation blocks the others
+    (``artifact.wrong-repository``, ``release.unexpected-artifact``).
+    """
     result = []
     for name, artifact in sorted(release.artifacts.items()):
-        if artifact_digest(artifact) is not None and artifact.location is not None:
+        rule = policy.artifacts.get(name)
+        if rule is None or artifact_digest(artifact) is None or artifact.location is None:
+            continue
+        if rule.repository.matches(artifact.location.name):
             result.append(SubjectLocation(name, artifact.location))
     return result
 
@@ -69,14 +80,16 @@ def collect_evidence(
     return evidence, problems
 
 
-def confirm_artifacts(release: ReleaseView, stores: Stores) -> dict[str, RegistryCheck]:
+def confirm_artifacts(
+    subjects: Sequence[SubjectLocation], stores: Stores
+) -> dict[str, RegistryCheck]:
     """Fetch each pinned artifact's manifest by digest and hash it where the release says.
 
     Absent -> ``not-found``; bytes that hash otherwise -> ``digest-mismatch``. Any other
     failure (network, auth, storage) propagates as an operational error (exit 3).
     """
     checks: dict[str, RegistryCheck] = {}
-    for subject in subject_locations(release):
+    for subject in subjects:
         try:
             store = stores.open(subject.location.with_digest(subject.digest))
             store.get_manifest(subject.digest)
@@ -99,10 +112,11 @@ def run_gate(
     images: Stores | None,
 ) -> GateRun:
     """Decide ``release`` under ``policy``; ``images=None`` skips the registry check."""
-    evidence, problems = collect_evidence(evidence_stores, subject_locations(release), verify)
-    checks = None if images is None else confirm_artifacts(release, images)
+    subjects = subject_locations(policy, release)
+    evidence, problems = collect_evidence(evidence_stores, subjects, verify)
+    checks = None if images is None else confirm_artifacts(subjects, images)
     decision = evaluate(policy, release, evidence, problems, now, checks)
-    return GateRun(decision, tuple(evidence), tuple(problems))
+    return GateRun(decision, tuple(evidence), tuple(problems), tuple(subjects))
 
 
 def load_trusted_keys(policy: Policy) -> tuple[Policy, dict[str, Any]]:
@@ -157,7 +171,6 @@ def envelope_verifier(trusted: Mapping[str, Any]) -> EnvelopeVerifier:
 
 def sign_vsas(
     run: GateRun,
-    release: ReleaseView,
     *,
     policy_uri: str,
     signer: Any,
@@ -178,7 +191,7 @@ def sign_vsas(
     decision = run.decision
     release_ids = [f.id for f in decision.findings if f.blocking]
     written: list[str] = []
-    for subject in subject_locations(release):
+    for subject in run.subjects:
         artifact = decision.artifacts.get(subject.name)
         if artifact is None:
             continue

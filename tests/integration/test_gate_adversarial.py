@@ -602,3 +602,35 @@ def test_verify_refuses_a_tag(world: World) -> None:
     )  # fmt: skip
     assert result.code == 2
     assert "not pinned by digest" in result.stderr
+
+
+def test_a_repository_the_policy_does_not_allow_is_never_contacted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # release.json is not signed: naming another registry must not make the gate send it a
+    # request (a Basic challenge there would collect the job's registry credentials).
+    contacted: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        contacted.append(request.url.host)
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="x"'})
+
+    original = cli_options.store_options_from
+
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        return dataclasses.replace(
+            original(*args, **kwargs), transport=httpx.MockTransport(record), retries=0
+        )
+
+    monkeypatch.setattr(cli_options, "store_options_from", patched)
+    world.write_release(
+        {n: f"attacker.example/org/staging/{n}@{d}" for n, d in world.digests.items()}
+    )
+    world.write_policy(POLICY.replace("keys/", ""))
+    result = world.gate("--evidence", "attached")
+    assert result.code == 1, result.stderr
+    assert world.ids() == {
+        "backend": {"artifact.wrong-repository"},
+        "frontend": {"artifact.wrong-repository"},
+    }
+    assert contacted == []

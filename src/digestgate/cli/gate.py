@@ -101,7 +101,6 @@ def command(
         if signer is not None:
             written = sign_vsas(
                 run,
-                release,
                 policy_uri=str(policy_path),
                 signer=signer,
                 store=evidence_stores[0],

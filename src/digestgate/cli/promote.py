@@ -204,7 +204,7 @@ def _run_gate(
     append_step_summary(render_markdown(decision))
     print_annotations(render_annotations(decision))
     vsas = _KeptVsas(None if dry_run else evidence_stores[0])
-    sign_vsas(run, release, policy_uri=str(policy_path), signer=signer, store=vsas, now=now)
+    sign_vsas(run, policy_uri=str(policy_path), signer=signer, store=vsas, now=now)
     verified = {e.envelope_digest: e for e in run.evidence}
     relied_on = {
         name: [verified[ref.digest] for ref in artifact.evidence if ref.digest in verified]

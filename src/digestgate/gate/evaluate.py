@@ -190,14 +190,15 @@ class _Evaluation:
             add(ids.REFERENCE_NOT_DIGEST, not_pinned)
             return found
         rule = self.policy.artifacts[name]
-        if not rule.repository.matches(artifact.location.name):
+        allowed = rule.repository.matches(artifact.location.name)
+        if not allowed:
             add(
                 ids.ARTIFACT_WRONG_REPOSITORY,
                 f"{name} is in {shown(artifact.location.name, 200)}, not {rule.repository}",
             )
         if digest in self.policy.deny:
             add(ids.ARTIFACT_DENIED, f"{name} {digest} is on the policy's deny list")
-        if registry is not None:
+        if registry is not None and allowed:  # a disallowed repository is never contacted
             check = registry.get(name)
             if check is None or check.status == "not-found":
                 detail = check.detail if check else "it was not checked"
