@@ -135,6 +135,8 @@ def test_rerun_after_a_tagging_failure_records_the_original_previous_digests(
     [
         (("--to", "oci:out:v1"), "names a tag or digest"),
         (("--tag", "bad tag"), "invalid tag"),
+        (("--tag", "sha256-" + "a" * 64), "referrers index tag"),
+        (("--tag", "sha256-" + "b" * 64 + ".sig"), "referrers index tag"),
         (("--concurrency", "0"), "--concurrency"),
     ],
 )
