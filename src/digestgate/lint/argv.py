@@ -1,0 +1,108 @@
+"""Words of a simple command: wrappers dropped, options told from operands, scripts named.
+
+Helpers every command classifier shares; pure, like the rest of classification (the words
+come from :mod:`digestgate.lint.shell`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_WRAPPERS: Final = frozenset({"sudo", "env", "time", "nice", "nohup", "command", "exec", "stdbuf"})
+_RUNNERS: Final = frozenset(
+    {"poetry", "uv", "pipenv", "pdm", "hatch", "rye", "bundle", "npx", "pnpx", "bunx", "xvfb-run"}
+)
+_SCRIPT_SUFFIXES: Final = (".sh", ".bash", ".ksh", ".zsh")
+
+
+def _base(word: str) -> str:
+    return word.rsplit("/", 1)[-1]
+
+
+def normalize(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """Drop wrappers that only change how a command runs (sudo, env, timeout, uv run...)."""
+    words = list(argv)
+    changed = True
+    while words and changed:
+        changed = False
+        head = _base(words[0])
+        if head in _WRAPPERS:
+            words.pop(0)
+            while words and (words[0].startswith("-") or re.fullmatch(r"\w+=.*", words[0])):
+                option = words.pop(0)
+                if head == "sudo" and option in ("-u", "-g", "-C") and words:
+                    words.pop(0)
+            changed = True
+        elif head == "timeout":
+            words.pop(0)
+            while words and words[0].startswith("-"):
+                words.pop(0)
+            if words:
+                words.pop(0)  # the duration
+            changed = True
+        elif head in _RUNNERS:
+            words.pop(0)
+            if words and words[0] in ("run", "exec"):
+                words.pop(0)
+            while words and words[0].startswith("-"):
+                words.pop(0)
+            changed = True
+        elif head in ("yarn", "pnpm") and len(words) > 1 and words[1] in ("exec", "dlx"):
+            del words[:2]
+            changed = True
+    return tuple(words)
+
+
+def _positionals(args: list[str], value_options: frozenset[str] = frozenset()) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for word in args:
+        if skip:
+            skip = False
+            continue
+        if word.startswith("-") and word != "-":
+            if word in value_options:
+                skip = True
+            continue
+        out.append(word)
+    return out
+
+
+def _after_globals(args: list[str], value_options: frozenset[str]) -> list[str]:
+    """``args`` with leading global options (and their values) removed."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in value_options else 1
+    return args[i:]
+
+
+def _help(args: list[str]) -> bool:
+    return any(a in ("--help", "-h", "help") for a in args)
+
+
+def script_ref(argv: tuple[str, ...]) -> str | None:
+    """The repository script a command runs, if it names one by relative path.
+
+    ``./ci/build.sh``, ``ci/build.sh``, ``bash ci/build.sh``, ``source ./env.sh``: the path
+    as written. Absolute paths, variables and bare command names are not repository scripts.
+    """
+    words = normalize(argv)
+    if not words:
+        return None
+    head = _base(words[0])
+    if head in _SHELLS:
+        if any(w.startswith("-") and "c" in w[1:] and not w.startswith("--") for w in words):
+            return None
+        rest = [w for w in words[1:] if not w.startswith("-")]
+        candidate = rest[0] if rest else ""
+    else:
+        candidate = words[0]
+        if not (candidate.startswith("./") or candidate.endswith(_SCRIPT_SUFFIXES)):
+            return None
+    if not candidate or candidate.startswith(("/", "~", "$")) or "${{" in candidate:
+        return None
+    return candidate
+
+
+_SHELLS: Final = frozenset({"bash", "sh", "zsh", "dash", "ksh", "source", "."})

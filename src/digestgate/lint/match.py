@@ -1,0 +1,48 @@
+"""What a classification says: the :class:`Kind` of a command or action, and its :class:`Match`.
+
+The command classifiers (:mod:`digestgate.lint.tools`, :mod:`digestgate.lint.testrunners`)
+and the dispatch in :mod:`digestgate.lint.classify` all produce these values, and
+:mod:`digestgate.lint.facts` and :mod:`digestgate.lint.rules` read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What a command or action does, as far as the release path is concerned."""
+
+    BUILD = "build"
+    VALIDATION = "validation"
+    PROMOTION = "promotion"
+    PUSH = "push"  # docker push and friends: publication in a build job, promotion elsewhere
+    TAG = "tag"  # docker tag SRC DST: promotion when the job builds nothing
+    CAPTURE = "capture"  # passes a digest on
+    CONSUME = "consume"  # consumes a validated release (digestgate promote/verify/gate)
+    OPAQUE = "opaque"  # cannot be inspected
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """An image reference a promotion uses; ``role`` is image, tag or digest (helm values)."""
+
+    text: str
+    role: str = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One classification of a command or action."""
+
+    kind: Kind
+    what: str
+    refs: tuple[Ref, ...] = ()
+    pushes: bool = False
+    captured: bool = False
+    target: str | None = None
+    #: starts services (compose up): a test environment inside a validation job
+    starts_services: bool = False
+    #: names a build gives its image (-t/--tag), to tell which later push publishes it
+    tags: tuple[str, ...] = ()

@@ -1,0 +1,258 @@
+"""Command classifiers of the image tools, one function per tool family.
+
+docker/podman/nerdctl (build, buildx, compose, run), kaniko, JVM image plugins, crane,
+skopeo, regctl, helm and digestgate itself: each sees the words after the tool's name and
+says what the command does (build, push, tag, promotion, capture). :func:`_builtin` in
+:mod:`digestgate.lint.classify` dispatches to them; docs/lint.md lists every pattern.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from digestgate.lint.argv import _after_globals, _help, _positionals
+from digestgate.lint.match import Kind, Match, Ref
+from digestgate.lint.testrunners import _validation, _validation_inside
+
+KANIKO_IMAGE: Final = "gcr.io/kaniko-project/executor"
+
+_COMPOSE_VALUE: Final = frozenset(
+    {
+        "-f",
+        "--file",
+        "-p",
+        "--project-name",
+        "--profile",
+        "--env-file",
+        "--project-directory",
+        "--ansi",
+        "--progress",
+        "--parallel",
+    }
+)
+_CAPTURE_FLAGS: Final = (
+    "--metadata-file",
+    "--iidfile",
+    "--digest-file",
+    "--digestfile",
+    "--image-refs",
+    "--image-name-with-digest-file",
+    "--image-name-tag-with-digest-file",
+)
+
+
+def _has_capture_flag(args: list[str]) -> bool:
+    return any(a.split("=", 1)[0] in _CAPTURE_FLAGS for a in args)
+
+
+def _build(what: str, args: list[str], *, pushes: bool) -> Match:
+    tags: list[str] = []
+    for i, word in enumerate(args):
+        if word in ("-t", "--tag") and i + 1 < len(args):
+            tags.append(args[i + 1])
+        elif word.startswith("--tag="):
+            tags.append(word.split("=", 1)[1])
+    return Match(
+        Kind.BUILD, what, pushes=pushes, captured=_has_capture_flag(args), tags=tuple(tags)
+    )
+
+
+def _refs(texts: list[str]) -> tuple[Ref, ...]:
+    return tuple(Ref(t) for t in texts)
+
+
+def _docker(head: str, args: list[str]) -> list[Match]:
+    if not args or _help(args):
+        return []
+    sub, rest = args[0], args[1:]
+    if sub == "image" and rest:
+        sub, rest = rest[0], rest[1:]
+    if sub == "build":
+        return [_build(f"{head} build", rest, pushes="--push" in rest)]
+    if sub == "buildx" and rest:
+        return _buildx(head, rest)
+    if sub == "compose":
+        return _compose(f"{head} compose", rest)
+    if sub == "push":
+        return [Match(Kind.PUSH, f"{head} push", refs=_refs(_positionals(rest)[:1]))]
+    if sub == "tag":
+        pos = _positionals(rest)
+        if len(pos) >= 2:
+            return [Match(Kind.TAG, f"{head} tag", refs=_refs(pos[:1]), target=pos[1])]
+        return []
+    if sub == "stack" and rest[:1] == ["deploy"]:
+        return [Match(Kind.PROMOTION, f"{head} stack deploy")]
+    if sub == "inspect" and "RepoDigests" in " ".join(rest):
+        return [Match(Kind.CAPTURE, f"{head} inspect")]
+    if sub in ("run", "exec", "container"):
+        return _docker_run(head, sub, rest)
+    return []
+
+
+def _buildx(head: str, rest: list[str]) -> list[Match]:
+    sub = rest[0]
+    opts = rest[1:]
+    if sub in ("build", "b"):
+        pushes = "--push" in opts or any("push=true" in o or "type=registry" in o for o in opts)
+        return [_build(f"{head} buildx build", opts, pushes=pushes)]
+    if sub == "bake":
+        return [_build(f"{head} buildx bake", opts, pushes="--push" in opts)]
+    if sub == "imagetools" and opts[:1] == ["create"]:
+        value_opts = frozenset(
+            {
+                "-t",
+                "--tag",
+                "-f",
+                "--file",
+                "--annotation",
+                "--builder",
+                "--platform",
+                "-p",
+                "--progress",
+            }
+        )
+        return [
+            Match(
+                Kind.PROMOTION,
+                f"{head} buildx imagetools create",
+                refs=_refs(_positionals(opts[1:], value_opts)),
+            )
+        ]
+    if sub == "imagetools" and opts[:1] == ["inspect"]:
+        return [Match(Kind.CAPTURE, f"{head} buildx imagetools inspect")]
+    return []
+
+
+def _compose(what: str, args: list[str]) -> list[Match]:
+    rest = _after_globals(args, _COMPOSE_VALUE)
+    if not rest or _help(rest):
+        return []
+    sub = rest[0]
+    if sub == "build":
+        return [_build(f"{what} build", rest, pushes=False)]
+    if sub == "up":
+        matches = [Match(Kind.PROMOTION, f"{what} up", starts_services=True)]
+        if "--build" in rest:
+            matches.insert(0, _build(f"{what} up --build", rest, pushes=False))
+        return matches
+    if sub == "push":
+        return [Match(Kind.PUSH, f"{what} push")]
+    if sub in ("run", "exec"):
+        return _validation_inside(rest[1:])
+    return []
+
+
+def _docker_run(head: str, sub: str, rest: list[str]) -> list[Match]:
+    joined = " ".join(rest)
+    for word in rest:
+        if word.startswith(KANIKO_IMAGE):
+            return [_kaniko(rest)]
+    matches = _validation_inside(rest)
+    if "docker.sock" in joined:
+        matches.append(Match(Kind.OPAQUE, f"{head} {sub} with the Docker socket mounted"))
+    return matches
+
+
+def _kaniko(args: list[str]) -> Match:
+    return _build("kaniko executor", args, pushes="--no-push" not in args)
+
+
+def _jvm(head: str, args: list[str]) -> list[Match]:
+    goals = [a for a in args if not a.startswith("-")]
+    for goal in goals:
+        if goal.startswith("jib:build") or goal in (
+            "jib",
+            "spring-boot:build-image",
+            "bootBuildImage",
+        ):
+            return [_build(f"{head} {goal}", args, pushes=goal in ("jib", "jib:build"))]
+    return _validation([head, *args])
+
+
+def _crane(args: list[str]) -> list[Match]:
+    sub = args[0] if args else ""
+    pos = _positionals(args[1:], frozenset({"--platform", "-t", "--tag", "-o", "--output"}))
+    if sub in ("copy", "cp", "tag"):
+        return [Match(Kind.PROMOTION, f"crane {sub}", refs=_refs(pos[:1]))]
+    if sub == "digest":
+        return [Match(Kind.CAPTURE, "crane digest")]
+    if sub in ("mutate", "append", "rebase", "flatten"):
+        return [_build(f"crane {sub}", args, pushes=True)]
+    return []
+
+
+def _skopeo(args: list[str]) -> list[Match]:
+    sub = args[0] if args else ""
+    if sub == "copy":
+        value_opts = frozenset(
+            {
+                "--src-creds",
+                "--dest-creds",
+                "--authfile",
+                "-f",
+                "--format",
+                "--src-authfile",
+                "--dest-authfile",
+                "--override-arch",
+                "--override-os",
+                "--multi-arch",
+                "--sign-by",
+            }
+        )
+        pos = _positionals(args[1:], value_opts)
+        return [Match(Kind.PROMOTION, "skopeo copy", refs=_refs(pos[:1]))]
+    if sub == "inspect":
+        return [Match(Kind.CAPTURE, "skopeo inspect")]
+    return []
+
+
+def _regctl(args: list[str]) -> list[Match]:
+    if args[:1] != ["image"] or len(args) < 2:
+        return []
+    sub = args[1]
+    if sub in ("copy", "cp"):
+        return [Match(Kind.PROMOTION, "regctl image copy", refs=_refs(_positionals(args[2:])[:1]))]
+    if sub == "digest":
+        return [Match(Kind.CAPTURE, "regctl image digest")]
+    if sub == "mod":
+        return [_build("regctl image mod", args, pushes=True)]
+    return []
+
+
+def _helm(args: list[str]) -> list[Match]:
+    if "image" not in " ".join(args).lower():
+        return []
+    refs: list[Ref] = []
+    for i, word in enumerate(args):
+        value = None
+        if word in ("--set", "--set-string") and i + 1 < len(args):
+            value = args[i + 1]
+        elif word.startswith(("--set=", "--set-string=")):
+            value = word.split("=", 1)[1]
+        if value is None:
+            continue
+        for pair in value.split(","):
+            key, _, val = pair.partition("=")
+            low = key.lower()
+            if "image" not in low:
+                continue
+            if low.endswith("tag"):
+                refs.append(Ref(val, "tag"))
+            elif low.endswith("digest"):
+                refs.append(Ref(val, "digest"))
+            elif not low.endswith(("repository", "registry", "pullpolicy", "name")):
+                refs.append(Ref(val))
+    return [Match(Kind.PROMOTION, f"helm {args[0]}", refs=tuple(refs))]
+
+
+def _digestgate(args: list[str]) -> list[Match]:
+    sub = args[0] if args else ""
+    if sub == "promote":
+        return [Match(Kind.PROMOTION, "digestgate promote"), Match(Kind.CONSUME, "promote")]
+    if sub in ("verify", "gate"):
+        return [Match(Kind.CONSUME, f"digestgate {sub}")]
+    if sub == "capture":
+        return [Match(Kind.CAPTURE, "digestgate capture")]
+    if args[:2] == ["attest", "test-result"]:
+        return [Match(Kind.VALIDATION, "digestgate attest test-result")]
+    return []
