@@ -1,0 +1,148 @@
+"""Copying every artifact of a promotion by digest: concurrently, verified, all or nothing.
+
+Step 3 of :mod:`digestgate.promote`: each artifact is copied to its target and its target
+manifest is read back and hashed; the first failure keeps its error class and says what
+reached the target and that no tag moved.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import math
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from digestgate.copy import CopyReport, ProgressSink, copy_image
+from digestgate.errors import DigestgateError, IntegrityError, NotFoundError
+from digestgate.oci.manifest import Descriptor
+from digestgate.oci.open import Stores
+from digestgate.oci.store import ImageStore
+
+if TYPE_CHECKING:
+    from digestgate.promote import PromotionResult, _Artifact
+
+
+class _SharedProgress:
+    """Adds the byte totals of concurrent copies into one progress display."""
+
+    def __init__(self, inner: ProgressSink) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._total = 0
+        self._done = 0
+
+    def start(self, total_bytes: int) -> None:
+        with self._lock:
+            self._total += total_bytes
+            self._inner.start(self._total)
+            self._inner.advance(self._done)
+
+    def advance(self, n: int) -> None:
+        with self._lock:
+            self._done += n
+            self._inner.advance(n)
+
+    def done(self) -> None:
+        """Per-copy end: the display ends once, after every artifact."""
+
+
+def _copy_all(
+    artifacts: Sequence[_Artifact],
+    stores: Stores,
+    concurrency: int,
+    progress: ProgressSink | None,
+    result: PromotionResult,
+    attach: Callable[[_Artifact], None],
+) -> None:
+    """Copy, verify and ``attach`` evidence to every artifact, concurrently.
+
+    Evidence and the promotion record are attached as soon as an artifact's copy is
+    verified, overlapping the other copies: they name the digest, not a tag, so they are
+    true whatever happens next (tags move only after every artifact is done).
+    """
+    workers = min(concurrency, len(artifacts))
+    per_artifact = max(1, math.ceil(concurrency / workers))
+    shared = _SharedProgress(progress) if progress is not None else None
+    for artifact in artifacts:
+        result.reports[artifact.name] = CopyReport()
+
+    def one(artifact: _Artifact) -> None:
+        target = stores.open(artifact.target_location, create=True)
+        artifact.target = target
+        copy_image(
+            artifact.source,
+            target,
+            artifact.descriptor,
+            concurrency=per_artifact,
+            progress=shared,
+            report=result.reports[artifact.name],
+        )
+        _verify_copy(target, artifact.descriptor)
+        attach(artifact)
+
+    def copied() -> str:
+        return "copied so far: " + "; ".join(
+            f"{n}: {r.summary()}" for n, r in result.reports.items()
+        )
+
+    try:
+        _each(artifacts, concurrency, one, "copying", copied)
+    finally:
+        if progress is not None:
+            progress.done()
+
+
+def _each(
+    artifacts: Sequence[_Artifact],
+    concurrency: int,
+    task: Callable[[_Artifact], None],
+    doing: str,
+    so_far: Callable[[], str],
+) -> None:
+    """Run ``task`` for every artifact (bounded); re-raise the first failure, annotated.
+
+    The error keeps its class (so its exit code); its message names the artifact, what
+    reached the target, and that no tag moved.
+    """
+    errors: list[tuple[str, BaseException]] = []
+    workers = min(concurrency, len(artifacts))
+    with ThreadPoolExecutor(workers, thread_name_prefix="digestgate-promote") as pool:
+        futures = {pool.submit(task, a): a.name for a in artifacts}
+        for future, name in futures.items():
+            error = future.exception()
+            if error is not None:
+                errors.append((name, error))
+    if not errors:
+        return
+    name, error = errors[0]
+    if not isinstance(error, DigestgateError):
+        raise error
+    annotated = _copy.copy(error)
+    detail = so_far()
+    annotated.message = (
+        f"promotion stopped {doing} {name}: {error.message} "
+        + (f"({detail}); " if detail else "; ")
+        + "no tag was changed"
+    )
+    annotated.hint = (
+        error.hint + "; then " if error.hint else ""
+    ) + "run the same promote again: content already copied is skipped"
+    raise annotated from error
+
+
+def _verify_copy(target: ImageStore, descriptor: Descriptor) -> None:
+    """Fetch the target manifest by digest (hashing it) and compare with the source."""
+    try:
+        got = target.resolve(descriptor.digest)
+    except NotFoundError as exc:
+        raise IntegrityError(
+            f"{target.location} does not hold {descriptor.digest} after copying it",
+            hint="the target dropped the manifest; check the registry",
+        ) from exc
+    if got.digest != descriptor.digest or got.size != descriptor.size:
+        raise IntegrityError(
+            f"{target.location} serves {got.digest} ({got.size} bytes) for {descriptor.digest}",
+            hint="the target changed the manifest; it cannot hold this image",
+        )
