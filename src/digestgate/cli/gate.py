@@ -59,7 +59,7 @@ def command(
     Unless --offline, each digest is fetched where the release says and its bytes hashed.
     Exit 0 passed, 1 blocked, 2 bad input, 3 could not decide.
     """
-    from digestgate.cli.gatesummary import append_step_summary, print_annotations, write_report
+    from digestgate.cli.gatesummary import publish_decision
     from digestgate.decide import (
         check_vsa_signer,
         envelope_verifier,
@@ -71,9 +71,6 @@ def command(
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
     from digestgate.release import load_release
-    from digestgate.report.annotations import render_annotations
-    from digestgate.report.jsonreport import render_json
-    from digestgate.report.markdown import render_markdown
     from digestgate.report.table import render_table, verdict_line
     from digestgate.timeutil import utcnow
 
@@ -109,8 +106,6 @@ def command(
             out.detail(f"signed {len(written)} VSA(s) into {evidence_specs[0]}")
     if not out.quiet:
         click.echo(render_table(decision, width=width, color=out.color), err=True, nl=False)
-    write_report(report_path, render_json(decision))
-    append_step_summary(render_markdown(decision))
-    print_annotations(render_annotations(decision))
+    publish_decision(decision, report_path)
     out.out(verdict_line(decision))
     return 0 if decision.passed else 1

@@ -1,15 +1,19 @@
-"""What ``gate`` and ``verify`` leave for CI: report file, step summary, annotations."""
+"""What ``gate``, ``promote`` and ``verify`` leave for CI: report, step summary, annotations."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from digestgate.atomicfile import write_atomic
 from digestgate.errors import StorageError
+
+if TYPE_CHECKING:
+    from digestgate.gate.decision import Decision
 
 
 def write_report(path: Path | None, text: str) -> None:
@@ -48,3 +52,15 @@ def print_annotations(lines: Iterable[str], environ: Mapping[str, str] | None = 
         return
     for line in lines:
         click.echo(line)
+
+
+def publish_decision(decision: Decision, report_path: Path | None) -> None:
+    """Everything a gate decision leaves behind: the JSON report (when asked for), the step
+    summary and the annotations; shared by ``gate`` and ``promote``."""
+    from digestgate.report.annotations import render_annotations
+    from digestgate.report.jsonreport import render_json
+    from digestgate.report.markdown import render_markdown
+
+    write_report(report_path, render_json(decision))
+    append_step_summary(render_markdown(decision))
+    print_annotations(render_annotations(decision))

@@ -190,7 +190,7 @@ def _run_gate(
     its VSAs into the first evidence store, as ``gate`` does; a dry run keeps them in memory.
     Its report, step summary and annotations are written as ``gate`` writes them.
     """
-    from digestgate.cli.gatesummary import append_step_summary, print_annotations, write_report
+    from digestgate.cli.gatesummary import publish_decision
     from digestgate.decide import (
         check_vsa_signer,
         envelope_verifier,
@@ -200,9 +200,6 @@ def _run_gate(
     )
     from digestgate.policy import load_policy
     from digestgate.promote import GateOutcome
-    from digestgate.report.annotations import render_annotations
-    from digestgate.report.jsonreport import render_json
-    from digestgate.report.markdown import render_markdown
     from digestgate.report.table import render_table
 
     policy, trusted = load_trusted_keys(load_policy(policy_path))
@@ -211,9 +208,7 @@ def _run_gate(
         policy, release, evidence_stores, envelope_verifier(trusted), now=now, images=stores
     )
     decision = run.decision
-    write_report(report_path, render_json(decision))
-    append_step_summary(render_markdown(decision))
-    print_annotations(render_annotations(decision))
+    publish_decision(decision, report_path)
     vsas = _KeptVsas(None if dry_run else evidence_stores[0])
     sign_vsas(run, policy_uri=str(policy_path), signer=signer, store=vsas, now=now)
     verified = {e.envelope_digest: e for e in run.evidence}
