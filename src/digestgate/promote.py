@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, cast
 
 from digestgate.copy import CopyPlan, CopyReport, ProgressSink, plan_copy
 from digestgate.digest import Digest
-from digestgate.errors import BlockedError, IntegrityError, InternalError, UsageError
+from digestgate.errors import BlockedError, InternalError, UsageError
 from digestgate.evidence.model import VerifiedEvidence
 from digestgate.evidence.store.base import EvidenceStore
 from digestgate.oci.manifest import Descriptor
@@ -229,12 +229,7 @@ def _artifacts(
         if name not in outcome.vsas:
             raise InternalError(f"the gate outcome has no VSA for {name}")
         source = stores.open(location)
-        descriptor = source.resolve(location.digest)
-        if descriptor.digest != location.digest:
-            raise IntegrityError(
-                f"{location} resolved to {descriptor.digest}",
-                hint="the source serves different bytes; do not promote them",
-            )
+        descriptor = source.resolve(location.digest)  # hashed: wrong bytes raise
         found.append(
             _Artifact(
                 name,

@@ -8,12 +8,13 @@ reached the target and that no tag moved.
 from __future__ import annotations
 
 import copy as _copy
+import functools
 import math
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from digestgate.concurrency import run_all
 from digestgate.copy import CopyReport, ProgressSink, copy_image
 from digestgate.errors import DigestgateError, IntegrityError, NotFoundError
 from digestgate.oci.manifest import Descriptor
@@ -106,21 +107,25 @@ def _each(
     The error keeps its class (so its exit code); its message names the artifact, what
     reached the target, and that no tag moved.
     """
-    errors: list[tuple[str, BaseException]] = []
-    workers = min(concurrency, len(artifacts))
-    with ThreadPoolExecutor(workers, thread_name_prefix="digestgate-promote") as pool:
-        futures = {pool.submit(task, a): a.name for a in artifacts}
-        for future, name in futures.items():
-            error = future.exception()
-            if error is not None:
-                errors.append((name, error))
-    if not errors:
-        return
-    name, error = errors[0]
-    if not isinstance(error, DigestgateError):
-        raise error
+    failed: list[tuple[str, BaseException]] = []
+
+    def call(artifact: _Artifact) -> None:
+        try:
+            task(artifact)
+        except BaseException as exc:
+            failed.append((artifact.name, exc))
+            raise
+
+    try:
+        run_all([functools.partial(call, a) for a in artifacts], workers=concurrency)
+    except DigestgateError as error:
+        name = next(n for n, e in failed if e is error)
+        raise _annotated(error, name, doing, so_far()) from error
+
+
+def _annotated(error: DigestgateError, name: str, doing: str, detail: str) -> DigestgateError:
+    """The error, same class and exit code, saying what reached the target and what to do."""
     annotated = _copy.copy(error)
-    detail = so_far()
     annotated.message = (
         f"promotion stopped {doing} {name}: {error.message} "
         + (f"({detail}); " if detail else "; ")
@@ -129,20 +134,16 @@ def _each(
     annotated.hint = (
         error.hint + "; then " if error.hint else ""
     ) + "run the same promote again: content already copied is skipped"
-    raise annotated from error
+    return annotated
 
 
 def _verify_copy(target: ImageStore, descriptor: Descriptor) -> None:
-    """Fetch the target manifest by digest (hashing it) and compare with the source."""
+    """Fetch the target manifest by digest, hashing it: ``copy_image`` skips a manifest the
+    target already holds, so this is the check that the target really serves those bytes."""
     try:
-        got = target.resolve(descriptor.digest)
+        target.resolve(descriptor.digest)  # wrong bytes raise IntegrityError
     except NotFoundError as exc:
         raise IntegrityError(
             f"{target.location} does not hold {descriptor.digest} after copying it",
             hint="the target dropped the manifest; check the registry",
         ) from exc
-    if got.digest != descriptor.digest or got.size != descriptor.size:
-        raise IntegrityError(
-            f"{target.location} serves {got.digest} ({got.size} bytes) for {descriptor.digest}",
-            hint="the target changed the manifest; it cannot hold this image",
-        )
