@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from digestgate.atomicfile import write_atomic
+from digestgate.cli.ghoutput import append_runner_file
 from digestgate.errors import StorageError
 
 if TYPE_CHECKING:
@@ -35,14 +36,7 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None)
     target = env.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
-    try:
-        with Path(target).open("a", encoding="utf-8") as handle:
-            handle.write(markdown)
-    except OSError as exc:
-        raise StorageError(
-            f"cannot append to GITHUB_STEP_SUMMARY ({target}): {exc.strerror or exc}",
-            hint="the runner sets this file; unset the variable outside CI",
-        ) from exc
+    append_runner_file(Path(target), markdown, "GITHUB_STEP_SUMMARY")
 
 
 def print_annotations(lines: Iterable[str], environ: Mapping[str, str] | None = None) -> None:

@@ -65,13 +65,17 @@ def append_outputs(
     path = output_path(environ)
     if path is None:
         return None
-    text = format_outputs(outputs, multiline=multiline)
+    append_runner_file(path, format_outputs(outputs, multiline=multiline), "GITHUB_OUTPUT")
+    return path
+
+
+def append_runner_file(path: Path, text: str, variable: str) -> None:
+    """Append ``text`` to a file the runner named in ``variable`` (one write, UTF-8, LF)."""
     try:
         with path.open("a", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
     except OSError as exc:
         raise StorageError(
-            f"cannot append to $GITHUB_OUTPUT ({path}): {exc.strerror or exc}",
-            hint="the runner provides this file; run the step on a runner or unset it",
+            f"cannot append to ${variable} ({path}): {exc.strerror or exc}",
+            hint=f"the runner provides this file; run the step on a runner or unset {variable}",
         ) from exc
-    return path
