@@ -11,7 +11,6 @@ least any verifier of these files must do. Both are whole processes, best of a f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -21,12 +20,19 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from digestgate.ci import detect_ci, with_overrides
 from digestgate.digest import Digest
 from digestgate.evidence.dsse import sign_envelope
 from digestgate.evidence.keys import generate_keypair, load_signer
-from digestgate.evidence.model import PAYLOAD_TYPE, TEST_RESULT, Subject
-from digestgate.evidence.statements import statement_bytes
-from digestgate.timeutil import format_timestamp, utcnow
+from digestgate.evidence.model import PAYLOAD_TYPE, PROVENANCE, TEST_RESULT, Subject
+from digestgate.evidence.statements import (
+    provenance_predicate,
+    statement_bytes,
+    test_result_predicate,
+)
+from digestgate.reference import parse_location
+from digestgate.release import Release, ReleaseArtifact, Source, save_release
+from digestgate.timeutil import utcnow
 
 REPO = "https://git.example.org/org/app"
 REVISION = "a1" * 20
@@ -78,53 +84,41 @@ def build(root: Path, artifacts: int) -> list[str]:
         "provenance: {signers: [build]}\n"
         f"lanes:\n{lanes}"
     )
-    release = {
-        "apiVersion": "digestgate/v1",
-        "kind": "Release",
-        "source": {
-            "repository": REPO,
-            "revision": REVISION,
-            "ref": "refs/heads/main",
-            "runId": RUN,
-        },
-        "artifacts": {
-            n: {"image": f"registry.example.org/org/staging/{n}@{d}"} for n, d in digests.items()
-        },
+    source = Source(REPO, REVISION, "refs/heads/main", RUN)
+    artifacts_by_name = {
+        n: ReleaseArtifact.pinned(
+            n, parse_location(f"registry.example.org/org/staging/{n}@{d}"), None, None
+        )
+        for n, d in digests.items()
     }
-    (root / "release.json").write_text(json.dumps(release))
+    save_release(root / "release.json", Release(source, artifacts_by_name))
     evidence = root / "evidence"
     evidence.mkdir()
-    finished = format_timestamp(utcnow() - timedelta(hours=1))
+    finished = utcnow() - timedelta(hours=1)
+    ci = with_overrides(
+        detect_ci({}),
+        repository_url=REPO,
+        revision=REVISION,
+        ref="refs/heads/main",
+        run_id=RUN,
+        event_name="push",
+    )
+    provenance = provenance_predicate(ci, started_on=None, finished_on=finished)
     for n, d in digests.items():
         subject = [Subject(n, d)]
-        prov = {
-            "buildDefinition": {
-                "buildType": "https://digestgate.dev/buildtypes/actions/v1",
-                "externalParameters": {"workflow": {"repository": REPO, "ref": "refs/heads/main"}},
-                "internalParameters": {"event_name": "push", "run_id": RUN},
-                "resolvedDependencies": [{"digest": {"gitCommit": REVISION}}],
-            },
-            "runDetails": {
-                "builder": {"id": f"{REPO}/.gitea/workflows/release.yml@refs/heads/main"},
-                "metadata": {"finishedOn": finished},
-            },
-        }
-        docs = [
-            (
-                "provenance",
-                statement_bytes(subject, "https://slsa.dev/provenance/v1", prov),
-                "build",
-            )
-        ]
+        docs = [("provenance", statement_bytes(subject, PROVENANCE, provenance), "build")]
         for lane in LANES:
-            predicate = {
-                "result": "PASSED",
-                "configuration": [],
-                "digestgate_lane": lane,
-                "digestgate_revision": REVISION,
-                "digestgate_runId": RUN,
-                "digestgate_finishedOn": finished,
-            }
+            predicate = test_result_predicate(
+                lane=lane,
+                result="PASSED",
+                revision=REVISION,
+                run_id=RUN,
+                finished_on=finished,
+                url=None,
+                counts=None,
+                failed_tests=(),
+                configuration=(),
+            )
             docs.append((lane, statement_bytes(subject, TEST_RESULT, predicate), "tests"))
         for kind, payload, signer in docs:
             envelope = sign_envelope(payload, PAYLOAD_TYPE, [keys[signer]])

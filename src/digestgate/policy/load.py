@@ -8,7 +8,6 @@ write instead. Defaults are documented in docs/policy.md.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -62,7 +61,7 @@ T = TypeVar("T")
 
 def policy_digest(raw: bytes) -> Digest:
     """The policy's digest: sha256 of the exact file bytes (what VSAs name)."""
-    return Digest("sha256", hashlib.sha256(raw).hexdigest())
+    return Digest.of(raw)
 
 
 def load_policy(path: str | Path) -> Policy:
