@@ -355,7 +355,9 @@ def test_subject_location_must_be_pinned() -> None:
 
 def test_open_evidence_store_specs(tmp_path: Path) -> None:
     stores = MemoryStores()
-    assert isinstance(open_evidence_store(f"dir:{tmp_path}", stores), DirStore)
+    opened = open_evidence_store(f"dir:{tmp_path}", stores)
+    assert isinstance(opened, DirStore)
+    assert opened.describe() == f"dir:{tmp_path}"
     assert isinstance(open_evidence_store("attached", stores), AttachedStore)
     for bad in ("s3://bucket", "dir:", str(tmp_path), "attached:x"):
         with pytest.raises(UsageError) as info:

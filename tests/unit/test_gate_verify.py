@@ -8,7 +8,8 @@ import pytest
 
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError
-from digestgate.evidence.model import EvidenceProblem, VerifiedEvidence
+from digestgate.evidence.model import VSA, EvidenceProblem, VerifiedEvidence
+from digestgate.gate.decision import EvidenceRef
 from digestgate.gate.verify import VerifyDecision, verify_digest
 from tests.unit.gatekit import BACKEND, FRONTEND, HOUR, NOW, lane, policy, verified, vsa
 
@@ -29,10 +30,11 @@ def good(**kwargs: object) -> VerifiedEvidence:
 
 
 def test_fresh_passed_vsa_passes() -> None:
-    decision = run([good()])
+    passing = good()
+    decision = run([passing])
     assert decision.verdict == "PASSED"
     assert decision.finding_ids == frozenset()
-    assert decision.vsa is not None
+    assert decision.vsa == EvidenceRef(passing.envelope_digest, passing.origin, VSA)
 
 
 def test_no_vsa() -> None:
@@ -76,9 +78,13 @@ def test_future_vsa_never_counts() -> None:
 
 def test_one_good_vsa_is_enough_beside_bad_ones_and_problems() -> None:
     problems = [EvidenceProblem("unverified", "attached:x", "bad signature")]
-    decision = run([good(time=NOW - 40 * DAY), good(), good(time=NOW + DAY)], problems)
+    fresh = good()
+    decision = run([good(time=NOW - 40 * DAY), fresh, good(time=NOW + DAY)], problems)
     assert decision.verdict == "PASSED"
     assert decision.finding_ids == {"evidence.future-time", "evidence.unverified"}
+    # the decision names the VSA that satisfied it, not the stale or future one beside it
+    assert decision.vsa is not None
+    assert decision.vsa.digest == fresh.envelope_digest
 
 
 def test_policy_without_gate_section_is_config_error() -> None:

@@ -485,7 +485,9 @@ def test_layout_target_is_created_and_record_written_to_dir_store(
     assert isinstance(backend, LayoutReference)
     assert backend.path == str(tmp_path / "out" / "backend")
     layout = real.open(backend)
-    assert layout.get_tag("v1.0") is not None
+    tagged = layout.get_tag("v1.0")
+    assert tagged is not None
+    assert tagged.digest == release.artifacts["backend"].digest
     records = list((tmp_path / "evidence").glob("vsa-*.json"))
     assert len(records) == 2
     real.close()

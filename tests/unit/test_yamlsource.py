@@ -38,7 +38,9 @@ def test_duplicate_key_refused_with_position() -> None:
 def test_syntax_error_position() -> None:
     with pytest.raises(YamlError) as info:
         load_yaml("a: [1, 2\nb: 3\n", source="bad.yml")
-    assert info.value.line >= 2
+    assert (info.value.line, info.value.column) == (2, 2)
+    assert info.value.message.startswith("bad.yml:2:2: invalid YAML")
+    assert info.value.exit_code == 2
     assert info.value.hint
 
 
