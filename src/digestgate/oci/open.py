@@ -42,7 +42,7 @@ class Stores:
     def __init__(self, options: StoreOptions | None = None) -> None:
         self.options = options or StoreOptions()
         self._clients: dict[str, RegistryClient] = {}
-        self._open: list[ImageStore] = []
+        self._open: dict[str, ImageStore] = {}
 
     def client(self, registry: str) -> RegistryClient:
         """The shared client for ``registry`` (``host[:port]``)."""
@@ -55,8 +55,16 @@ class Stores:
         return client
 
     def open(self, location: Location, *, create: bool = False) -> ImageStore:
-        """The store for a location's repository; ``create`` makes a missing layout."""
-        store: ImageStore
+        """The store for a location's repository; ``create`` makes a missing layout.
+
+        One store per repository for the whole session, so what one step fetched and
+        verified (the gate confirming a manifest) is not fetched again by the next (the
+        promotion copying it).
+        """
+        key = location.name
+        store = self._open.get(key)
+        if store is not None:
+            return store
         if isinstance(location, LayoutReference):
             from digestgate.oci.layout import LayoutStore
 
@@ -64,12 +72,12 @@ class Stores:
         else:
             assert isinstance(location, ImageReference)
             store = self.client(location.registry).repository(location.repository)
-        self._open.append(store)
+        self._open[key] = store
         return store
 
     def close(self) -> None:
         """Close every store and client opened through this session."""
-        for store in self._open:
+        for store in self._open.values():
             store.close()
         self._open.clear()
         for client in self._clients.values():
