@@ -7,7 +7,6 @@ hung on the nodes that call them, so the rules never touch the filesystem.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
@@ -135,12 +134,6 @@ class Workflow:
     def cycles(self) -> list[str]:
         """Jobs that take part in a ``needs`` cycle, in document order."""
         return [j for j in self.jobs if j in _reach(self, j)]
-
-    def all_steps(self) -> Iterator[tuple[Job, Step]]:
-        """Every (job, step) of this file, without following calls."""
-        for job in self.jobs.values():
-            for step in job.steps:
-                yield job, step
 
 
 def _reach(workflow: Workflow, job_id: str) -> set[str]:

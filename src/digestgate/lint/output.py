@@ -9,14 +9,13 @@ from digestgate import __version__
 from digestgate.lint.api import LintResult
 from digestgate.lint.findings import RULES, Finding, Severity
 
-FORMATS: Final = ("text", "json", "sarif", "github")
 SCHEMA_VERSION: Final = 1
 SARIF_SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 _INFO_URI: Final = "https://github.com/digestgate/digestgate/blob/main/docs/lint.md"
 
 
 def render(result: LintResult, fmt: str) -> str:
-    """The whole report in format ``fmt`` (one of :data:`FORMATS`)."""
+    """The whole report in format ``fmt``: text, json, sarif or github (``--format``)."""
     if fmt == "text":
         return text(result)
     if fmt == "json":

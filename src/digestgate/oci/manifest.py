@@ -166,11 +166,6 @@ class Descriptor:
         """True for an OCI index or a Docker manifest list."""
         return self.media_type in media.IMAGE_INDEXES
 
-    @property
-    def is_manifest(self) -> bool:
-        """True for any of the four manifest media types."""
-        return self.media_type in media.MANIFESTS
-
 
 @dataclass(frozen=True, slots=True)
 class _Parsed:

@@ -11,7 +11,6 @@ OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_TAR_GZIP: Final = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_LAYER_TAR: Final = "application/vnd.oci.image.layer.v1.tar"
 OCI_EMPTY: Final = "application/vnd.oci.empty.v1+json"
-OCI_LAYOUT_HEADER: Final = "application/vnd.oci.layout.header.v1+json"
 
 #: ``{}``: the OCI empty descriptor's content, size 2 (image-spec manifest.md "Guidance for an
 #: Empty Descriptor").
