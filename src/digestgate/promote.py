@@ -44,13 +44,18 @@ from digestgate.oci.open import Stores
 from digestgate.oci.store import ImageStore
 from digestgate.promotecopy import _copy_all
 from digestgate.promoteevidence import _attach_evidence
-from digestgate.promotetags import TAG_IMMUTABLE, TagChange, _apply_tags, is_immutable
+from digestgate.promotetags import (
+    TAG_IMMUTABLE,
+    TagChange,
+    _apply_tags,
+    is_immutable,
+    validate_promotion_tag,
+)
 from digestgate.reference import (
     LayoutReference,
     Location,
     parse_layout_reference,
     parse_registry_reference,
-    validate_tag,
 )
 from digestgate.release import PromotedTag, Promotion, PromotionArtifact, Release
 from digestgate.tagplan import TagPlan
@@ -171,7 +176,7 @@ def promote(
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1", hint="use 1 or more")
     for tag in tags:
-        validate_tag(tag)
+        validate_promotion_tag(tag)
     if not outcome.passed:
         raise BlockedError(
             "the gate blocked this release; nothing was promoted",

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 from digestgate.digest import Digest
-from digestgate.errors import BlockedError, DigestgateError, IntegrityError
+from digestgate.errors import BlockedError, DigestgateError, IntegrityError, UsageError
 from digestgate.oci.store import ImageStore
-from digestgate.reference import Location
+from digestgate.reference import Location, validate_tag
 from digestgate.tagplan import TagPlan
 
 if TYPE_CHECKING:
@@ -138,3 +138,23 @@ def _tagging_failed(
         "every image is copied: run the same promote again to apply the remaining tags"
     )
     return annotated
+
+
+#: The tag-schema name of a referrers index (distribution-spec 1.1), and cosign's tags.
+_REFERRERS_TAG: Final = re.compile(r"(sha256|sha512)-[0-9a-f]{32,128}.*")
+
+
+def validate_promotion_tag(tag: str) -> str:
+    """A valid tag that is not of the referrers-index form (``sha256-<hex>``).
+
+    Registries without the Referrers API list an image's evidence under such a tag; moving
+    it would hide that evidence.
+    """
+    validate_tag(tag)
+    if _REFERRERS_TAG.fullmatch(tag):
+        raise UsageError(
+            f"tag {tag!r} has the form of a referrers index tag (sha256-<hex>)",
+            hint="registries without the Referrers API keep evidence under such tags; "
+            "choose another tag",
+        )
+    return tag

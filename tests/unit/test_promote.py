@@ -309,6 +309,17 @@ def test_blocked_outcome_writes_nothing(session: Session, keys: Keys) -> None:
     assert not any(name.startswith("prod.example/") for name in session.opened)
 
 
+def test_a_referrers_index_tag_is_refused_before_anything_is_written(
+    session: Session, keys: Keys
+) -> None:
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    with pytest.raises(UsageError, match="referrers index tag") as caught:
+        run(session, keys, release, outcome, tags=("sha256-" + "ab" * 32,))
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert snapshot(session) == {}
+
+
 def test_immutable_tag_at_another_digest_refuses_before_copying(
     session: Session, keys: Keys
 ) -> None:

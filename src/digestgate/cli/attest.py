@@ -54,11 +54,11 @@ def command() -> None:
 
 def _report(out: Console, results: Sequence[object], stores: Sequence[EvidenceStore]) -> None:
     from digestgate.attest import Attestation
+    from digestgate.evidence.store.attached import AttachedStore
 
     for store in stores:
-        description = store.describe()
-        if "(" in description:  # e.g. attached (registry/app: tag-schema): how it was written
-            out.info(f"evidence store: {description}")
+        if isinstance(store, AttachedStore) and store.modes:  # Referrers API or tag schema
+            out.info(f"evidence store: {store.describe()}")
     for item in results:
         assert isinstance(item, Attestation)
         out.out(f"{item.predicate} {','.join(item.subjects)} {item.envelope_digest}")

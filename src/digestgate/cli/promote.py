@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -14,7 +13,6 @@ import click
 
 from digestgate.cli.options import evidence_option, policy_option, registry_options, release_option
 from digestgate.cli.output import Console, console
-from digestgate.errors import UsageError
 from digestgate.oci.open import StoreOptions
 
 if TYPE_CHECKING:
@@ -98,20 +96,14 @@ def command(
     from digestgate.evidence.store.open import open_evidence_store
     from digestgate.oci.open import Stores
     from digestgate.promote import promote, target_location
-    from digestgate.reference import validate_tag
+    from digestgate.promotetags import validate_promotion_tag
     from digestgate.release import load_release, save_release
     from digestgate.tagplan import TagPlan, plan_path
     from digestgate.timeutil import utcnow
 
     out = console(ctx)
-    for tag in tags:
-        validate_tag(tag)
-        if _REFERRERS_TAG.fullmatch(tag):
-            raise UsageError(
-                f"tag {tag!r} has the form of a referrers index tag (sha256-<hex>)",
-                hint="registries without the Referrers API keep evidence under such tags; "
-                "choose another tag",
-            )
+    for tag in tags:  # early, before the gate runs; promote() checks them again
+        validate_promotion_tag(tag)
     target_location(target, "check")  # a bad --to is a usage error before any work
     release = load_release(release_path)
     # Left behind by a run whose tagging failed: it knows what the moved tags held before.
@@ -163,9 +155,6 @@ def command(
         out.info(f"wrote {out_path}")
     for name, artifact in sorted(result.promotion.artifacts.items()):
         out.out(f"{name} {artifact.image_text}")
-
-
-_REFERRERS_TAG = re.compile(r"(sha256|sha512)-[0-9a-f]{32,128}.*")
 
 
 def _show_progress(out: Console) -> bool:
