@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from digestgate.evidence.model import (
     LaneResultInfo,
@@ -101,9 +102,20 @@ def _untrusted(
     ]
 
 
-def _newest_first(items: Sequence[ProvenanceStatement]) -> list[ProvenanceStatement]:
+_Timed = TypeVar("_Timed", ProvenanceStatement, LaneStatement)
+
+
+def _newest_first(items: Sequence[_Timed]) -> list[_Timed]:
+    """By signed finish time, newest first; the envelope digest orders ties reproducibly."""
     return sorted(
         items, key=lambda s: (-s.info.finished_on.timestamp(), str(s.evidence.envelope_digest))
+    )
+
+
+def _missing(finding_id: str, message: str, name: str, requirement: str) -> Outcome:
+    """No statement names the artifact at this digest: the requirement fails with one finding."""
+    return Outcome(
+        False, message, collapse([(finding_id, message)], artifact=name, requirement=requirement)
     )
 
 
@@ -113,11 +125,7 @@ def check_provenance(ctx: Context, name: str, statements: Sequence[ProvenanceSta
     requirement = "provenance"
     if not statements:
         message = f"no signed provenance names {name} at this digest"
-        return Outcome(
-            False,
-            message,
-            collapse([(ids.PROVENANCE_MISSING, message)], artifact=name, requirement=requirement),
-        )
+        return _missing(ids.PROVENANCE_MISSING, message, name, requirement)
     reasons: list[Reason] = []
     accepted: list[ProvenanceStatement] = []
     for st in _newest_first(statements):
@@ -248,18 +256,10 @@ def check_lane(
     requirement = f"lane:{lane.name}"
     if not statements:
         message = f"no signed {lane.name} result names {name} at this digest"
-        return Outcome(
-            False,
-            message,
-            collapse([(ids.LANE_MISSING, message)], artifact=name, requirement=requirement),
-        )
+        return _missing(ids.LANE_MISSING, message, name, requirement)
     reasons: list[Reason] = []
     applicable: list[LaneStatement] = []
-    ordered = sorted(
-        statements,
-        key=lambda s: (-s.info.finished_on.timestamp(), str(s.evidence.envelope_digest)),
-    )
-    for st in ordered:
+    for st in _newest_first(statements):
         problems = _lane_filter(ctx, lane, st, provenance)
         reasons.extend(problems)
         if not problems:
