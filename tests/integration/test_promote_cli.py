@@ -75,6 +75,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
     assert "  manifests: 3 to put, 0 already present" in lines
     assert any(line.startswith("  blobs: 6 to mount (same registry)") for line in lines)
     assert lines.count("  tag v1.0: create") == 2
+    # Not a blob, manifest or tag reached the target: the repositories were never created.
+    assert not (registry.root / "docker/registry/v2/repositories" / repo / "prod").exists()
     with Stores() as stores:
         for name in ("backend", "frontend"):
             assert image_tags(stores, registry, f"{repo}/prod/{name}") == []
