@@ -238,9 +238,17 @@ def test_failed_junit_is_signed_as_failed_and_empty_junit_is_refused(tmp_path: P
     failed = run_cli("attest", "test-result", *common, "--junit", str(JUNIT / "pytest-mixed.xml"))
     assert failed.code == 0
     assert "lane unit: FAILED" in failed.stderr
+    (written,) = (tmp_path / "ev").iterdir()
+    public = {"k": load_public_key(tmp_path / "k.pub")}
+    verified = verify_envelope(written.read_bytes(), public, origin=str(written))
+    assert isinstance(verified, VerifiedEvidence), verified
+    signed = read_test_result(verified.statement)
+    assert (signed.lane, signed.result) == ("unit", "FAILED")
+    assert [(s.name, str(s.digest)) for s in verified.statement.subjects] == [("app", image.digest)]
     empty = tmp_path / "empty.xml"
     empty.write_text("<testsuites></testsuites>")
     refused = run_cli("attest", "test-result", *common, "--junit", str(empty))
     assert refused.code == 2
     neither = run_cli("attest", "test-result", *common)
     assert neither.code == 2
+    assert list((tmp_path / "ev").iterdir()) == [written]  # the refused runs signed nothing

@@ -15,12 +15,13 @@ from digestgate.copy import copy_image
 from digestgate.digest import Digest
 from digestgate.oci.layout import LayoutStore
 from digestgate.oci.manifest import Descriptor, ImageIndex
-from digestgate.oci.open import Stores
+from digestgate.oci.open import StoreOptions, Stores
 from digestgate.oci.store import ImageStore
 from digestgate.reference import parse_registry_reference
 from tests.fixtures import images
 from tests.fixtures.registry import Registry
 from tests.fixtures.skopeo import inspect_digest, push_layout
+from tests.integration.test_promote_registry import FaultTransport
 
 pytestmark = [pytest.mark.registry, pytest.mark.skopeo]
 
@@ -86,8 +87,12 @@ def test_registry_to_registry_same_host_mounts(
     layout, index, _ = source_layout(tmp_path, 13)
     staging = repository(stores, registry, f"{repo}/staging")
     copy_image(layout, staging, index)
-    production = repository(stores, registry, f"{repo}/production")
-    report = copy_image(staging, production, index)
+    transport = FaultTransport()  # counts the blob bytes that really went over the wire
+    with Stores(StoreOptions(transport=transport)) as watched:
+        production = repository(watched, registry, f"{repo}/production")
+        report = copy_image(staging, production, index)
+    transport.close()
+    assert (transport.uploaded, transport.sent_body_bytes) == ([], 0)
     assert report.blobs_uploaded == 0
     assert report.bytes_uploaded == 0
     assert report.blobs_mounted > 0

@@ -166,12 +166,19 @@ def test_failed_gate_signs_failed_vsas_that_verify_refuses(world: World) -> None
     world.files["e2e"].unlink()
     result = world.gate("--offline", "--vsa-key", str(world.keys["gate"]))
     assert result.code == 1
+    signed = [
+        json.loads(base64.b64decode(json.loads(path.read_bytes())["payload"]))["predicate"]
+        for path in world.evidence.glob("vsa-*.json")
+    ]
+    assert sorted(
+        (p["resourceUri"], p["verificationResult"], p["digestgate_findings"]) for p in signed
+    ) == [(world.image(n), "FAILED", ["lane.missing"]) for n in ("backend", "frontend")]
     refused = run_cli(
         "verify", world.image("backend"), "--policy", str(world.policy),
         "--evidence", f"dir:{world.evidence}",
     )  # fmt: skip
     assert refused.code == 1
-    assert "vsa.missing" in refused.stderr
+    assert "vsa.missing" in refused.stderr and "records a FAILED gate decision" in refused.stderr
 
 
 def test_vsa_key_outside_gate_signers_is_refused_before_signing(world: World) -> None:

@@ -16,6 +16,7 @@ from digestgate.oci.open import Stores
 from digestgate.release import Promotion, load_release, save_release
 from tests.conftest import CliResult, run_cli
 from tests.fixtures.registry import Registry
+from tests.fixtures.skopeo import inspect_digest
 from tests.integration.test_promote_registry import image_tags, staged
 from tests.unit.test_promote import Keys, make_keys, outcome_for
 
@@ -60,6 +61,12 @@ def test_promote_writes_promoted_json_and_prints_images(
         f"{name} {artifact.image_text}" for name, artifact in sorted(promotion.artifacts.items())
     ]
     assert "verdict table" in result.stderr
+    staged_release = load_release(release)
+    for name, artifact in promotion.artifacts.items():
+        digest = staged_release.artifacts[name].digest
+        assert artifact.image_text == f"{target}/{name}@{digest}"
+        assert [(t.tag, t.previous) for t in artifact.tags] == [("v1.0", None)]
+        assert inspect_digest(registry, f"{repo}/prod/{name}:v1.0") == str(digest)
     assert run_cli("drift", str(out)).code == 0
 
 
@@ -75,6 +82,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
     assert "  manifests: 3 to put, 0 already present" in lines
     assert any(line.startswith("  blobs: 6 to mount (same registry)") for line in lines)
     assert lines.count("  tag v1.0: create") == 2
+    # Not a blob, manifest or tag reached the target: the repositories were never created.
+    assert not (registry.root / "docker/registry/v2/repositories" / repo / "prod").exists()
     with Stores() as stores:
         for name in ("backend", "frontend"):
             assert image_tags(stores, registry, f"{repo}/prod/{name}") == []
@@ -88,6 +97,7 @@ def test_blocked_is_exit_1_with_the_verdict(
     assert result.code == 1
     assert "verdict table" in result.stderr
     assert "nothing was promoted" in result.stderr
+    assert not (registry.root / "docker/registry/v2/repositories" / repo / "prod").exists()
 
 
 def test_rerun_after_a_tagging_failure_records_the_original_previous_digests(
@@ -128,6 +138,9 @@ def test_rerun_after_a_tagging_failure_records_the_original_previous_digests(
         "frontend": [("latest", old["frontend"].digest)],
     }
     assert not (tmp_path / "promoted.json.tagplan").exists()
+    new = load_release(second).artifacts
+    for name in ("backend", "frontend"):
+        assert inspect_digest(registry, f"{repo}/prod/{name}:latest") == str(new[name].digest)
 
 
 @pytest.mark.parametrize(
@@ -196,6 +209,8 @@ def test_gated_promotion_end_to_end(world: Any, registry: Registry, repo: str) -
         image = promotion.artifacts[name].image_text
         assert image == f"{target}/{name}@{world.digests[name]}"
         assert f"{name} {image}" in result.stdout.splitlines()
+        for tag in ("v1.0", "latest"):
+            assert inspect_digest(registry, f"{repo}/prod/{name}:{tag}") == str(world.digests[name])
         # The gate's VSA travelled with the image: the deploy-side check passes at the target.
         check = run_cli("verify", image, "--policy", str(world.policy), "--evidence", "attached")
         assert check.code == 0, check.stderr

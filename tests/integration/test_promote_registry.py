@@ -20,6 +20,7 @@ from digestgate.digest import Digest
 from digestgate.errors import DigestgateError, ExitCode, IntegrityError, StorageError
 from digestgate.evidence.dsse import verify_envelope
 from digestgate.evidence.model import VerifiedEvidence, read_vsa
+from digestgate.oci.manifest import Descriptor, ImageManifest
 from digestgate.oci.open import StoreOptions, Stores
 from digestgate.promote import GateOutcome, PromotionResult, promote
 from digestgate.reference import ImageReference, Location, parse_location
@@ -49,6 +50,7 @@ class FaultTransport(httpx.BaseTransport):
         self.inner = httpx.HTTPTransport()
         self.fault: Fault | None = None
         self.sent_body_bytes = 0
+        self.uploaded: list[str] = []  # the digest each completed blob upload claimed
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.fault is not None:
@@ -56,6 +58,8 @@ class FaultTransport(httpx.BaseTransport):
             if answer is not None:
                 return answer
         if request.method in ("PUT", "PATCH") and "/blobs/uploads/" in request.url.path:
+            if request.method == "PUT" and "digest" in request.url.params:
+                self.uploaded.append(request.url.params["digest"])
             request = _counting(request, self)
         return self.inner.handle_request(request)
 
@@ -150,6 +154,13 @@ def test_same_registry_promotion_mounts_and_keeps_digests(
     transport.sent_body_bytes = 0
     result = do_promote(release, outcome, stores, registry.ref(f"{repo}/prod"), keys)
     assert transport.sent_body_bytes < 64 * 1024  # only evidence, never image content
+    # The images are smaller than that bound: no layer or config went up as an upload.
+    image_blobs = {
+        str(blob.digest)
+        for name in ("backend", "frontend")
+        for blob in _blobs(stores, release.artifacts[name].location)  # type: ignore[arg-type]
+    }
+    assert transport.uploaded and not image_blobs & set(transport.uploaded)
     for name in ("backend", "frontend"):
         report = result.reports[name]
         assert report.bytes_uploaded == 0
@@ -196,6 +207,18 @@ def test_cross_registry_promotion_copies_everything(
         assert list_tags(registry2, f"{repo}/{name}") == sorted(
             ["latest", "v1.0", *_fallback_tags(registry2, f"{repo}/{name}")]
         )
+
+
+def _blobs(stores: Stores, location: Location) -> list[Descriptor]:
+    """Every config and layer of the image (or of each image of the index) at ``location``."""
+    assert location.digest is not None
+    store = stores.open(location)
+    found: list[Descriptor] = []
+    for digest in manifest_digests(stores, location):
+        manifest = store.get_manifest(Digest.parse(digest))
+        if isinstance(manifest, ImageManifest):
+            found.extend([manifest.config, *manifest.layers])
+    return found
 
 
 def image_tags(stores: Stores, registry: Registry, repo: str) -> list[str]:
