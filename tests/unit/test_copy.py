@@ -178,24 +178,27 @@ def test_shared_blobs_are_copied_once(source: LayoutStore, target: LayoutStore) 
     assert target.resolve(index.digest).digest == index.digest
 
 
+class Sink:
+    """A progress sink that adds up what it is told."""
+
+    def __init__(self) -> None:
+        self.total = self.seen = 0
+        self.finished = False
+        self.lock = threading.Lock()
+
+    def start(self, total_bytes: int) -> None:
+        self.total = total_bytes
+
+    def advance(self, n: int) -> None:
+        with self.lock:
+            self.seen += n
+
+    def done(self) -> None:
+        self.finished = True
+
+
 def test_progress_sees_every_byte(source: LayoutStore, target: LayoutStore) -> None:
     index = write_index(source, "progress", layer_sizes=(2 * 1024 * 1024 + 1,))
-
-    class Sink:
-        def __init__(self) -> None:
-            self.total = self.seen = 0
-            self.finished = False
-            self.lock = threading.Lock()
-
-        def start(self, total_bytes: int) -> None:
-            self.total = total_bytes
-
-        def advance(self, n: int) -> None:
-            with self.lock:
-                self.seen += n
-
-        def done(self) -> None:
-            self.finished = True
 
     sink = Sink()
     copy_image(source, target, index, progress=sink)
@@ -324,6 +327,37 @@ class SlowTarget(Delegate):
                 self.in_flight -= 1
 
 
+class FailFirstTarget(SlowTarget):
+    """The first put_blob fails (once the second is under way); the others are slow."""
+
+    def __init__(self, inner: ImageStore) -> None:
+        super().__init__(inner)
+        self.calls = 0
+        self.second = threading.Event()
+
+    def put_blob(self, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
+        with self.lock:
+            self.calls += 1
+            first = self.calls == 1
+        if first:
+            self.second.wait(timeout=5)
+            raise StorageError("disk went away", hint="retry")
+        self.second.set()
+        super().put_blob(descriptor, chunks)
+
+
+def test_failure_is_raised_only_after_transfers_in_flight_end(
+    source: LayoutStore, target: LayoutStore
+) -> None:
+    index = write_index(source, "inflight")
+    failing = FailFirstTarget(target)
+    with pytest.raises(StorageError):
+        copy_image(source, failing, index, concurrency=2)
+    assert failing.calls == 2  # the second transfer started; nothing new after the failure
+    assert failing.in_flight == 0  # ... and it ended before the error was raised
+    assert not target.has_manifest(index.digest)
+
+
 def test_concurrency_bound_is_respected(
     source: LayoutStore, target: LayoutStore, tmp_path: Path
 ) -> None:
@@ -418,9 +452,11 @@ def test_mounted_blobs_move_no_bytes(source: LayoutStore, target: LayoutStore) -
     src = MountingTarget(source, ImageReference("registry.example", "staging/app"))
     dst = MountingTarget(target, ImageReference("registry.example", "prod/app"))
     assert plan_copy(src, dst, index).mount_possible is True
-    report = copy_image(src, dst, index)
+    sink = Sink()
+    report = copy_image(src, dst, index, progress=sink)
     assert (report.blobs_mounted, report.blobs_uploaded, report.bytes_uploaded) == (6, 0, 0)
     assert report.bytes_mounted == blob_sizes(source, index)
+    assert sink.seen == sink.total == report.bytes_mounted  # mounted bytes count as done
     assert target.resolve(index.digest).digest == index.digest
 
 
@@ -470,6 +506,39 @@ def test_random_layer_sizes_round_trip(source: LayoutStore, target: LayoutStore)
 def _index_over(store: LayoutStore, children: list[Descriptor]) -> Descriptor:
     raw = build_index(children)
     return store.put_manifest(raw, media.OCI_INDEX)
+
+
+def test_child_whose_size_disagrees_with_the_index_is_refused_before_writing(
+    source: LayoutStore, target: LayoutStore, tmp_path: Path
+) -> None:
+    child = write_image(source, "sized")
+    wrong = Descriptor(child.media_type, child.digest, child.size + 1)
+    root = _index_over(source, [wrong])
+    with pytest.raises(IntegrityError) as caught:
+        copy_image(source, target, root)
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert f"its descriptor says {child.size + 1}" in caught.value.message
+    assert not any(name.startswith("blobs/") for name in files_under(tmp_path / "target"))
+
+
+class ConvertingTarget(Delegate):
+    """Accepts a manifest, but later serves other bytes under its digest."""
+
+    def resolve(self, reference: str | Digest) -> Descriptor:
+        found = self.inner.resolve(reference)
+        return Descriptor(found.media_type, found.digest, found.size + 1)
+
+
+def test_manifest_read_back_differently_is_integrity_error(
+    source: LayoutStore, target: LayoutStore
+) -> None:
+    image = write_image(source, "converted")
+    report = CopyReport()
+    with pytest.raises(IntegrityError) as caught:
+        copy_image(source, ConvertingTarget(target), image, report=report)
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert str(image.digest) in caught.value.message
+    assert report.manifests_put == 0
 
 
 def test_index_nested_too_deep_is_refused_before_writing(

@@ -148,16 +148,24 @@ def test_upload_url_state_is_redacted_from_errors() -> None:
     assert "_state" not in str(info.value)
 
 
-def test_redirect_does_not_forward_authorization_to_another_host() -> None:
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://storage.test/b?sig=SIGNED",
+        "http://registry.test/b",  # same host, but the credentials would go in clear text
+        "https://registry.test:8443/b",  # same host, another port: another origin
+    ],
+)
+def test_redirect_does_not_forward_authorization_to_another_origin(target: str) -> None:
     fake = FakeRegistry(auth="basic")
     data = b"redirected blob"
     digest = sha(data)
 
     def redirect(request: httpx.Request) -> httpx.Response | None:
-        if request.url.host == "storage.test":
+        if request.url.path == "/b":
             return httpx.Response(200, content=data)
         if request.url.path.endswith(f"/blobs/{digest}") and "authorization" in request.headers:
-            return httpx.Response(307, headers={"Location": "https://storage.test/b?sig=SIGNED"})
+            return httpx.Response(307, headers={"Location": target})
         return None
 
     fake.faults.append(redirect)
@@ -165,7 +173,8 @@ def test_redirect_does_not_forward_authorization_to_another_host() -> None:
     client = fake.client(environ=CREDS)
     with client, client.repository("app").open_blob(descriptor) as chunks:
         assert b"".join(chunks) == data
-    [storage] = [r for r in fake.requests if r.url.host == "storage.test"]
+    [storage] = [r for r in fake.requests if r.url.path == "/b"]
+    assert str(storage.url) == target
     assert "authorization" not in storage.headers
 
 

@@ -75,6 +75,24 @@ def test_persistent_5xx_gives_registry_error_after_retries() -> None:
     assert len(fake.requests) == 4  # 1 + 3 retries
 
 
+def test_redirect_loop_is_cut_off() -> None:
+    fake = FakeRegistry()
+    data = b"blob"
+    descriptor = Descriptor(media.OCI_LAYER_TAR, Digest.of(data), len(data))
+    fake.faults.append(
+        lambda r: httpx.Response(307, headers={"Location": f"/hop{len(fake.requests)}"})
+    )
+    client = fake.client()
+    with (
+        client,
+        pytest.raises(RegistryError) as info,
+        client.repository("app").open_blob(descriptor),
+    ):
+        pass
+    assert "more than 5 redirects" in info.value.message
+    assert len(fake.requests) == 6  # the request and five hops, never retried
+
+
 def test_connection_errors_exhaust_retries() -> None:
     calls = []
 
@@ -149,13 +167,21 @@ def test_oversized_manifest_is_refused_while_reading() -> None:
 
 def test_announced_oversized_manifest_is_refused_before_reading() -> None:
     fake = FakeRegistry()
-    fake.faults.append(
-        lambda r: httpx.Response(
-            200, headers={"Content-Length": str(MAX_MANIFEST_SIZE + 1)}, content=b"{}"
-        )
-    )
-    with fake.client() as client, pytest.raises(OperationalError):
+    read: list[int] = []
+
+    def announced_huge(request: httpx.Request) -> httpx.Response:
+        def body() -> Iterator[bytes]:
+            read.append(1)
+            yield b"{}"
+
+        headers = {"Content-Length": str(MAX_MANIFEST_SIZE + 1)}
+        return httpx.Response(200, headers=headers, content=body())
+
+    fake.faults.append(announced_huge)
+    with fake.client() as client, pytest.raises(OperationalError) as info:
         client.repository("app").resolve("v1")
+    assert f"over the {MAX_MANIFEST_SIZE}-byte limit" in info.value.message
+    assert read == []  # refused on the header, before any byte was read
 
 
 @pytest.mark.parametrize(
@@ -178,7 +204,11 @@ def test_blob_of_wrong_size_or_content(served: bytes) -> None:
     ):
         for chunk in chunks:
             received.extend(chunk)
-    assert len(received) <= len(data)
+    if len(served) != len(data):
+        # The announced Content-Length already disagrees: not one byte is handed out.
+        assert received == b""
+    else:
+        assert received == served  # the mismatch shows only once every byte is hashed
 
 
 def test_blob_longer_than_descriptor_stops_at_the_first_excess_chunk() -> None:

@@ -6,9 +6,15 @@ import httpx
 import pytest
 
 from digestgate.digest import Digest
-from digestgate.errors import OperationalError
+from digestgate.errors import InternalError, OperationalError
 from digestgate.oci import media
-from digestgate.oci.manifest import Descriptor, build_artifact_manifest, build_index
+from digestgate.oci.manifest import (
+    Descriptor,
+    ImageIndex,
+    build_artifact_manifest,
+    build_index,
+    parse_manifest,
+)
 from tests.unit.registry_fake import FakeRegistry, image, sha
 
 PROV = media.evidence_artifact_type("provenance")
@@ -53,6 +59,8 @@ def test_native_api_with_pagination_and_filter(filters_applied: bool) -> None:
     # OCI-Subject came back: no fallback tag was written.
     assert not any(ref.startswith("sha256-") for (_, ref) in fake.manifests)
     assert fake.count("GET", "/referrers/") >= 3  # pages followed
+    # The filter is asked of the registry too, not only applied to what comes back.
+    assert fake.count("GET", f"/referrers/{subject.digest}?artifactType=") >= 1
 
 
 def test_fallback_when_api_is_missing() -> None:
@@ -74,6 +82,49 @@ def test_fallback_when_api_is_missing() -> None:
     assert ("app", subject.digest.tag_form) in fake.manifests
     # The API was probed once per client, not on every call.
     assert fake.count("GET", "/referrers/") == 1
+
+
+def test_oci_subject_naming_another_digest_still_writes_the_fallback_index() -> None:
+    fake = FakeRegistry()
+    subject = _subject(fake)
+    elsewhere = sha(b"another subject")
+
+    def wrong_subject(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "PUT" and "/manifests/sha256:" in request.url.path:
+            fake.add_manifest("app", request.read(), request.headers["content-type"])
+            return httpx.Response(201, headers={"OCI-Subject": elsewhere})
+        return None
+
+    fake.faults.append(wrong_subject)
+    with fake.client() as client:
+        repo = client.repository("app")
+        written = repo.put_referrer(_referrer(subject, PROV, 1), media.OCI_MANIFEST, subject)
+        assert [d.digest for d in repo.referrers(subject.digest)] == [written.digest]
+    assert ("app", subject.digest.tag_form) in fake.manifests
+
+
+def test_referrer_naming_another_subject_is_refused_before_writing() -> None:
+    fake = FakeRegistry()
+    subject = _subject(fake)
+    other, _ = image(b"other image")
+    other_subject = Descriptor(media.OCI_MANIFEST, Digest.of(other), len(other))
+    with fake.client() as client, pytest.raises(InternalError):
+        client.repository("app").put_referrer(
+            _referrer(other_subject, PROV, 1), media.OCI_MANIFEST, subject
+        )
+    assert fake.count("PUT") == 0
+
+
+def test_listing_stops_at_the_referrer_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("digestgate.oci.registry.referrers.MAX_REFERRERS", 2)
+    fake = FakeRegistry()
+    subject = _subject(fake)
+    manifests = [(_referrer(subject, PROV, n), media.OCI_MANIFEST) for n in (1, 2, 3)]
+    with fake.client() as client:
+        repo = client.repository("app")
+        written = repo.put_referrers(subject, manifests)
+        listed = repo.referrers(subject.digest)
+    assert [d.digest for d in listed] == [d.digest for d in written[:2]]
 
 
 def test_fallback_tag_holding_something_else_is_operational_error() -> None:
@@ -132,9 +183,13 @@ def test_fallback_index_is_stored_under_the_subject_tag() -> None:
     with fake.client() as client:
         repo = client.repository("app")
         written = repo.put_referrer(_referrer(subject, PROV, 1), media.OCI_MANIFEST, subject)
-    raw, _ = fake.manifests[("app", subject.digest.tag_form)]
-    assert sha(raw) == str(Digest.of(raw))
-    assert str(written.digest).encode() in raw
+    raw, media_type = fake.manifests[("app", subject.digest.tag_form)]
+    assert media_type == media.OCI_INDEX
+    index = parse_manifest(raw, media_type)
+    assert isinstance(index, ImageIndex)
+    [entry] = index.manifests
+    assert (entry.digest, entry.size, entry.artifact_type) == (written.digest, written.size, PROV)
+    assert entry.annotations == {"n": "1"}
 
 
 def test_batch_of_referrers_updates_the_fallback_index_once() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -83,6 +84,31 @@ def test_put_manifest_with_disagreeing_digest_header_is_integrity_error() -> Non
         client.repository("app").put_manifest(raw, media.OCI_MANIFEST)
 
 
+def test_set_tag_that_reads_back_another_manifest_is_integrity_error() -> None:
+    fake = FakeRegistry()
+    raw, _ = _pushed(fake)
+    other, _ = image(b"someone else's layer")
+    fake.add_manifest("app", other, media.OCI_MANIFEST)
+    moved = [False]
+
+    def rival(request: httpx.Request) -> httpx.Response | None:
+        # Another writer moves the tag between our PUT and our read-back.
+        if request.method == "PUT" and request.url.path.endswith("/manifests/release"):
+            moved[0] = True
+            request.read()
+            fake.add_manifest("app", other, media.OCI_MANIFEST, tag="release")
+            return httpx.Response(201, headers={"Docker-Content-Digest": sha(raw)})
+        return None
+
+    fake.faults.append(rival)
+    with fake.client() as client, pytest.raises(IntegrityError) as info:
+        repo = client.repository("app")
+        repo.set_tag("release", repo.resolve("v1"))
+    assert moved[0]
+    assert str(Digest.of(other)) in info.value.message
+    assert info.value.exit_code == 3
+
+
 def test_tag_list_pagination_follows_link() -> None:
     fake = FakeRegistry(tags_page=2)
     raw, _ = image()
@@ -137,7 +163,28 @@ def test_upload_refuses_source_not_matching_descriptor(threshold: int, source: b
     assert fake.count("DELETE") == 1  # the session was abandoned
 
 
-def test_upload_restarts_session_after_server_error() -> None:
+@pytest.mark.parametrize("threshold", [0, 10**9])
+def test_upload_stops_reading_a_source_at_its_first_excess_chunk(threshold: int) -> None:
+    fake = FakeRegistry()
+    descriptor = _blob(b"x" * 100)
+    pulled: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        while len(pulled) < 1000:
+            pulled.append(1)
+            yield b"x" * 60
+
+    client = fake.client(chunk_threshold=threshold, chunk_size=1000)
+    with client, pytest.raises(IntegrityError):
+        client.repository("app").put_blob(descriptor, endless())
+    assert len(pulled) == 2  # 60 bytes, then 60 more than the 100 announced: stop
+    assert fake.blobs.get("app", {}) == {}
+
+
+@pytest.mark.parametrize("threshold", [10**9, 0], ids=["monolithic", "chunked"])
+def test_upload_restarts_session_after_server_error(threshold: int) -> None:
+    # The failed PUT is never resent, not even the empty closing PUT of a chunked upload:
+    # the registry may have committed it before the answer was lost. A new session is.
     fake = FakeRegistry()
     data = b"z" * 50
     failures = iter([True])
@@ -149,10 +196,49 @@ def test_upload_restarts_session_after_server_error() -> None:
         return None
 
     fake.faults.append(fail_once)
-    with fake.client() as client:
+    with fake.client(chunk_threshold=threshold, chunk_size=10) as client:
         client.repository("app").put_blob(_blob(data), [data])
     assert fake.blobs["app"][sha(data)] == data
     assert fake.count("POST", "/blobs/uploads/") == 2
+    puts = [str(r.url) for r in fake.requests if r.method == "PUT"]
+    assert len(puts) == 2 and len(set(puts)) == 2  # one per session, none resent
+
+
+def test_upload_whose_answer_was_lost_after_commit_is_not_repeated() -> None:
+    fake = FakeRegistry()
+    data = b"w" * 40
+    lost = [False]
+
+    def commit_then_drop(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "PUT" and not lost[0]:
+            lost[0] = True
+            fake.handle(request)  # the registry stores the blob ...
+            raise httpx.ReadError("connection reset", request=request)  # ... the answer is lost
+        return None
+
+    fake.faults.append(commit_then_drop)
+    with fake.client() as client:
+        client.repository("app").put_blob(_blob(data), [data])
+    assert fake.blobs["app"][sha(data)] == data
+    assert fake.count("POST", "/blobs/uploads/") == 1  # found by HEAD, not uploaded twice
+    assert fake.count("HEAD", f"/blobs/{sha(data)}") == 1
+
+
+def test_upload_refused_with_a_client_error_is_not_restarted() -> None:
+    fake = FakeRegistry()
+    data = b"v" * 20
+    fake.faults.append(
+        lambda r: (
+            (r.read(), httpx.Response(400, json={"errors": [{"code": "DIGEST_INVALID"}]}))[1]
+            if r.method == "PUT"
+            else None
+        )
+    )
+    with fake.client() as client, pytest.raises(RegistryError) as info:
+        client.repository("app").put_blob(_blob(data), [data])
+    assert (info.value.status, info.value.code, info.value.exit_code) == (400, "DIGEST_INVALID", 3)
+    assert fake.count("POST", "/blobs/uploads/") == 1
+    assert fake.count("PUT") == 1
 
 
 def test_one_shot_iterator_is_not_replayed() -> None:
