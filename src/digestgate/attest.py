@@ -189,14 +189,15 @@ def read_lane_outcome(junit: Sequence[Path], result: str | None) -> LaneReport:
             "PASSED" if result == "PASSED" else ("WARNED" if result == "WARNED" else "FAILED")
         )
         return LaneReport(outcome, None, ())
-    from digestgate.junit import lane_result, parse_junit
+    from digestgate.fileread import read_capped
+    from digestgate.junit import MAX_REPORT_SIZE, lane_result, parse_junit
 
     if len(junit) > MAX_JUNIT_FILES:
         raise UsageError(f"more than {MAX_JUNIT_FILES} JUnit files", hint="merge the reports")
     summaries = []
     for path in junit:
         try:
-            data = path.read_bytes()
+            data = read_capped(path, MAX_REPORT_SIZE, what="JUnit report")
         except OSError as exc:
             raise InputError(
                 f"cannot read JUnit report {path}: {exc.strerror or exc}",

@@ -37,6 +37,7 @@ from digestgate.errors import (
     StorageError,
     UsageError,
 )
+from digestgate.fileread import read_capped
 from digestgate.jsonutil import JSONFormatError, loads_strict
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.open import Stores
@@ -296,8 +297,7 @@ def _pin(
     if location is None:
         assert request.metadata_file is not None
         try:
-            with request.metadata_file.open("rb") as handle:
-                data = handle.read(MAX_METADATA_SIZE + 1)
+            data = read_capped(request.metadata_file, MAX_METADATA_SIZE, what="metadata file")
         except OSError as exc:
             raise InputError(
                 f"cannot read metadata file {request.metadata_file}: {exc.strerror or exc}"

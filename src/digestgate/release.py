@@ -31,6 +31,7 @@ from typing import Any, Final, Literal
 from digestgate.atomicfile import write_atomic
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError, DigestgateError, StorageError
+from digestgate.fileread import read_capped
 from digestgate.jsonutil import JSONFormatError, dumps_pretty, loads_strict
 from digestgate.reference import Location, parse_location, validate_artifact_name, validate_tag
 from digestgate.timeutil import format_timestamp, parse_timestamp
@@ -372,8 +373,7 @@ def load_release(path: str | Path) -> Release | Promotion:
     """Read and validate ``release.json`` or ``promoted.json``."""
     target = Path(path)
     try:
-        with target.open("rb") as handle:
-            data = handle.read(MAX_RELEASE_SIZE + 1)
+        data = read_capped(target, MAX_RELEASE_SIZE, what="release file")
     except OSError as exc:
         raise ConfigError(
             f"cannot read release file {target}: {exc.strerror or exc}",

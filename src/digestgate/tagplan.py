@@ -17,6 +17,7 @@ from typing import Any, Final
 from digestgate.atomicfile import write_atomic
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError, DigestgateError, StorageError
+from digestgate.fileread import read_capped
 from digestgate.jsonutil import JSONFormatError, dumps_canonical, loads_strict
 
 KIND: Final = "TagPlan"
@@ -43,8 +44,7 @@ class TagPlan:
     def load(cls, path: Path) -> TagPlan:
         """The plan at ``path``; an absent file is an empty plan."""
         try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_PLAN_SIZE + 1)
+            data = read_capped(path, MAX_PLAN_SIZE, what="tag plan")
         except FileNotFoundError:
             return cls(path)
         except OSError as exc:

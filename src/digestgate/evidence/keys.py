@@ -180,9 +180,10 @@ def _public_key_from_crypto(public_key: Any, where: str) -> PublicKey:
 
 
 def _read_key_file(path: Path, what: str) -> bytes:
+    from digestgate.fileread import read_capped
+
     try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_KEY_FILE + 1)
+        data = read_capped(path, _MAX_KEY_FILE, what=f"{what} file")
     except FileNotFoundError:
         raise ConfigError(f"{what} file {path} does not exist", hint="check the path") from None
     except OSError as exc:

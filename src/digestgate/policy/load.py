@@ -66,9 +66,12 @@ def policy_digest(raw: bytes) -> Digest:
 
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; key paths resolve against its directory."""
+    from digestgate.fileread import read_capped
+    from digestgate.yamlsource import MAX_BYTES
+
     file = Path(path)
     try:
-        raw = file.read_bytes()
+        raw = read_capped(file, MAX_BYTES, what="policy file")
     except OSError as exc:
         raise ConfigError(
             f"cannot read policy file {str(path)[:200]}: {exc.strerror or exc}",

@@ -74,17 +74,28 @@ def _config_path(docker_config: str | None, environ: Mapping[str, str]) -> Path:
     return Path.home() / ".docker" / "config.json"
 
 
+#: Largest Docker config.json read (a few KiB in practice, even with many registries).
+MAX_DOCKER_CONFIG: Final = 4 * 1024 * 1024
+
+
 def load_docker_config(docker_config: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
     """The Docker config as a dict (empty when the file does not exist)."""
+    from digestgate.fileread import read_capped
+
     path = _config_path(docker_config, environ)
     try:
-        data = path.read_bytes()
+        data = read_capped(path, MAX_DOCKER_CONFIG, what="Docker config")
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ConfigError(
             f"cannot read Docker config {path}: {exc.strerror}", hint="check its permissions"
         ) from None
+    if len(data) > MAX_DOCKER_CONFIG:
+        raise ConfigError(
+            f"Docker config {path} is larger than {MAX_DOCKER_CONFIG} bytes",
+            hint="fix or remove the file",
+        )
     try:
         doc = json.loads(data)
     except ValueError:
