@@ -3,14 +3,20 @@
 Untrusted JSON (manifests, envelopes, release files, registry answers) is read with duplicate
 keys refused (two parsers must never disagree on what a document says), NaN/Infinity refused,
 invalid UTF-8 refused, and a nesting limit enforced without relying on recursion errors.
+Numbers are bounded too: an integer longer than :data:`MAX_INT_DIGITS` digits (Python refuses
+to convert one over 4300 digits, and conversion is quadratic below that) and a number too
+large for a float (``1e999``, which Python would silently read as infinity) are refused.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Final
 
 MAX_DEPTH: Final = 64
+#: Longest integer accepted, in digits. 2**256 has 78; sizes and counts have at most 20.
+MAX_INT_DIGITS: Final = 100
 
 
 class JSONFormatError(ValueError):
@@ -28,6 +34,20 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _refuse_constant(name: str) -> Any:
     raise JSONFormatError(f"non-standard constant {name}")
+
+
+def _parse_int(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_INT_DIGITS:
+        raise JSONFormatError(f"integer of {digits} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JSONFormatError(f"number {text[:20]}{'...' if len(text) > 20 else ''} is too large")
+    return value
 
 
 def _check_depth(text: str, limit: int) -> None:
@@ -66,7 +86,13 @@ def loads_strict(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     if text.count("[") + text.count("{") > max_depth:
         _check_depth(text, max_depth)
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_refuse_constant,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+        )
     except JSONFormatError:
         raise
     except json.JSONDecodeError as exc:

@@ -4,11 +4,15 @@ Both the policy loader and the workflow linter need positions for their messages
 not be fooled by YAML 1.1 surprises, so plain scalars are resolved with the YAML 1.2 core
 schema (``on``/``yes``/``no`` stay strings: ``on:`` is a workflow's trigger key, not
 ``True``). Hostile input is bounded: a size cap, a node-count cap that also stops alias
-("billion laughs") expansion, and duplicate mapping keys are refused.
+("billion laughs") expansion, a nesting-depth cap, aliases that refer to a node containing
+them (``&a [*a]``) refused, duplicate mapping keys refused, and numbers that Python cannot
+hold faithfully (integers over :data:`MAX_INT_DIGITS` digits, floats that overflow to
+infinity, ``.inf`` and ``.nan``) refused rather than turned into something else.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +22,10 @@ from digestgate.errors import ConfigError
 
 MAX_BYTES: Final = 2 * 1024 * 1024
 MAX_NODES: Final = 200_000
+#: Deepest nesting of sequences and mappings (policies and workflows need about ten).
+MAX_DEPTH: Final = 64
+#: Longest integer accepted, in digits (as for JSON).
+MAX_INT_DIGITS: Final = 100
 
 _INT_RE: Final = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT_RE: Final = re.compile(
@@ -105,7 +113,11 @@ YNode = YScalar | YSeq | YMap
 
 
 def resolve_plain(text: str) -> Scalar:
-    """YAML 1.2 core-schema resolution of a plain (unquoted) scalar."""
+    """YAML 1.2 core-schema resolution of a plain (unquoted) scalar.
+
+    Raises ValueError (with a one-line reason) for a number Python cannot hold faithfully:
+    an integer of more than :data:`MAX_INT_DIGITS` digits, or a float that is not finite.
+    """
     if text in ("", "~", "null", "Null", "NULL"):
         return None
     if text in ("true", "True", "TRUE"):
@@ -113,18 +125,21 @@ def resolve_plain(text: str) -> Scalar:
     if text in ("false", "False", "FALSE"):
         return False
     if _INT_RE.fullmatch(text):
+        digits = len(text.lstrip("+-")) - (2 if text.startswith(("0o", "0x")) else 0)
+        if digits > MAX_INT_DIGITS:
+            raise ValueError(f"integer of {digits} digits (at most {MAX_INT_DIGITS})")
         if text.startswith("0o"):
             return int(text[2:], 8)
         if text.startswith("0x"):
             return int(text[2:], 16)
         return int(text)
     if _FLOAT_RE.fullmatch(text):
-        lowered = text.lower()
-        if lowered.endswith("inf"):
-            return float("-inf") if lowered.startswith("-") else float("inf")
-        if lowered.endswith("nan"):
-            return float("nan")
-        return float(text)
+        special = text.lower().endswith(("inf", "nan"))  # .inf, -.Inf, .NaN, ...
+        value = math.nan if special else float(text)
+        if not math.isfinite(value):
+            shown = text if len(text) <= 20 else text[:20] + "..."
+            raise ValueError(f"number {shown} is not finite or too large; quote it if it is text")
+        return value
     return text
 
 
@@ -173,10 +188,17 @@ def load_yaml(data: bytes | str, *, source: str, max_bytes: int = MAX_BYTES) -> 
             column=1,
             hint="fix the YAML syntax",
         ) from None
+    except RecursionError:  # the composer recurses once per nesting level
+        raise YamlError(
+            f"nested deeper than {MAX_DEPTH} levels",
+            source=source,
+            line=1,
+            column=1,
+            hint="flatten the document",
+        ) from None
     if node is None:
         return None
-    budget = [MAX_NODES]
-    return _convert(node, source, budget)
+    return _Converter(source).convert(node)
 
 
 def _position(node: Any, source: str) -> Position:
@@ -184,60 +206,80 @@ def _position(node: Any, source: str) -> Position:
     return Position(source, mark.line + 1, mark.column + 1)
 
 
-def _convert(node: Any, source: str, budget: list[int]) -> YNode:
-    import yaml
+class _Converter:
+    """Turns composed nodes into Y* nodes, within the node budget and the depth limit."""
 
-    budget[0] -= 1
-    if budget[0] < 0:
-        pos = _position(node, source)
-        raise YamlError(
-            f"document expands to more than {MAX_NODES} nodes",
-            source=source,
-            line=pos.line,
-            column=pos.column,
-            hint="remove recursive or repeated aliases",
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.budget = MAX_NODES
+        # Collection nodes being converted, outermost first: the depth, and the way to
+        # see an alias that points back into a node containing it (``&a [*a]``).
+        self.open: list[int] = []
+
+    def error(self, message: str, pos: Position, hint: str) -> YamlError:
+        return YamlError(message, source=self.source, line=pos.line, column=pos.column, hint=hint)
+
+    def convert(self, node: Any) -> YNode:
+        import yaml
+
+        pos = _position(node, self.source)
+        self.budget -= 1
+        if self.budget < 0:
+            raise self.error(
+                f"document expands to more than {MAX_NODES} nodes",
+                pos,
+                "remove recursive or repeated aliases",
+            )
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, pos)
+        if id(node) in self.open:
+            raise self.error(
+                "an alias refers to a node that contains it",
+                pos,
+                "remove the recursive alias (&anchor ... *anchor inside itself)",
+            )
+        if len(self.open) >= MAX_DEPTH:
+            raise self.error(f"nested deeper than {MAX_DEPTH} levels", pos, "flatten the document")
+        self.open.append(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return YSeq(tuple(self.convert(item) for item in node.value), pos)
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, pos)
+        finally:
+            self.open.pop()
+        raise self.error(  # pragma: no cover - compose yields only the three node kinds
+            "unsupported YAML node", pos, "simplify the document"
         )
-    pos = _position(node, source)
-    if isinstance(node, yaml.ScalarNode):
+
+    def scalar(self, node: Any, pos: Position) -> YScalar:
         quoted = node.style is not None and node.style in ("'", '"', "|", ">")
         explicit = node.tag if node.tag.startswith("tag:yaml.org,2002:") else None
+        text = str(node.value)
         if quoted or explicit == "tag:yaml.org,2002:str":
-            return YScalar(str(node.value), str(node.value), True, pos)
-        return YScalar(resolve_plain(str(node.value)), str(node.value), False, pos)
-    if isinstance(node, yaml.SequenceNode):
-        return YSeq(tuple(_convert(item, source, budget) for item in node.value), pos)
-    if isinstance(node, yaml.MappingNode):
+            return YScalar(text, text, True, pos)
+        try:
+            return YScalar(resolve_plain(text), text, False, pos)
+        except ValueError as exc:
+            raise self.error(str(exc), pos, "quote the value if it is text") from None
+
+    def mapping(self, node: Any, pos: Position) -> YMap:
         entries: list[tuple[YScalar, YNode]] = []
         seen: dict[str, Position] = {}
         for key_node, value_node in node.value:
-            key = _convert(key_node, source, budget)
+            key = self.convert(key_node)
             if not isinstance(key, YScalar):
-                raise YamlError(
-                    "mapping keys must be plain scalars",
-                    source=source,
-                    line=key.pos.line,
-                    column=key.pos.column,
-                    hint="use a simple key",
-                )
+                raise self.error("mapping keys must be plain scalars", key.pos, "use a simple key")
             if key.text in seen:
                 first = seen[key.text]
-                raise YamlError(
+                raise self.error(
                     f"duplicate key {key.text[:60]!r} (first at line {first.line})",
-                    source=source,
-                    line=key.pos.line,
-                    column=key.pos.column,
-                    hint="remove one of the two entries",
+                    key.pos,
+                    "remove one of the two entries",
                 )
             seen[key.text] = key.pos
-            entries.append((key, _convert(value_node, source, budget)))
+            entries.append((key, self.convert(value_node)))
         return YMap(tuple(entries), pos)
-    raise YamlError(  # pragma: no cover - compose yields only the three node kinds
-        "unsupported YAML node",
-        source=source,
-        line=pos.line,
-        column=pos.column,
-        hint="simplify the document",
-    )
 
 
 def to_plain(node: YNode | None) -> Any:

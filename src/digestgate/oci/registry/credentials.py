@@ -81,6 +81,7 @@ MAX_DOCKER_CONFIG: Final = 4 * 1024 * 1024
 def load_docker_config(docker_config: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
     """The Docker config as a dict (empty when the file does not exist)."""
     from digestgate.fileread import read_capped
+    from digestgate.jsonutil import JSONFormatError, loads_strict
 
     path = _config_path(docker_config, environ)
     try:
@@ -97,10 +98,10 @@ def load_docker_config(docker_config: str | None, environ: Mapping[str, str]) ->
             hint="fix or remove the file",
         )
     try:
-        doc = json.loads(data)
-    except ValueError:
+        doc = loads_strict(data)
+    except JSONFormatError as exc:
         raise ConfigError(
-            f"Docker config {path} is not valid JSON", hint="fix or remove the file"
+            f"Docker config {path} is not valid JSON: {exc}", hint="fix or remove the file"
         ) from None
     return doc if isinstance(doc, dict) else {}
 

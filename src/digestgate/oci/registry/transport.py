@@ -62,9 +62,13 @@ def join_url(response: httpx.Response, value: str, what: str) -> httpx.URL:
 
 
 def header_int(value: str | None) -> int | None:
-    """A non-negative integer header value (ASCII digits only), else None."""
+    """A non-negative integer header value (ASCII digits only), else None.
+
+    More than 18 digits (over any size a registry can mean) reads as 10**18, so a hostile
+    header is still "too large" for every cap and never reaches Python's int-digit limit.
+    """
     if value and value.isascii() and value.isdigit():
-        return int(value)
+        return int(value) if len(value) <= 18 else 10**18
     return None
 
 
