@@ -16,8 +16,10 @@ Secrets (private key bytes, passwords) never appear in messages, reprs or logs.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,9 @@ SIGNER_PUBLIC_KEY_ENV: Final = "DIGESTGATE_SIGNER_PUBLIC_KEY"
 _MAX_KEY_FILE: Final = 64 * 1024
 _MIN_RSA_BITS: Final = 2048
 _PEM_MARKER: Final = "-----BEGIN"
+_BASE64_RUN_RE: Final = re.compile(r"[A-Za-z0-9+=]{40,}")
+_BASE64_RE: Final = re.compile(r"[A-Za-z0-9+/]+=*")
+_URLSAFE: Final = str.maketrans("-_", "+/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +238,35 @@ def load_public_key(path_or_pem: str | bytes | os.PathLike[str]) -> PublicKey:
 # --- signers -------------------------------------------------------------------------------
 
 
+def _looks_like_key_material(keyref: str) -> bool:
+    """True when a KEYREF looks like a key itself rather than a path, variable or URI.
+
+    Key text pasted where a reference belongs must never be echoed (not even in "does not
+    exist"): PEM markers, control characters (PEM line breaks), a long run of base64 with
+    mixed case and digits, or a whole value that is base64 of a PEM or DER structure.
+    """
+    if any(ch < " " or ch == "\x7f" for ch in keyref):
+        return True
+    if "-----" in keyref or "PRIVATE KEY" in keyref.upper():
+        return True
+    for run in _BASE64_RUN_RE.findall(keyref):
+        if all(any(kind(c) for c in run) for kind in (str.isupper, str.islower, str.isdigit)):
+            return True
+    # The whole value, or what follows a scheme such as file: (base64 may contain '/',
+    # which cuts the runs above short).
+    for text in (keyref, keyref.partition(":")[2]):
+        compact = text.strip().translate(_URLSAFE)
+        if len(compact) < 44 or not _BASE64_RE.fullmatch(compact):
+            continue
+        try:
+            decoded = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+        except ValueError:
+            continue
+        if decoded.startswith((b"-----", b"\x30")):  # PEM text, or a DER SEQUENCE
+            return True
+    return False
+
+
 def _describe(keyref: str) -> str:
     """A KEYREF safe to show: no query string (PKCS#11 URIs may carry a PIN)."""
     head, _, _ = keyref.partition("?")
@@ -340,6 +374,13 @@ def load_signer(keyref: str, env: Mapping[str, str]) -> Signer:
     """
     if not keyref:
         raise ConfigError("empty key reference", hint="pass --key file:PATH or env:VAR")
+    if _looks_like_key_material(keyref):
+        raise ConfigError(
+            "the key reference looks like key material, not a path, env:VAR or signer URI "
+            "(not shown)",
+            hint="put the key in a file and pass file:PATH, or in an environment variable "
+            "and pass env:VAR with the variable's name",
+        )
     scheme, colon, rest = keyref.partition(":")
     if colon and scheme == "env":
         value = env.get(rest)
