@@ -2,11 +2,19 @@
 
 Reports come from test jobs and are untrusted input: DTDs, entities and external references
 are refused (defusedxml), size and element counts are capped before and during parsing, and
-the document is streamed into counters without building a tree. Counts come from the
-``<testcase>`` elements and their ``<failure>``/``<error>``/``<skipped>`` children; a suite
-that declares more failures or errors than its test cases show (a suite that crashed before
-reporting its tests) adds the difference, so attributes can only make a result worse. A
-malformed, empty or unsafe report is an :class:`InputError`, never a pass.
+the document is streamed into counters without building a tree.
+
+Counting fails closed. A ``<testcase>`` failed when a ``<failure>``, ``<error>``,
+``<rerunFailure>`` or ``<rerunError>`` element appears anywhere inside it (also under
+``<system-out>`` or ``<properties>``), or when its ``status``/``result`` attribute says so
+(googletest, CTest, Catch2 write these); Surefire's ``<flakyFailure>``/``<flakyError>`` mark
+earlier attempts of a test that then passed. A failure or error element outside any test
+case (a suite that crashed: a ``<testsuite>``-level ``<error>``) counts as an error of its
+suite, and a suite that declares more failures or errors than its test cases show adds the
+difference, so attributes can only make a result worse. Shapes with no single reading are
+refused: a test case or suite nested inside a test case, an element spelled like a JUnit
+element in another case, a status value this module does not know. A malformed, empty or
+unsafe report is an :class:`InputError`, never a pass.
 """
 
 from __future__ import annotations
@@ -24,9 +32,33 @@ MAX_ELEMENTS: Final = 2_000_000
 #: Failed test names kept per report.
 MAX_NAMES: Final = 1000
 _MAX_NAME_LENGTH: Final = 500
+_MAX_COUNT_DIGITS: Final = 18
 
 _SUITE_TAGS: Final = frozenset({"testsuites", "testsuite"})
+_STRUCTURE_TAGS: Final = frozenset({"testsuites", "testsuite", "testcase"})
 _HINT: Final = "pass the JUnit XML file your test runner wrote (pytest --junitxml, jest-junit, ...)"
+
+Outcome = Literal["failure", "error", "skipped", "ran"]
+
+#: Child elements (compared case-insensitively) and what they say about their test case.
+_ELEMENT_OUTCOMES: Final[dict[str, Outcome]] = {
+    "failure": "failure",
+    "rerunfailure": "failure",
+    "error": "error",
+    "rerunerror": "error",
+    "skipped": "skipped",
+}
+#: ``status``/``result`` attribute values of a test case (compared case-insensitively):
+#: googletest ``status="run|notrun"`` and ``result="completed|skipped|suppressed"``; CTest
+#: ``run|fail|notrun|disabled``; Catch2 ``run``; generic passed/failed/skipped spellings.
+_STATUS_OUTCOMES: Final[dict[str, Outcome]] = {
+    **dict.fromkeys(("run", "ran", "completed", "pass", "passed", "success", "ok"), "ran"),
+    **dict.fromkeys(("fail", "failed", "failure"), "failure"),
+    **dict.fromkeys(("error", "errored", "broken"), "error"),
+    **dict.fromkeys(
+        ("notrun", "skip", "skipped", "disabled", "suppressed", "ignored", "pending"), "skipped"
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +81,24 @@ class _Suite:
     failures: int = 0
     errors: int = 0
     skipped: int = 0
+    stray: int = 0  # failure/error elements outside any test case
 
 
 @dataclass(slots=True)
 class _Case:
     name: str
+    depth: int
     failure: bool = False
     error: bool = False
     skipped: bool = False
+
+    def mark(self, outcome: Outcome) -> None:
+        if outcome == "failure":
+            self.failure = True
+        elif outcome == "error":
+            self.error = True
+        elif outcome == "skipped":
+            self.skipped = True
 
 
 class _Malformed(Exception):
@@ -71,13 +113,27 @@ def _count_attribute(attrib: dict[str, str], key: str, tag: str) -> int:
     raw = attrib.get(key)
     if raw is None or raw.strip() == "":
         return 0
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise _Malformed(f"<{tag}> attribute {key}={raw[:20]!r} is not a count") from None
-    if value < 0:
-        raise _Malformed(f"<{tag}> attribute {key}={value} is negative")
-    return value
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_COUNT_DIGITS:
+        problem = "is negative" if text.startswith("-") else "is not a count"
+        raise _Malformed(f"<{tag}> attribute {key}={raw[:20]!r} {problem}")
+    return int(text)
+
+
+def _status_outcomes(attrib: dict[str, str], case: str) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    for key in ("status", "result"):
+        raw = attrib.get(key)
+        if raw is None or not raw.strip():
+            continue
+        outcome = _STATUS_OUTCOMES.get(raw.strip().lower())
+        if outcome is None:
+            raise _Malformed(
+                f"<testcase {case[:80]!r}> has {key}={raw[:40]!r}, which digestgate cannot "
+                "interpret as passed, failed or skipped"
+            )
+        outcomes.append(outcome)
+    return outcomes
 
 
 @dataclass(slots=True)
@@ -89,7 +145,6 @@ class _Collector:
     root: str | None = None
     suites: list[_Suite] = field(default_factory=list)
     case: _Case | None = None
-    case_depth: int = 0
     totals: _Suite = field(default_factory=lambda: _Suite("", 0, 0))
     failed_names: list[str] = field(default_factory=list)
 
@@ -99,18 +154,22 @@ class _Collector:
             raise _Malformed(f"more than {MAX_ELEMENTS} XML elements")
         self.depth += 1
         name = _local(tag)
+        lowered = name.lower()
         if self.root is None:
             if name not in _SUITE_TAGS:
                 raise _Malformed(f"root element is <{name[:40]}>, not <testsuites> or <testsuite>")
             self.root = name
+        if lowered in _STRUCTURE_TAGS and name != lowered:
+            raise _Malformed(f"<{name[:40]}> is not a JUnit element (element names are lowercase)")
         if self.case is not None:
-            if self.depth == self.case_depth + 1:
-                if name == "failure":
-                    self.case.failure = True
-                elif name == "error":
-                    self.case.error = True
-                elif name == "skipped":
-                    self.case.skipped = True
+            if lowered in _STRUCTURE_TAGS:
+                raise _Malformed(
+                    f"<{name}> inside <testcase {self.case.name[:80]!r}>: nested test cases "
+                    "cannot be interpreted"
+                )
+            outcome = _ELEMENT_OUTCOMES.get(lowered)
+            if outcome is not None:
+                self.case.mark(outcome)
             return
         if name in _SUITE_TAGS:
             self.suites.append(
@@ -120,17 +179,20 @@ class _Collector:
                     _count_attribute(attrib, "errors", name),
                 )
             )
-        elif name == "testcase" and self.suites:
+        elif name == "testcase":
             test = attrib.get("name", "") or "(unnamed test)"
             classname = attrib.get("classname", "")
             full = f"{classname}::{test}" if classname else test
-            self.case = _Case(full[:_MAX_NAME_LENGTH])
-            self.case_depth = self.depth
+            self.case = _Case(full[:_MAX_NAME_LENGTH], self.depth)
+            for outcome in _status_outcomes(attrib, full):
+                self.case.mark(outcome)
+        elif _ELEMENT_OUTCOMES.get(lowered) in ("failure", "error"):
+            self.suites[-1].stray += 1
 
     def end(self, tag: str) -> None:
         self.depth -= 1
         if self.case is not None:
-            if self.depth < self.case_depth:
+            if self.depth < self.case.depth:
                 self._finish_case(self.case)
                 self.case = None
             return
@@ -151,12 +213,15 @@ class _Collector:
             self.failed_names.append(case.name)
 
     def _finish_suite(self, suite: _Suite) -> None:
+        suite.errors += suite.stray
         missing_failures = max(0, suite.declared_failures - suite.failures)
         missing_errors = max(0, suite.declared_errors - suite.errors)
         suite.failures += missing_failures
         suite.errors += missing_errors
         if (missing_failures or missing_errors) and len(self.failed_names) < MAX_NAMES:
             self.failed_names.append(f"{suite.name} (failures reported by the suite)")
+        if suite.stray and len(self.failed_names) < MAX_NAMES:
+            self.failed_names.append(f"{suite.name} (an error outside any test case)")
         target = self.suites[-1] if self.suites else self.totals
         target.tests += suite.tests
         target.failures += suite.failures
