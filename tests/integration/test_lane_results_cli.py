@@ -1,4 +1,5 @@
-"""JUnit reports through the CLI: attest never signs a false PASSED."""
+"""JUnit reports and lane results through the CLI: attest never signs a false PASSED, and
+the gate refuses a PASSED result whose own counts report failures or no test run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from digestgate.evidence.model import TEST_RESULT
 from tests.conftest import CliResult, run_cli
 from tests.integration.test_gate_adversarial import World
+from tests.unit.gatekit import lane
 
 
 @pytest.fixture
@@ -73,3 +75,22 @@ def test_uninterpretable_reports_are_refused(world: World, report: str, problem:
     assert result.code == 2
     assert problem in result.stderr
     assert not (world.root / "signed").exists() or not list((world.root / "signed").rglob("*"))
+
+
+def test_gate_refuses_a_passed_result_whose_counts_report_failures(world: World) -> None:
+    doc = lane("e2e", world.digests, finished=world.when)
+    doc["predicate"]["digestgate_counts"] = {"tests": 9, "failures": 3, "errors": 0, "skipped": 0}
+    world.put("e2e", doc, "tests")
+    result = world.gate()
+    assert result.code == 1
+    assert world.ids() == {"backend": {"lane.failed"}, "frontend": {"lane.failed"}}
+    report = json.loads(world.report.read_text())
+    message = report["artifacts"]["backend"]["findings"][0]["message"]
+    assert "is PASSED but its counts report 3 failed or errored test(s)" in message
+
+
+def test_gate_accepts_a_passed_result_without_counts(world: World) -> None:
+    doc = lane("e2e", world.digests, finished=world.when)
+    del doc["predicate"]["digestgate_counts"]
+    world.put("e2e", doc, "tests")
+    assert world.gate().code == 0

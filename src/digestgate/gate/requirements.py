@@ -268,7 +268,7 @@ def check_lane(
     if applicable:
         newest = applicable[0].info.finished_on
         top = [st for st in applicable if st.info.finished_on == newest]
-        results = {st.info.result for st in top}
+        results = {_effective_result(st.info) for st in top}
         when = format_timestamp(newest)
         if ahead:
             reasons.append(
@@ -286,12 +286,12 @@ def check_lane(
                     f"{', '.join(sorted(results))}",
                 )
             )
-        elif top[0].info.result != "PASSED":
+        elif _effective_result(top[0].info) != "PASSED":
             reasons.append(
                 (
                     ids.LANE_FAILED,
                     f"the newest {lane.name} result ({when}, {shown(top[0].evidence.origin, 120)})"
-                    f" is {top[0].info.result}",
+                    f" is {top[0].info.result}{_contradiction(top[0].info)}",
                 )
             )
         elif newest < ctx.now - ctx.policy.max_age:
@@ -305,6 +305,24 @@ def check_lane(
             return Outcome(True, _lane_reason(lane, top[0]), used=tuple(st.evidence for st in top))
     found = collapse(reasons, artifact=name, requirement=requirement)
     return Outcome(False, found[0].message, found)
+
+
+def _contradiction(info: LaneResultInfo) -> str:
+    """Why a PASSED result's own test counts deny it, or "" (no counts: --result PASSED)."""
+    counts = info.counts
+    if info.result != "PASSED" or counts is None:
+        return ""
+    failed = counts.failures + counts.errors
+    if failed > 0:
+        return f" but its counts report {failed} failed or errored test(s); it does not count"
+    if counts.tests - counts.skipped <= 0:
+        return " but its counts report no test that ran; it does not count"
+    return ""
+
+
+def _effective_result(info: LaneResultInfo) -> str:
+    """The signed result, except that a PASSED its own counts contradict is FAILED."""
+    return "FAILED" if _contradiction(info) else info.result
 
 
 def _lane_reason(lane: LaneRule, st: LaneStatement) -> str:
