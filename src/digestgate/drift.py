@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digestgate.digest import Digest
-from digestgate.errors import InternalError
+from digestgate.errors import ConfigError
 from digestgate.oci.open import Stores
 from digestgate.reference import LayoutReference, Location
 from digestgate.release import Promotion
@@ -41,7 +41,12 @@ def check_drift(promotion: Promotion, stores: Stores) -> list[TagState]:
             continue
         location = artifact.location
         if location is None or location.digest is None:
-            raise InternalError(f"promoted artifact {name} has no target digest")
+            # The record is a file: a hand-edited or damaged one is bad input, not a bug.
+            raise ConfigError(
+                f"promoted artifact {name}: image {artifact.image_text[:120]!r} is not "
+                "pinned by digest",
+                hint="drift reads the promoted.json that `digestgate promote --out` writes",
+            )
         expected = location.digest
         if _missing_layout(location):
             states.extend(
