@@ -131,3 +131,38 @@ def test_a_wrong_password_is_not_echoed(world: World) -> None:
     assert "cannot decrypt private key in env:TESTS_KEY" in result.stderr
     assert wrong not in result.stdout + result.stderr
     assert not [p for p in _fragments(encrypted) if p in result.stdout + result.stderr]
+
+
+@pytest.mark.parametrize("split", ["whole-pem", "pem-without-end-line", "stray-body"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_key_split_into_arguments_is_not_quoted_back_by_click(
+    world: World, command: str, split: str
+) -> None:
+    # An unquoted $KEY in a workflow: the shell turns the PEM's lines into arguments, and
+    # click quotes unexpected arguments and unknown options back in its message.
+    build, flag, _ = COMMANDS[command]
+    secret = FORMS["pem"]
+    words = secret.split()
+    key = {
+        "whole-pem": [flag, *words],
+        "pem-without-end-line": [flag, *words[:-3]],
+        "stray-body": [flag, "keys/gate.key", _body(secret)],
+    }[split]
+    result = run_cli(*build(world, key))
+    output = result.stdout + result.stderr
+    assert result.code == 2, output
+    assert result.stderr.startswith(
+        "digestgate: error: the command line holds what looks like key material; "
+        "click's message is not shown\n  hint: pass keys as file:PATH or env:VAR"
+    )
+    assert not [piece for piece in _fragments(secret) if piece in output]
+
+
+def test_other_usage_errors_keep_clicks_message(world: World) -> None:
+    result = run_cli(*_gate(world, ["--vsa-key", "keys/gate.key", "stray"]))
+    assert result.code == 2
+    assert "Error: Got unexpected extra argument (stray)" in result.stderr
+
+
+def _body(pem: str) -> str:
+    return "".join(line for line in pem.splitlines() if not line.startswith("-----"))

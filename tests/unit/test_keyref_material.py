@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from digestgate.errors import ConfigError
-from digestgate.evidence.keys import generate_keypair, load_signer
+from digestgate.evidence.keys import generate_keypair, load_public_key, load_signer
 
 
 def _body(pem: str) -> str:
@@ -81,3 +82,23 @@ def test_signer_uris_are_not_mistaken_for_keys() -> None:
     with pytest.raises(ConfigError) as caught:
         load_signer(uri, {})
     assert caught.value.message == f"signer {uri} needs its public key"
+
+
+def test_a_signer_public_key_variable_holding_base64_is_not_echoed() -> None:
+    # DIGESTGATE_SIGNER_PUBLIC_KEY takes a path or PEM; base64 (maybe of the private key)
+    # used to come back in "public key file ... does not exist".
+    secret = base64.b64encode(_PEM.encode()).decode()
+    env = {"DIGESTGATE_SIGNER_PUBLIC_KEY": secret}
+    with pytest.raises(ConfigError) as caught:
+        load_signer("hv:digestgate-key", env)
+    assert caught.value.message == (
+        "a public key reference looks like key material, not a path or PEM text (not shown)"
+    )
+    assert secret[:12] not in caught.value.message
+
+
+def test_public_key_paths_are_still_read(tmp_path: Path) -> None:
+    pair = generate_keypair()
+    (tmp_path / "gate.pub").write_bytes(pair.public_pem)
+    assert load_public_key(str(tmp_path / "gate.pub")).keyid == pair.keyid
+    assert load_public_key(pair.public_pem.decode()).keyid == pair.keyid

@@ -103,7 +103,7 @@ def run(argv: list[str] | None = None) -> int:
         click.echo("digestgate: interrupted", err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
+        _show_usage_error(exc)
         return int(ExitCode.USAGE)
     except DigestgateError as exc:
         _report(exc, verbose)
@@ -119,6 +119,29 @@ def run(argv: list[str] | None = None) -> int:
             click.echo("  hint: rerun with -vv for the traceback and report it", err=True)
         return int(ExitCode.INTERNAL)
     return int(result) if isinstance(result, int) else 0
+
+
+def _show_usage_error(exc: click.ClickException) -> None:
+    """Click's message, unless it would print key material (a PEM split by the shell).
+
+    Click quotes unexpected arguments and unknown options back; an unquoted ``$KEY`` in a
+    workflow turns the key's lines into such arguments.
+    """
+    from digestgate.evidence.keys import looks_like_key_material
+
+    if not looks_like_key_material(exc.format_message()):
+        exc.show()
+        return
+    click.echo(
+        "digestgate: error: the command line holds what looks like key material; "
+        "click's message is not shown",
+        err=True,
+    )
+    click.echo(
+        "  hint: pass keys as file:PATH or env:VAR, and quote arguments (the shell splits an "
+        "unquoted PEM into several)",
+        err=True,
+    )
 
 
 def _report(exc: DigestgateError, verbose: int) -> None:

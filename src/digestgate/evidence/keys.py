@@ -212,6 +212,12 @@ def load_public_key(path_or_pem: str | bytes | os.PathLike[str]) -> PublicKey:
         data, where = path_or_pem, "public key"
     elif isinstance(path_or_pem, str) and _PEM_MARKER in path_or_pem:
         data, where = path_or_pem.encode(), "public key"
+    elif isinstance(path_or_pem, str) and looks_like_key_material(path_or_pem):
+        # Not a path and not PEM: perhaps base64 of a key, perhaps of a private one.
+        raise ConfigError(
+            "a public key reference looks like key material, not a path or PEM text (not shown)",
+            hint="give the path of the .pub file, or its PEM text",
+        )
     else:
         path = Path(path_or_pem)
         data, where = _read_key_file(path, "public key"), f"public key {path}"
@@ -238,8 +244,8 @@ def load_public_key(path_or_pem: str | bytes | os.PathLike[str]) -> PublicKey:
 # --- signers -------------------------------------------------------------------------------
 
 
-def _looks_like_key_material(keyref: str) -> bool:
-    """True when a KEYREF looks like a key itself rather than a path, variable or URI.
+def looks_like_key_material(keyref: str) -> bool:
+    """True when a KEYREF (or any text) looks like a key itself, not a path, variable or URI.
 
     Key text pasted where a reference belongs must never be echoed (not even in "does not
     exist"): PEM markers, control characters (PEM line breaks), a long run of base64 with
@@ -374,7 +380,7 @@ def load_signer(keyref: str, env: Mapping[str, str]) -> Signer:
     """
     if not keyref:
         raise ConfigError("empty key reference", hint="pass --key file:PATH or env:VAR")
-    if _looks_like_key_material(keyref):
+    if looks_like_key_material(keyref):
         raise ConfigError(
             "the key reference looks like key material, not a path, env:VAR or signer URI "
             "(not shown)",
