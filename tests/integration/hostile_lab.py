@@ -308,6 +308,11 @@ class Lab:
             "--report", report, *extra,
         )  # fmt: skip
 
+    def report_text(self) -> str:
+        """The last gate report, or "" when none was written."""
+        path = self.root / "report.json"
+        return path.read_text() if path.exists() else ""
+
     def gate_release(self) -> CliResult:
         w = self.world
         return self.gate(self.root / "in/release.json", w.policy, f"dir:{w.evidence}", "--offline")

@@ -121,3 +121,12 @@ def test_drift_refuses_a_record_whose_target_is_not_pinned(lab: Lab) -> None:
         "digestgate: error: promoted artifact frontend: image "
         "'registry.example.org/org/prod/frontend:v1' is not pinned by digest"
     ) in result.stderr
+
+
+def test_a_fifo_planted_in_an_oci_layout_does_not_hang(lab: Lab) -> None:
+    blob = lab.layout / "blobs" / "sha256" / lab.world.digests["backend"].hex
+    blob.unlink()
+    os.mkfifo(blob)
+    result = lab.gate_layout()
+    check_handled(result, frozenset({1, 3}))
+    assert f"{blob} is not a regular file" in result.stderr + lab.report_text()

@@ -40,7 +40,8 @@ REF_NAME: Final = "org.opencontainers.image.ref.name"
 
 _INDEX_FILE: Final = "index.json"
 _LOCK_FILE: Final = ".index.json.lock"
-_READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: O_NONBLOCK: a FIFO planted in the layout is refused by the fstat check, not waited on.
+_READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _CREATE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
