@@ -98,6 +98,13 @@ class IntegrityError(OperationalError):
     """
 
 
+class IncompleteReadError(OperationalError):
+    """Evidence, or a listing of it, could not be read in full: an I/O error, a size or
+    count cap, a page limit. The gate never decides on such a read (design section 8): it
+    stops with exit 3 naming the store and the limit, never a pass and never a signed FAILED.
+    """
+
+
 class StorageError(OperationalError):
     """A local file or layout could not be read or written."""
 

@@ -146,6 +146,7 @@ def make_repository(
     policy = yaml.safe_load(text)
     for name in NAMES:
         policy["artifacts"][name]["repository"] = f"{registry.host}/{repo}/*/{name}"
+        policy["artifacts"][name]["evidence"] = [f"{registry.host}/{repo}/staging/{name}"]
     if flavour == "gitea":
         policy["source"]["repository"] = gitea_value(text, r"repository: \S+ # Gitea: (\S+)")
         policy["provenance"]["builder"] = gitea_value(text, r'#\s*Gitea:\s*"([^"]+)"')

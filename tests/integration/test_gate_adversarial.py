@@ -23,6 +23,7 @@ from digestgate.evidence.dsse import sign_envelope
 from digestgate.evidence.keys import generate_keypair, load_signer
 from digestgate.evidence.model import PAYLOAD_TYPE
 from digestgate.oci.layout import LayoutStore
+from digestgate.policy import load_policy
 from digestgate.samples import sample_image
 from digestgate.timeutil import utcnow
 from tests.conftest import CliResult, run_cli
@@ -566,8 +567,16 @@ def verify(world: World, *extra: str) -> CliResult:
 def put_vsa(
     world: World, signer: str, *, policy_digest: Digest | None = None, time: datetime | None = None
 ) -> None:
-    digest = policy_digest or Digest.of(world.policy.read_bytes())
-    doc = vsa(world.digests["backend"], policy_digest=digest, time=time or world.when)
+    loaded = load_policy(world.policy)
+    roles = loaded.roles()
+    trusted = [
+        {"name": n, "keyid": k, **({"role": roles[n]} if n in roles else {})}
+        for n, k in loaded.key_ids().items()
+    ]
+    digest = policy_digest or loaded.digest
+    doc = vsa(
+        world.digests["backend"], policy_digest=digest, time=time or world.when, trusted=trusted
+    )
     world.put("vsa", doc, signer)
 
 
@@ -620,6 +629,8 @@ def test_a_repository_the_policy_does_not_allow_is_never_contacted(
 
     def record(request: httpx.Request) -> httpx.Response:
         contacted.append(request.url.host)
+        if request.url.host == "registry.example.org":  # the policy's evidence repositories
+            return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
         return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="x"'})
 
     original = cli_options.store_options_from
@@ -633,11 +644,18 @@ def test_a_repository_the_policy_does_not_allow_is_never_contacted(
     world.write_release(
         {n: f"attacker.example/org/staging/{n}@{d}" for n, d in world.digests.items()}
     )
-    world.write_policy(POLICY.replace("keys/", ""))
+    world.write_policy(
+        POLICY.replace("keys/", "")
+        .replace('/backend"}', '/backend", evidence: ["registry.example.org/org/staging/backend"]}')
+        .replace(
+            '/frontend"}', '/frontend", evidence: ["registry.example.org/org/staging/frontend"]}'
+        )
+    )
     result = world.gate("--evidence", "attached")
     assert result.code == 1, result.stderr
     assert world.ids() == {
         "backend": {"artifact.wrong-repository"},
         "frontend": {"artifact.wrong-repository"},
     }
-    assert contacted == []
+    assert "attacker.example" not in contacted
+    assert set(contacted) == {"registry.example.org"}  # evidence is read where the policy says

@@ -296,7 +296,9 @@ def test_threshold_keys_must_agree_on_one_revision() -> None:
 
 def test_two_names_for_one_key_count_once() -> None:
     text = POLICY.replace("threshold: 1", "threshold: 2")
-    pol = dataclasses.replace(policy(text), key_ids={"build": "k1", "build2": "k1"})
+    base = policy(text)
+    same = dataclasses.replace(base.keys["build2"], keyid=base.keys["build"].keyid)
+    pol = dataclasses.replace(base, keys={**base.keys, "build2": same})
     evidence = [
         *good_evidence(),
         verified(provenance({"backend": BACKEND}), ["build2"]),

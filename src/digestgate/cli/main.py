@@ -27,6 +27,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "gate": ("digestgate.cli.gate", "Decide whether a release may be promoted."),
     "promote": ("digestgate.cli.promote", "Gate, then copy a release by digest to a target."),
     "verify": ("digestgate.cli.verify", "Deploy-side check: a PASSED gate VSA for a digest."),
+    "policy": ("digestgate.cli.policy", "Print a policy's digest (what deployments pin)."),
     "drift": ("digestgate.cli.drift", "Check that promoted tags still point to their digests."),
     "lint": ("digestgate.cli.lint", "Check workflows: no image build after validation."),
 }

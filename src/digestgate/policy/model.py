@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Final
+from typing import Any, Final, Literal
 
 from digestgate.digest import Digest
+from digestgate.reference import Location
 
 LANE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 KEY_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -116,10 +116,31 @@ def matches_any(globs: tuple[Glob, ...], text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ArtifactRule:
-    """One required artifact: its name and the repositories it may come from."""
+    """One required artifact: its name, the repositories it may come from, and the exact
+    repositories whose attached evidence is read for it (never chosen by the release file)."""
 
     name: str
     repository: Glob
+    evidence: tuple[Location, ...] = ()
+
+
+Role = Literal["provenance", "lanes", "gate"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    """A public key the policy trusts under a local name.
+
+    ``spki_der`` is the canonical SubjectPublicKeyInfo DER encoding (what the policy digest
+    hashes); ``keyid`` is its sha256 hex. ``key`` is the loaded verifier (an
+    :class:`~digestgate.evidence.keys.PublicKey` in production; anything in pure tests).
+    """
+
+    name: str
+    keyid: str
+    spki_der: bytes = field(repr=False)
+    origin: str
+    key: Any = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,17 +187,18 @@ class PromotionRule:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """A loaded ``policy.yaml``.
+    """A loaded ``policy.yaml`` with its trusted keys.
 
-    ``keys`` maps local key names to resolved public-key paths. ``key_ids`` maps key names
-    to a stable identity of the key material (set by the command layer once keys are
-    loaded); thresholds count distinct identities, so two names for one key count once.
-    ``digest`` is the sha256 of the exact file bytes: the digest VSAs name.
+    ``keys`` maps local key names to the loaded keys; thresholds count distinct key ids, so
+    two names for one key count once. ``digest`` is the policy's identity: it covers the
+    policy bytes and every trusted key bound to its name (:func:`~digestgate.policy.load.
+    policy_digest`), so swapping a ``.pub`` file makes a new policy. VSAs name it and
+    deployments pin it. ``text_digest`` is the sha256 of the file bytes alone.
     """
 
     source_name: str
     digest: Digest
-    keys: Mapping[str, Path]
+    keys: Mapping[str, TrustedKey]
     artifacts: Mapping[str, ArtifactRule]
     source: SourceRule
     provenance: ProvenanceRule
@@ -187,8 +209,26 @@ class Policy:
     deny: frozenset[Digest] = frozenset()
     gate: GateRule | None = None
     promotion: PromotionRule = PromotionRule()
-    key_ids: Mapping[str, str] = field(default_factory=dict)
+    text_digest: Digest | None = None
 
     def key_identity(self, name: str) -> str:
-        """The identity counted by thresholds for key ``name``."""
-        return self.key_ids.get(name, name)
+        """The identity counted by thresholds for key ``name``: its key id."""
+        key = self.keys.get(name)
+        return key.keyid if key is not None else name
+
+    def key_ids(self, names: tuple[str, ...] | None = None) -> dict[str, str]:
+        """Key name -> key id, for ``names`` (default: every trusted key)."""
+        wanted = sorted(self.keys) if names is None else names
+        return {name: self.keys[name].keyid for name in wanted if name in self.keys}
+
+    def roles(self) -> dict[str, Role]:
+        """The role each signing key name plays (a key plays at most one)."""
+        result: dict[str, Role] = {}
+        for name in self.provenance.signers:
+            result[name] = "provenance"
+        for lane in self.lanes.values():
+            for name in lane.signers:
+                result[name] = "lanes"
+        for name in self.gate.signers if self.gate is not None else ():
+            result[name] = "gate"
+        return result
