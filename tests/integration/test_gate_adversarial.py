@@ -447,12 +447,15 @@ def test_truncated_real_envelope_does_not_count(world: World) -> None:
     blocked(world, {"*": {"evidence.malformed"}, **LANE_GONE})
 
 
-def test_fifty_mebibyte_evidence_file(world: World) -> None:
+def test_fifty_mebibyte_evidence_file_is_exit_3(world: World) -> None:
     with (world.evidence / "huge.json").open("wb") as handle:
         handle.write(b'{"payload": "')
         handle.write(b"A" * (50 * 1024 * 1024))
         handle.write(b'", "payloadType": "application/vnd.in-toto+json", "signatures": []}')
-    passed(world, {"*": {"evidence.malformed"}})
+    result = world.gate("--offline", "--vsa-key", str(world.keys["gate"]))
+    assert result.code == 3, result.stderr
+    assert "huge.json is 52428880 bytes, over the 16777216-byte limit" in result.stderr
+    assert not list(world.evidence.glob("vsa-*.json"))  # could not decide: nothing signed
 
 
 def test_duplicate_keys_payload_given_twice(world: World) -> None:

@@ -35,6 +35,7 @@ from typing import Any, Final
 from digestgate.digest import Digest
 from digestgate.errors import (
     DigestgateError,
+    IncompleteReadError,
     IntegrityError,
     InternalError,
     NotFoundError,
@@ -70,7 +71,8 @@ __all__ = [
     "LayoutStore",
 ]
 
-#: At most this many listed manifests are read to answer one referrers query.
+#: At most this many listed manifests are read to answer one referrers query; a layout that
+#: lists more stops the query (exit 3) rather than answering from part of it.
 MAX_REFERRER_READS: Final = 1000
 LAYOUT_VERSION: Final = "1.0.0"
 
@@ -280,15 +282,22 @@ class LayoutStore(_LayoutDir, ImageStore):
         return sorted(valid)
 
     def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
-        """Listed manifests whose ``subject`` is ``subject`` (at most 1000 are read)."""
+        """Listed manifests whose ``subject`` is ``subject``.
+
+        Every listed manifest is read: more than ``MAX_REFERRER_READS`` of them, or one whose
+        blob is missing, is :class:`~digestgate.errors.IncompleteReadError` (an answer from
+        part of the index could hide a referrer).
+        """
         found: list[Descriptor] = []
         reads = 0
         for entry in self._entries():
             if entry.media_type not in media.MANIFESTS:
                 continue
             if entry.digest not in self._manifests:
-                if reads >= MAX_REFERRER_READS or not self.has_manifest(entry.digest):
-                    continue
+                if reads >= MAX_REFERRER_READS:
+                    raise self._incomplete(f"lists more than {MAX_REFERRER_READS} manifests")
+                if not self.has_manifest(entry.digest):
+                    raise self._incomplete(f"lists {entry.digest} but holds no such manifest")
                 reads += 1
             manifest = self.get_manifest(entry.digest)
             if manifest.subject is None or manifest.subject.digest != subject:
@@ -349,6 +358,12 @@ class LayoutStore(_LayoutDir, ImageStore):
     def close(self) -> None:
         """Forget cached manifests (a layout holds no open files between calls)."""
         self._manifests.clear()
+
+    def _incomplete(self, problem: str) -> IncompleteReadError:
+        return IncompleteReadError(
+            f"{self.location}: index.json {problem}; referrers are read in full or not at all",
+            hint="repair or re-create the layout (copy the images into a fresh directory)",
+        )
 
     def _check_same(self, got: Digest | None, want: Digest, what: str) -> None:
         if got != want:
