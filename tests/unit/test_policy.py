@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from digestgate.errors import ConfigError
@@ -245,8 +245,37 @@ GLOB_TEXT = st.text(alphabet="ab/.*?", min_size=1, max_size=12).filter(lambda p:
 @settings(max_examples=400, deadline=None)
 @given(GLOB_TEXT, st.text(alphabet="ab/.", max_size=14))
 def test_glob_matcher_agrees_with_a_regex(pattern: str, text: str) -> None:
+    # Texts with empty, "." or ".." segments follow an extra rule (tested below).
+    assume(not any(seg in ("", ".", "..") for seg in text.removeprefix("/").split("/")))
     expected = _reference_regex(pattern).fullmatch(text) is not None
     assert Glob.compile(pattern).matches(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("oci:*/backend", "oci:../backend", False),
+        ("oci:*/backend", "oci:./backend", False),
+        ("oci:*/backend", "oci:/backend", False),
+        ("oci:*/backend", "oci:staging/backend", True),
+        ("oci:**/backend", "oci:../backend", False),
+        ("oci:**/backend", "oci:a/../../backend", False),
+        ("oci:**/backend", "oci:/tmp/x/backend", True),
+        ("oci:../*/backend", "oci:../staging/backend", True),  # written literally: allowed
+        ("oci:?/backend", "oci:./backend", False),
+        ("oci:?/backend", "oci:a/backend", True),
+        ("a/*/b", "a//b", False),
+        ("a/**", "a/x/../y", False),
+        ("a/*", "a/..", False),
+        ("a/.*", "a/..", True),  # the literal "." is the pattern's, "*" matches one "."
+        ("**/backend", "oci:/abs/backend", True),
+        ("registry.example.org/org/*/backend", "registry.example.org/org/../backend", False),
+    ],
+)
+def test_wildcards_never_match_a_whole_dot_or_empty_segment(
+    pattern: str, text: str, expected: bool
+) -> None:
+    assert Glob.compile(pattern).matches(text) is expected
 
 
 def test_glob_matching_is_not_exponential() -> None:

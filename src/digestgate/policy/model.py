@@ -37,6 +37,10 @@ class Glob:
     """A glob: ``*`` any run within one ``/``-separated segment, ``**`` anything, ``?`` one
     character other than ``/``; everything else is literal. Matching is whole-string.
 
+    A wildcard never stands for a whole segment that is empty, ``.`` or ``..`` (after the
+    ``oci:`` prefix of a layout location, too): ``oci:*/backend`` does not match
+    ``oci:../backend``. Such segments match only when the pattern writes them literally.
+
     Matched by a small memoised matcher rather than a regex: policies with hundreds of
     artifacts compile a pattern each, and regex compilation would dominate loading.
     """
@@ -76,13 +80,56 @@ class Glob:
 
     def matches(self, text: str) -> bool:
         """True when ``text`` matches the whole pattern."""
-        return _match(self.tokens, 0, text, 0, set())
+        return _match(self.tokens, 0, text, 0, set(), _dot_segments(text))
 
     def __str__(self) -> str:
         return self.pattern
 
 
-def _match(tokens: tuple[Token, ...], i: int, text: str, j: int, failed: set[int]) -> bool:
+Span = tuple[int, int]
+
+
+def _dot_segments(text: str) -> tuple[Span, ...]:
+    """The (start, end) of every segment that is empty, ``.`` or ``..``.
+
+    Segments are separated by ``/``; in an ``oci:`` location the path starts after the prefix.
+    The ``/`` that starts an absolute path is the root: ``**`` may span it, but the empty text
+    before it is listed as ``(p, p)`` with ``p`` negative-marked (see :func:`_covers`).
+    """
+    start = 4 if text.startswith("oci:") else 0
+    spans: list[Span] = []
+    if text.startswith("/", start):
+        spans.append((-1 - start, -1 - start))  # the root: only a single-segment match counts
+        start += 1
+    while True:
+        slash = text.find("/", start)
+        end = len(text) if slash < 0 else slash
+        if text[start:end] in ("", ".", ".."):
+            spans.append((start, end))
+        if slash < 0:
+            return tuple(spans)
+        start = slash + 1
+
+
+def _covers(spans: tuple[Span, ...], j: int, k: int, *, within_segment: bool = True) -> bool:
+    """True when text[j:k], matched by a wildcard, holds a whole empty/./.. segment.
+
+    The root of an absolute path (a negative-marked span) counts only for a wildcard that
+    stays within one segment: ``*`` matching nothing before the root would turn a relative
+    pattern into an absolute path; ``**`` spanning ``/tmp/x`` is what it is for.
+    """
+    for start, end in spans:
+        if start < 0:
+            if within_segment and j == k == -1 - start:
+                return True
+        elif j <= start and end <= k:
+            return True
+    return False
+
+
+def _match(
+    tokens: tuple[Token, ...], i: int, text: str, j: int, failed: set[int], dots: tuple[Span, ...]
+) -> bool:
     # ``failed`` memoises (token, position) pairs that cannot match: linear, not exponential.
     while i < len(tokens):
         key = i * (len(text) + 1) + j
@@ -94,14 +141,16 @@ def _match(tokens: tuple[Token, ...], i: int, text: str, j: int, failed: set[int
                 return False
             j += len(literal)
         elif kind == "?":
-            if j >= len(text) or text[j] == "/":
+            if j >= len(text) or text[j] == "/" or _covers(dots, j, j + 1):
                 return False
             j += 1
         else:
             slash = -1 if kind == "**" else text.find("/", j)
             end = len(text) if slash < 0 else slash
             for k in range(end, j - 1, -1):
-                if _match(tokens, i + 1, text, k, failed):
+                if dots and _covers(dots, j, k, within_segment=kind == "*"):
+                    continue
+                if _match(tokens, i + 1, text, k, failed, dots):
                     return True
             failed.add(key)
             return False
