@@ -1,0 +1,235 @@
+"""Registry credentials are bound to the host they were configured for (design section 8).
+
+The environment's credentials go only to ``DIGESTGATE_REGISTRY_HOST``; Docker config entries
+only to their own host; a credsStore is asked only about hosts the config names. Every check
+counts what the receiving side saw, never just "no exception".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digestgate.cli.options import store_options_from
+from digestgate.digest import Digest
+from digestgate.errors import AuthError, ConfigError, ExitCode
+from digestgate.oci import media
+from digestgate.oci.registry.credentials import environment_credentials, lookup_credentials
+from tests.unit.registry_fake import FakeRegistry, image
+
+USER, PASSWORD = "alice", "s3cret-pass"
+BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+def env(
+    host: str | None, username: str | None = USER, password: str | None = PASSWORD
+) -> dict[str, str]:
+    values = {
+        "DIGESTGATE_REGISTRY_HOST": host,
+        "DIGESTGATE_REGISTRY_USERNAME": username,
+        "DIGESTGATE_REGISTRY_PASSWORD": password,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def secrets_in(requests: list[httpx.Request]) -> list[str]:
+    """Every request that carried the password, in a header, the URL or the body."""
+    encoded = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    found = []
+    for r in requests:
+        text = f"{r.url} {dict(r.headers)} {r.read()!r}"
+        if PASSWORD in text or encoded in text:
+            found.append(f"{r.method} {r.url}")
+    return found
+
+
+# --- which host the environment's credentials belong to ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bound", "registry", "used"),
+    [
+        ("reg.example", "reg.example", True),
+        ("https://Reg.Example/v2/", "reg.example", True),  # normalised like a Docker config key
+        ("reg.example", "Reg.Example", True),
+        ("index.docker.io", "docker.io", True),  # Docker Hub aliases are one host
+        ("reg.example", "other.example", False),
+        ("reg.example", "reg.example:5000", False),  # the port is part of the host
+        ("reg.example:5000", "reg.example", False),
+        ("reg.example:5000", "reg.example:5001", False),
+        ("127.0.0.1:5000", "localhost:5000", False),  # names are compared, not addresses
+    ],
+)
+def test_environment_credentials_go_only_to_their_host(
+    bound: str, registry: str, used: bool, tmp_path: Path
+) -> None:
+    creds = lookup_credentials(registry, docker_config=str(tmp_path), environ=env(bound))
+    if used:
+        assert creds is not None and (creds.username, creds.password) == (USER, PASSWORD)
+    else:
+        assert creds is None
+
+
+def test_another_host_keeps_its_own_docker_config_entry(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {"b.example": {"username": "bob", "password": "bobs-pw"}}})
+    )
+    creds = lookup_credentials("b.example", docker_config=str(tmp_path), environ=env("a.example"))
+    assert creds is not None and (creds.username, creds.password) == ("bob", "bobs-pw")
+    mine = lookup_credentials("a.example", docker_config=str(tmp_path), environ=env("a.example"))
+    assert mine is not None and mine.username == USER
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        env(None),
+        env(None, password=None),
+        env(None, username=None),
+        env(""),  # CI passes an unset variable as an empty string
+        env("   "),
+    ],
+)
+def test_username_or_password_without_host_is_exit_2(environ: dict[str, str]) -> None:
+    for check in (
+        lambda: environment_credentials(environ),
+        lambda: lookup_credentials("reg.example", environ=environ),
+        lambda: store_options_from(environ=environ),
+    ):
+        with pytest.raises(ConfigError) as info:
+            check()
+        assert info.value.exit_code == ExitCode.USAGE
+        assert "DIGESTGATE_REGISTRY_HOST is not" in info.value.message
+        assert info.value.hint and "set DIGESTGATE_REGISTRY_HOST" in info.value.hint
+        assert PASSWORD not in f"{info.value} {info.value.hint}"
+
+
+@pytest.mark.parametrize(
+    ("environ", "missing"),
+    [
+        (env("reg.example", password=None), "DIGESTGATE_REGISTRY_PASSWORD"),
+        (env("reg.example", password=""), "DIGESTGATE_REGISTRY_PASSWORD"),
+        (env("reg.example", username=None), "DIGESTGATE_REGISTRY_USERNAME"),
+    ],
+)
+def test_half_a_pair_is_exit_2_naming_the_missing_variable(
+    environ: dict[str, str], missing: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        store_options_from(environ=environ)
+    assert info.value.exit_code == ExitCode.USAGE
+    assert info.value.message.endswith(f"but {missing} is not")
+    assert PASSWORD not in f"{info.value} {info.value.hint}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a.example,b.example",  # one host, not a list
+        "a.example b.example",
+        "registry",  # a single label names a Docker Hub namespace in references
+        "user:hunter2@reg.example",
+        "hunter2:reg.example",
+        "reg_example.com",
+        "https://",
+    ],
+)
+def test_host_must_be_one_registry_host_and_is_never_echoed(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        environment_credentials(env(value))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert info.value.message.startswith("DIGESTGATE_REGISTRY_HOST ")
+    text = f"{info.value} {info.value.hint}"
+    assert "hunter2" not in text and PASSWORD not in text
+
+
+def test_no_credentials_means_nothing_to_bind() -> None:
+    assert environment_credentials({}) is None
+    assert environment_credentials({"DIGESTGATE_REGISTRY_HOST": "reg.example"}) is None
+    assert environment_credentials(env("reg.example", "", "")) is None
+    store_options_from(environ={"DIGESTGATE_REGISTRY_HOST": "reg.example"})
+
+
+# --- Docker config: credsStore and credHelpers ------------------------------------------
+
+
+def _answering_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path:
+    """A helper that answers for ANY host (as some do) and records what it was asked."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    asked = tmp_path / f"{name}.asked"
+    helper = bin_dir / f"docker-credential-{name}"
+    helper.write_text(
+        f"#!/bin/sh\ncat >> {asked}\necho >> {asked}\n"
+        'echo \'{"Username":"store-user","Secret":"store-secret"}\'\n'
+    )
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return asked
+
+
+def test_creds_store_is_asked_only_about_hosts_the_config_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _answering_helper(tmp_path, monkeypatch, "anyhost")
+    config = {
+        "auths": {"reg.example": {}, "https://index.docker.io/v1/": {}},
+        "credsStore": "anyhost",
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    cfg = str(tmp_path)
+    assert lookup_credentials("evil.example", docker_config=cfg, environ={}) is None
+    assert lookup_credentials("reg.example:5000", docker_config=cfg, environ={}) is None
+    assert not asked.exists()  # never even asked about hosts nobody logged in to
+    creds = lookup_credentials("reg.example", docker_config=cfg, environ={})
+    assert creds is not None and creds.username == "store-user"
+    hub = lookup_credentials("docker.io", docker_config=cfg, environ={})
+    assert hub is not None
+    # The store is asked with the key `docker login` recorded.
+    assert asked.read_text().split() == ["reg.example", "https://index.docker.io/v1/"]
+
+
+def test_cred_helper_answers_only_for_its_own_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _answering_helper(tmp_path, monkeypatch, "perhost")
+    (tmp_path / "config.json").write_text(json.dumps({"credHelpers": {"reg.example": "perhost"}}))
+    assert lookup_credentials("evil.example", docker_config=str(tmp_path), environ={}) is None
+    assert not asked.exists()
+    assert lookup_credentials("reg.example", docker_config=str(tmp_path), environ={}) is not None
+
+
+# --- what the registry side receives --------------------------------------------------------
+
+
+@pytest.mark.parametrize("bound", ["other.test", "registry.test:5000"])
+def test_basic_registry_never_receives_credentials_bound_elsewhere(bound: str) -> None:
+    fake = FakeRegistry(auth="basic")
+    raw, _ = image()
+    fake.add_manifest("app", raw, media.OCI_MANIFEST, tag="v1")
+    with fake.client(environ=env(bound)) as client, pytest.raises(AuthError) as info:
+        client.repository("app").resolve("v1")
+    assert info.value.exit_code == ExitCode.OPERATIONAL
+    assert "requires credentials and none were found" in info.value.message
+    assert fake.requests and all("authorization" not in r.headers for r in fake.requests)
+    with fake.client(environ=env("registry.test")) as client:  # the bound host still works
+        assert client.repository("app").resolve("v1").digest == Digest.of(raw)
+    assert fake.requests[-1].headers["authorization"] == BASIC
+
+
+def test_bearer_registry_gets_an_anonymous_token_request_when_bound_elsewhere() -> None:
+    fake = FakeRegistry(auth="bearer")
+    raw, _ = image()
+    fake.add_manifest("app", raw, media.OCI_MANIFEST, tag="v1")
+    with fake.client(environ=env("other.test")) as client:
+        client.repository("app").resolve("v1")
+    token_calls = [r for r in fake.requests if r.url.host == "auth.test"]
+    assert len(token_calls) == 1 and "authorization" not in token_calls[0].headers
+    assert secrets_in(fake.requests) == []
+    assert not any(r.headers.get("authorization", "").startswith("Basic") for r in fake.requests)
