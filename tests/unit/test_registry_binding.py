@@ -1,8 +1,9 @@
 """Registry credentials are bound to the host they were configured for (design section 8).
 
 The environment's credentials go only to ``DIGESTGATE_REGISTRY_HOST``; Docker config entries
-only to their own host; a credsStore is asked only about hosts the config names. Every check
-counts what the receiving side saw, never just "no exception".
+only to their own host; a credsStore is asked only about hosts the config names; a token
+realm on another host gets credentials only over HTTPS. Every check counts what the
+receiving side saw, never just "no exception".
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import pytest
 
 from digestgate.cli.options import store_options_from
 from digestgate.digest import Digest
-from digestgate.errors import AuthError, ConfigError, ExitCode
+from digestgate.errors import AuthError, ConfigError, ExitCode, RegistryError
 from digestgate.oci import media
+from digestgate.oci.open import StoreOptions
+from digestgate.oci.registry.client import RegistryClient
 from digestgate.oci.registry.credentials import environment_credentials, lookup_credentials
 from tests.unit.registry_fake import FakeRegistry, image
 
@@ -233,3 +236,166 @@ def test_bearer_registry_gets_an_anonymous_token_request_when_bound_elsewhere() 
     assert len(token_calls) == 1 and "authorization" not in token_calls[0].headers
     assert secrets_in(fake.requests) == []
     assert not any(r.headers.get("authorization", "").startswith("Basic") for r in fake.requests)
+
+
+# --- token realms ----------------------------------------------------------------------------
+
+
+def _realm_fault(realm: str) -> FakeRegistry:
+    """A registry whose challenge names ``realm``; any host answers a token request."""
+    fake = FakeRegistry()
+
+    def answer(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path == "/token":
+            return httpx.Response(200, json={"token": "realm-token", "expires_in": 300})
+        if request.headers.get("authorization") == "Bearer realm-token":
+            return None
+        challenge = f'Bearer realm="{realm}",service="svc"'
+        return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+
+    fake.faults.append(answer)
+    raw, _ = image()
+    fake.add_manifest("app", raw, media.OCI_MANIFEST, tag="v1")
+    return fake
+
+
+def _client(
+    fake: FakeRegistry, registry: str, environ: dict[str, str], insecure: tuple[str, ...]
+) -> RegistryClient:
+    store_options = StoreOptions(
+        transport=httpx.MockTransport(fake.handle),
+        retries=0,
+        insecure_hosts=frozenset(insecure),
+    )
+    return RegistryClient(registry, store_options, sleep=lambda _s: None, environ=environ)
+
+
+def test_what_a_token_realm_on_another_host_receives() -> None:
+    fake = _realm_fault("https://auth.test/token?account=x")
+    with fake.client(environ=env("registry.test")) as client:
+        client.repository("app").resolve("v1")
+    [token] = [r for r in fake.requests if r.url.host == "auth.test"]
+    assert token.method == "GET"
+    assert token.headers["authorization"] == BASIC  # the credentials, over HTTPS only
+    assert sorted(token.url.params.multi_items()) == [
+        ("account", "x"),  # the realm's own query is kept
+        ("scope", "repository:app:pull"),
+        ("service", "svc"),
+    ]
+    assert "cookie" not in token.headers and token.read() == b""
+    registry_side = [r for r in fake.requests if r.url.host == "registry.test"]
+    assert [r.headers.get("authorization") for r in registry_side] == [None, "Bearer realm-token"]
+
+
+def test_an_identity_token_goes_to_the_realm_as_a_refresh_grant(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {"registry.test": {"identitytoken": "refresh-s3cret"}}})
+    )
+    fake = _realm_fault("https://auth.test/token")
+    options = StoreOptions(
+        transport=httpx.MockTransport(fake.handle), retries=0, docker_config=str(tmp_path)
+    )
+    with fake.client(options=options) as client:
+        client.repository("app").resolve("v1")
+    [token] = [r for r in fake.requests if r.url.host == "auth.test"]
+    assert token.method == "POST" and "authorization" not in token.headers
+    form = dict(httpx.QueryParams(token.read().decode()))
+    assert form == {
+        "grant_type": "refresh_token",
+        "refresh_token": "refresh-s3cret",
+        "client_id": "digestgate",
+        "scope": "repository:app:pull",
+        "service": "svc",
+    }
+    registry_side = [r for r in fake.requests if r.url.host == "registry.test"]
+    assert all("refresh-s3cret" not in str(dict(r.headers)) for r in registry_side)
+
+
+@pytest.mark.parametrize(
+    ("registry", "realm", "insecure"),
+    [
+        ("registry.test", "http://auth.test/token", ()),
+        ("registry.test", "http://auth.test/token", ("auth.test",)),  # listing it does not help
+        ("127.0.0.1:5000", "http://localhost:5001/token", ()),  # another name, both loopback
+        ("127.0.0.1:5000", "http://127.0.0.2:5001/token", ()),
+        ("registry.test", "http://registry.test:8080/token", ()),  # same host, not loopback
+    ],
+)
+def test_credentials_never_go_to_a_plain_http_realm_on_another_host(
+    registry: str, realm: str, insecure: tuple[str, ...]
+) -> None:
+    fake = _realm_fault(realm)
+    client = _client(fake, registry, env(registry), insecure)
+    with client, pytest.raises(AuthError) as info:
+        client.repository("app").resolve("v1")
+    assert info.value.exit_code == ExitCode.OPERATIONAL
+    assert "not HTTPS" in info.value.message
+    assert [r.url.path for r in fake.requests] == ["/v2/app/manifests/v1"]  # realm never asked
+    assert secrets_in(fake.requests) == []
+
+
+@pytest.mark.parametrize(
+    ("registry", "realm", "insecure"),
+    [
+        ("127.0.0.1:5000", "http://127.0.0.1:5001/token", ()),  # the same loopback host
+        ("[::1]:5000", "http://[::1]:5001/token", ()),
+        ("reg.internal:5000", "http://reg.internal:5001/token", ("reg.internal",)),
+        ("registry.test", "https://auth.test/token", ()),
+    ],
+)
+def test_credentials_go_to_an_allowed_realm(
+    registry: str, realm: str, insecure: tuple[str, ...]
+) -> None:
+    fake = _realm_fault(realm)
+    client = _client(fake, registry, env(registry), insecure)
+    with client:
+        client.repository("app").resolve("v1")
+    [token] = [r for r in fake.requests if r.url.path == "/token"]
+    assert token.headers["authorization"] == BASIC
+
+
+def test_an_anonymous_token_request_may_use_a_plain_http_realm() -> None:
+    # Nothing secret is sent, so nothing is refused: public registries keep working.
+    fake = _realm_fault("http://auth.test/token")
+    with fake.client() as client:
+        client.repository("app").resolve("v1")
+    [token] = [r for r in fake.requests if r.url.host == "auth.test"]
+    assert "authorization" not in token.headers
+
+
+@pytest.mark.parametrize(
+    "realm",
+    [
+        "http://[bad",
+        "ftp://auth.test/token",
+        "/token",
+        "https://user:hunter2@auth.test/token",
+        "",
+    ],
+)
+@pytest.mark.parametrize("environ", [env("registry.test"), {}])
+def test_a_malformed_realm_is_exit_3_without_contacting_it(
+    realm: str, environ: dict[str, str]
+) -> None:
+    fake = _realm_fault(realm)
+    with fake.client(environ=environ) as client, pytest.raises(AuthError) as info:
+        client.repository("app").resolve("v1")
+    assert info.value.exit_code == ExitCode.OPERATIONAL
+    assert [r.url.path for r in fake.requests] == ["/v2/app/manifests/v1"]
+    assert "hunter2" not in info.value.message and PASSWORD not in info.value.message
+
+
+def test_a_redirect_from_the_realm_is_not_followed() -> None:
+    fake = _realm_fault("https://auth.test/token")
+
+    def redirect(request: httpx.Request) -> httpx.Response | None:
+        if request.url.host == "auth.test":
+            return httpx.Response(307, headers={"Location": "https://elsewhere.test/token"})
+        return None
+
+    fake.faults.insert(0, redirect)
+    with fake.client(environ=env("registry.test")) as client, pytest.raises(RegistryError) as info:
+        client.repository("app").resolve("v1")
+    assert info.value.exit_code == ExitCode.OPERATIONAL
+    assert "HTTP 307" in info.value.message
+    assert all(r.url.host != "elsewhere.test" for r in fake.requests)
