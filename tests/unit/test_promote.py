@@ -603,3 +603,99 @@ def test_target_with_tag_is_refused(target: str) -> None:
 )
 def test_immutable_globs(tag: str, globs: tuple[str, ...], expected: bool) -> None:
     assert is_immutable(tag, globs) is expected
+
+
+# --- the gate cannot be skipped, and the safety rules each have a test ----------------------
+
+
+def test_a_hand_built_gate_outcome_cannot_exist_and_promote_takes_none() -> None:
+    import inspect
+
+    from digestgate.errors import InternalError
+    from digestgate.promote import GateOutcome
+
+    with pytest.raises(InternalError, match="can only come from the gate itself"):
+        GateOutcome(True, Digest.of(b"p"), (), {}, {})
+    parameters = inspect.signature(promote).parameters
+    assert "outcome" not in parameters
+    assert parameters["policy"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["evidence_stores"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_the_gate_inside_promote_confirms_the_images_online(session: Session, keys: Keys) -> None:
+    """The evidence is complete, but staging no longer serves the backend: blocked."""
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    digest = release.artifacts["backend"].digest
+    assert digest is not None
+    del session.repo("staging.example/app/backend").manifests[digest]
+    seen: list[Any] = []
+    with pytest.raises(BlockedError, match="the gate blocked this release"):
+        run(session, keys, release, outcome, on_gate=seen.append)
+    assert seen[0].decision.artifacts["backend"].findings[0].id == "artifact.not-found"
+    assert snapshot(session) == {}
+
+
+def test_an_immutable_tag_written_during_the_copy_is_not_moved(
+    session: Session, keys: Keys
+) -> None:
+    """Checked when planned and again right before the write: a tag that appears while the
+    images are being copied is refused, not overwritten."""
+    release = staged(session)
+    target = prod(session, "frontend")
+    original = target.put_manifest
+    sneaked: list[Descriptor] = []
+
+    def put_manifest(raw: bytes, media_type: str, *, tag: str | None = None) -> Descriptor:
+        stored = original(raw, media_type, tag=tag)
+        if tag is None and not sneaked:  # another promotion tags v1.0 while this one copies
+            target.put_manifest = original  # type: ignore[method-assign]
+            sneaked.append(target.add_image(b"someone else's release", tag="v1.0"))
+        return stored
+
+    target.put_manifest = put_manifest  # type: ignore[method-assign]
+    with pytest.raises(BlockedError, match=r"promotion\.tag-immutable") as caught:
+        run(session, keys, release, outcome_for(keys, release))
+    assert "appeared at" in caught.value.message
+    assert target.tags["v1.0"] == sneaked[0].digest
+
+
+def test_a_target_that_serves_other_bytes_for_the_digest_fails_the_copy(
+    session: Session, keys: Keys
+) -> None:
+    """The copy skips a manifest the target says it holds; the read-back catches a lie."""
+    release = staged(session)
+    digest = release.artifacts["backend"].digest
+    assert digest is not None
+    raw, media_type = session.repo("staging.example/app/backend").manifests[digest]
+    prod(session, "backend").manifests[digest] = (raw + b" ", media_type)
+    with pytest.raises(IntegrityError) as caught:
+        run(session, keys, release, outcome_for(keys, release))
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert prod(session, "backend").tags == {} and prod(session, "frontend").tags == {}
+
+
+def test_an_artifact_vsa_says_passed_only_when_the_whole_release_passed(
+    session: Session, keys: Keys
+) -> None:
+    """The frontend has no provenance: the backend passes on its own, yet its VSA is FAILED."""
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    frontend_provenance = outcome.evidence["frontend"][0].envelope_digest
+    for path in outcome.store.path.glob("provenance-*.json"):
+        if Digest.of(path.read_bytes()) == frontend_provenance:
+            path.unlink()
+    seen: list[Any] = []
+    with pytest.raises(BlockedError):
+        run(session, keys, release, outcome, on_gate=seen.append)
+    gate = seen[0]
+    assert gate.decision.artifacts["backend"].passed
+    assert not gate.decision.passed
+    results = {
+        name: payload_of(raw)["predicate"]["verificationResult"] for name, raw in gate.vsas.items()
+    }
+    assert results == {"backend": "FAILED", "frontend": "FAILED"}
+    assert (
+        "release.missing-artifact"
+        not in payload_of(gate.vsas["backend"])["predicate"]["digestgate_findings"]
+    )

@@ -182,8 +182,8 @@ class SignatureBudget:
     (thousands of envelopes, each with dozens of signatures tried against every key) end in
     exit 3 instead of hours of CPU (design section 8: never decide on a read cut short)."""
 
-    def __init__(self, limit: int = MAX_SIGNATURE_CHECKS) -> None:
-        self.limit = limit
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = MAX_SIGNATURE_CHECKS if limit is None else limit
         self.spent = 0
 
     def spend(self) -> None:
