@@ -165,20 +165,32 @@ def confirm_artifacts(
 ) -> dict[str, RegistryCheck]:
     """Fetch each pinned artifact's manifest by digest and hash it where the release says.
 
-    Absent -> ``not-found``; bytes that hash otherwise -> ``digest-mismatch``. Any other
-    failure (network, auth, storage) propagates as an operational error (exit 3).
+    Absent -> ``not-found``. Bytes that do not hash to the digest are fetched once more (a
+    short or corrupted answer is a transient fault, not a verdict); when they still do not,
+    the store is broken and the gate cannot decide: :class:`IntegrityError` (exit 3), never
+    a finding that would be signed as a FAILED decision about a digest nobody examined.
+    Any other failure (network, auth, storage) propagates as an operational error (exit 3).
     """
     checks: dict[str, RegistryCheck] = {}
     for subject in subjects:
-        try:
-            store = stores.open(subject.location.with_digest(subject.digest))
-            store.get_manifest(subject.digest)
-        except NotFoundError as exc:
-            checks[subject.name] = RegistryCheck("not-found", exc.message)
-        except IntegrityError as exc:
-            checks[subject.name] = RegistryCheck("digest-mismatch", exc.message)
-        else:
-            checks[subject.name] = RegistryCheck("ok")
+        store = stores.open(subject.location.with_digest(subject.digest))
+        for attempt in (1, 2):
+            try:
+                store.get_manifest(subject.digest)
+            except NotFoundError as exc:
+                checks[subject.name] = RegistryCheck("not-found", exc.message)
+            except IntegrityError as exc:
+                if attempt == 1:
+                    continue
+                raise IntegrityError(
+                    f"{subject.location.name} served bytes for {subject.digest} that do not "
+                    f"hash to it, twice ({exc.message}); the gate did not decide",
+                    hint="the registry or layout is damaged or something between rewrites "
+                    "responses; check it, then run again",
+                ) from exc
+            else:
+                checks[subject.name] = RegistryCheck("ok")
+            break
     return checks
 
 

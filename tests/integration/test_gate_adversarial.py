@@ -488,12 +488,15 @@ def test_same_envelope_in_two_files_counts_once(world: World) -> None:
 # --- registry checks ---------------------------------------------------------------------------
 
 
-def test_served_bytes_that_do_not_match_the_digest(world: World) -> None:
+def test_served_bytes_that_do_not_match_the_digest_are_exit_3(world: World) -> None:
+    """A store serving other bytes for the digest is broken: no decision, nothing signed."""
     blob = world.root / "images" / "backend" / "blobs" / "sha256" / world.digests["backend"].hex
     blob.write_bytes(blob.read_bytes() + b" ")
-    result = world.gate()
-    assert result.code == 1
-    assert world.ids() == {"backend": {"artifact.digest-mismatch"}}
+    result = world.gate("--vsa-key", str(world.keys["gate"]))
+    assert result.code == 3, result.stderr
+    assert "do not hash to it, twice" in result.stderr
+    assert not world.report.exists()
+    assert not list(world.evidence.glob("vsa-*.json"))
 
 
 def test_image_not_found(world: World) -> None:

@@ -18,6 +18,7 @@ import pytest
 from digestgate.digest import Digest
 from digestgate.errors import (
     BlockedError,
+    ConcurrentChangeError,
     ConfigError,
     ExitCode,
     IntegrityError,
@@ -699,3 +700,108 @@ def test_an_artifact_vsa_says_passed_only_when_the_whole_release_passed(
         "release.missing-artifact"
         not in payload_of(gate.vsas["backend"])["predicate"]["digestgate_findings"]
     )
+
+
+# --- tags under concurrent writers and lost answers ------------------------------------------
+
+
+class LostAnswer(Faulty):
+    """A target whose tag write lands but whose answer is lost (or never lands)."""
+
+    lands: bool = True
+    readable: bool = True
+
+    def set_tag(self, tag: str, descriptor: Descriptor) -> None:
+        if tag == "latest":
+            if self.lands:
+                self.tags[tag] = descriptor.digest
+            raise RegistryError(f"PUT tag {tag}: connection reset", status=None)
+        super().set_tag(tag, descriptor)
+
+    def get_tag(self, tag: str) -> Descriptor | None:
+        if tag == "latest" and not self.readable and tag in self.tags:
+            raise RegistryError("GET tag latest: 503", status=503)
+        return super().get_tag(tag)
+
+
+@pytest.mark.parametrize(
+    ("lands", "readable", "words"),
+    [
+        (True, True, "prod.example/app/frontend:latest did move (the write landed"),
+        (False, True, "tags already moved: prod.example/app/backend:latest (was absent)"),
+        (True, False, "prod.example/app/frontend:latest may have moved"),
+    ],
+)
+def test_a_failed_tag_write_reports_where_the_tag_ended_up(
+    session: Session, keys: Keys, lands: bool, readable: bool, words: str
+) -> None:
+    release = staged(session)
+    target = LostAnswer(parse_location("prod.example/app/frontend"))
+    target.lands, target.readable = lands, readable
+    session.repos["prod.example/app/frontend"] = target
+    with pytest.raises(RegistryError) as caught:
+        run(session, keys, release, outcome_for(keys, release), tags=("latest",))
+    assert words in caught.value.message
+    if not lands:
+        assert "frontend:latest did move" not in caught.value.message
+        assert "frontend:latest may have moved" not in caught.value.message
+
+
+def test_a_tag_moved_by_another_writer_after_ours_fails_the_run(
+    session: Session, keys: Keys
+) -> None:
+    """A registry cannot write tags conditionally: after the last write every tag is read
+    again, and a run whose tags were moved meanwhile does not claim success."""
+    release = staged(session)
+    backend, frontend = prod(session, "backend"), prod(session, "frontend")
+    rival = backend.add_image(b"another release")
+    original = frontend.set_tag
+
+    def rival_writes(tag: str, descriptor: Descriptor) -> None:
+        original(tag, descriptor)
+        backend.tags["latest"] = rival.digest  # a concurrent promotion, one step behind
+
+    frontend.set_tag = rival_writes  # type: ignore[method-assign]
+    with pytest.raises(ConcurrentChangeError) as caught:
+        run(session, keys, release, outcome_for(keys, release), tags=("latest",))
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert f"prod.example/app/backend:latest now {rival.digest}" in caught.value.message
+    assert "the promotion record was not written" in caught.value.message
+
+
+def test_a_tag_changed_between_the_read_and_the_write_is_not_overwritten(
+    session: Session, keys: Keys
+) -> None:
+    release = staged(session)
+    backend = prod(session, "backend")
+    rival = backend.add_image(b"another release")
+    original = backend.get_tag
+    reads: list[str] = []
+
+    def get_tag(tag: str) -> Descriptor | None:
+        reads.append(tag)
+        if len(reads) == 3:  # the reading right before the write sees a rival's tag
+            backend.tags["latest"] = rival.digest
+        return original(tag)
+
+    backend.get_tag = get_tag  # type: ignore[method-assign]
+    with pytest.raises(ConcurrentChangeError, match="changed during this promotion"):
+        run(session, keys, release, outcome_for(keys, release), tags=("latest",))
+    assert backend.tags["latest"] == rival.digest  # the rival's write stands
+
+
+def test_layout_compare_and_set_refuses_a_moved_tag(tmp_path: Path) -> None:
+    from digestgate.oci.layout import LayoutStore
+    from digestgate.samples import sample_image
+
+    layout = LayoutStore.open(str(tmp_path / "l"), create=True)
+    first = sample_image(layout, {"a": b"1"})
+    second = sample_image(layout, {"a": b"2"})
+    layout.set_tag_if("v1", first, None)
+    assert layout.get_tag("v1") == first
+    with pytest.raises(ConcurrentChangeError) as caught:
+        layout.set_tag_if("v1", second, None)  # someone created it first
+    assert caught.value.current == first.digest
+    assert layout.get_tag("v1") == first
+    layout.set_tag_if("v1", second, first.digest)
+    assert layout.get_tag("v1") == second

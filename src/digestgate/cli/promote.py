@@ -11,11 +11,13 @@ import click
 
 from digestgate.cli.options import evidence_option, policy_option, registry_options, release_option
 from digestgate.cli.output import Console, console
+from digestgate.errors import DigestgateError
 from digestgate.oci.open import StoreOptions
 
 if TYPE_CHECKING:
     from digestgate.decide import GateResult
     from digestgate.promote import PromotionResult
+    from digestgate.release import Promotion
 
 
 @click.command("promote")
@@ -100,8 +102,11 @@ def command(
     target_location(target, "check")  # a bad --to is a usage error before any work
     policy = load_policy(policy_path)
     release = load_release(release_path)
-    # Left behind by a run whose tagging failed: it knows what the moved tags held before.
-    tag_plan = TagPlan.load(plan_path(out_path)) if out_path is not None and not dry_run else None
+    # Left behind by a run whose tagging failed, or the record of an earlier successful
+    # run: they know what the tags held before this promotion moved them.
+    tag_plan = None
+    if out_path is not None and not dry_run:
+        tag_plan = TagPlan.load(plan_path(out_path), record=existing_record(out_path))
     signer = load_signer(vsa_key, os.environ)
     progress = StderrProgress(label="promoting") if _show_progress(out) else None
 
@@ -141,6 +146,28 @@ def command(
         out.info(f"wrote {out_path}")
     for name, artifact in sorted(result.promotion.artifacts.items()):
         out.out(f"{name} {artifact.image_text}")
+
+
+def existing_record(out: Path) -> Promotion | None:
+    """The promotion record ``--out`` would overwrite; anything else there is refused."""
+    from digestgate.errors import UsageError
+    from digestgate.release import Promotion, load_release
+
+    if not out.exists():
+        return None
+    try:
+        record = load_release(out)
+    except DigestgateError as exc:
+        raise UsageError(
+            f"--out {out} exists and is not a promotion record ({exc.message})",
+            hint="choose another --out file; digestgate does not overwrite other files",
+        ) from None
+    if not isinstance(record, Promotion):
+        raise UsageError(
+            f"--out {out} is a {record.kind}, not a promotion record",
+            hint="choose another --out file; digestgate does not overwrite other files",
+        )
+    return record
 
 
 def _show_progress(out: Console) -> bool:

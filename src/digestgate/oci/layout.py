@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from digestgate.digest import Digest
 from digestgate.errors import (
+    ConcurrentChangeError,
     DigestgateError,
     IncompleteReadError,
     IntegrityError,
@@ -49,6 +50,7 @@ from digestgate.oci.layoutdir import (
     MAX_INDEX_SIZE,
     REF_NAME,
     _entry_digest,
+    _entry_tag,
     _LayoutDir,
     _storage_error,
 )
@@ -267,6 +269,28 @@ class LayoutStore(_LayoutDir, ImageStore):
         """Point ``tag`` at a stored manifest (moving it), then re-read it to verify."""
         validate_tag(tag)
         self._list(self.get_manifest(descriptor.digest), tag)
+        stored = self.get_tag(tag)
+        self._check_same(stored.digest if stored else None, descriptor.digest, tag)
+
+    def set_tag_if(self, tag: str, descriptor: Descriptor, expected: Digest | None) -> None:
+        """Point ``tag`` at ``descriptor`` only if it still points to ``expected`` (None:
+        absent), in one step under the layout's lock; otherwise raise
+        :class:`~digestgate.errors.ConcurrentChangeError` carrying where it points now."""
+        validate_tag(tag)
+        manifest = self.get_manifest(descriptor.digest)
+
+        def unchanged(entries: list[Any]) -> None:
+            named = {_entry_digest(e) or "" for e in entries if _entry_tag(e) == tag}
+            current = Digest.parse(next(iter(named))) if len(named) == 1 else None
+            if len(named) > 1 or current != expected:
+                raise ConcurrentChangeError(
+                    f"tag {tag} of {self.location} points to {current or 'nothing'}, not "
+                    f"{expected or 'nothing'} as read before",
+                    hint="another writer changed the tag meanwhile",
+                    current=current,
+                )
+
+        self._list(manifest, tag, precondition=unchanged)
         stored = self.get_tag(tag)
         self._check_same(stored.digest if stored else None, descriptor.digest, tag)
 

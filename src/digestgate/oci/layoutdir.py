@@ -116,8 +116,17 @@ class _LayoutDir:
                 doc["manifests"] = entries
                 self._write_file(self._root / _INDEX_FILE, [dumps_canonical(doc)])
 
-    def _list(self, manifest: Manifest, tag: str | None) -> None:
-        """List a stored manifest in index.json (see the module docstring for the rules)."""
+    def _list(
+        self,
+        manifest: Manifest,
+        tag: str | None,
+        precondition: Callable[[list[Any]], None] | None = None,
+    ) -> None:
+        """List a stored manifest in index.json (see the module docstring for the rules).
+
+        ``precondition`` runs under the lock on the entries as they are, before any change:
+        raising there leaves index.json untouched (a compare-and-set of a tag).
+        """
         digest = str(manifest.digest)
         entry: dict[str, Any] = {
             "mediaType": manifest.media_type,
@@ -133,6 +142,8 @@ class _LayoutDir:
         )
 
         def change(entries: list[Any]) -> bool:
+            if precondition is not None:
+                precondition(entries)
             before = list(entries)
             if tag is not None:
                 current = [e for e in entries if _entry_tag(e) == tag]
