@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import traceback
 from typing import Final
@@ -96,13 +97,18 @@ def run(argv: list[str] | None = None) -> int:
         for a in (argv if argv is not None else sys.argv[1:])
         if a.startswith("-") and not a.startswith("--") and set(a[1:]) == {"v"}
     ) + sum(1 for a in (argv if argv is not None else sys.argv[1:]) if a == "--verbose")
+    from digestgate import interrupt
+
+    interrupt.reset()
+    interrupt.install()
     try:
         result = cli.main(args=argv, prog_name="digestgate", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except interrupt.Interrupted as exc:
+        return _interrupted(exc.signum)
     except click.exceptions.Abort:
-        click.echo("digestgate: interrupted", err=True)
-        return 130
+        return _interrupted(signal.SIGTERM if interrupt.requested() else signal.SIGINT)
     except click.ClickException as exc:
         exc.show()
         return int(ExitCode.USAGE)
@@ -110,8 +116,7 @@ def run(argv: list[str] | None = None) -> int:
         _report(exc, verbose)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("digestgate: interrupted", err=True)
-        return 130
+        return _interrupted(signal.SIGTERM if interrupt.requested() else signal.SIGINT)
     except Exception as exc:  # the boundary: a bug, not a traceback for the user
         click.echo(f"digestgate: internal error: {type(exc).__name__}: {exc}", err=True)
         if verbose >= 2:
@@ -120,6 +125,18 @@ def run(argv: list[str] | None = None) -> int:
             click.echo("  hint: rerun with -vv for the traceback and report it", err=True)
         return int(ExitCode.INTERNAL)
     return int(result) if isinstance(result, int) else 0
+
+
+def _interrupted(signum: int) -> int:
+    """Stopped by a signal: what was written is complete, nothing after it was (128 + N)."""
+    name = signal.Signals(signum).name
+    click.echo(
+        f"digestgate: interrupted by {name}; transfers in flight were abandoned and their "
+        "partial files removed, and no tag was moved after the signal",
+        err=True,
+    )
+    click.echo("  hint: run the same command again: completed copies are skipped", err=True)
+    return 128 + signum
 
 
 def _report(exc: DigestgateError, verbose: int) -> None:

@@ -27,6 +27,7 @@ layout). A manifest is resolvable by digest whenever its blob is present, listed
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,6 +113,8 @@ class LayoutStore(_LayoutDir, ImageStore):
         except OSError as exc:
             raise _storage_error(exc, "open the layout", path) from exc
         store._initialise(create)
+        if create:  # opened for writing: clear what killed writers left behind
+            store._sweep_stale_temps(time.time())
         return store
 
     def _initialise(self, create: bool) -> None:
