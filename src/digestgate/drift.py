@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digestgate.digest import Digest
-from digestgate.errors import InternalError
+from digestgate.errors import ConfigError
 from digestgate.oci.open import Stores
 from digestgate.reference import LayoutReference, Location
 from digestgate.release import Promotion
@@ -41,7 +41,11 @@ def check_drift(promotion: Promotion, stores: Stores) -> list[TagState]:
             continue
         location = artifact.location
         if location is None or location.digest is None:
-            raise InternalError(f"promoted artifact {name} has no target digest")
+            raise ConfigError(
+                f"promoted artifact {name}: {artifact.image_text[:200]!r} is not pinned by "
+                "digest, so there is no digest its tags were set to",
+                hint="drift reads the promoted.json that `digestgate promote --out` writes",
+            )
         expected = location.digest
         if _missing_layout(location):
             states.extend(

@@ -174,6 +174,21 @@ def target_location(target: str, name: str) -> Location:
     return location
 
 
+def check_target(target: str, names: Sequence[str] = ()) -> None:
+    """Refuse (exit 2, before any work) a target that cannot hold the promotion: a bad
+    ``--to``, or an ``oci:`` directory (or ``DIR/NAME``) that exists and is not a directory."""
+    target_location(target, "check")
+    if not target.startswith("oci:"):
+        return
+    directory = Path(parse_layout_reference(target).path)
+    for path in (directory, *(directory / name for name in names)):
+        if path.exists() and not path.is_dir():
+            raise UsageError(
+                f"--to {target[:120]}: {str(path)[:200]} exists and is not a directory",
+                hint="an oci: target is a directory holding one layout per artifact",
+            )
+
+
 # --- the verb ----------------------------------------------------------------------------
 
 
@@ -221,7 +236,7 @@ def promote(
         raise UsageError("--concurrency must be at least 1", hint="use 1 or more")
     for tag in tags:
         validate_promotion_tag(tag)
-    target_location(target, "check")  # a bad target is a usage error before any work
+    check_target(target, sorted(release.artifacts))  # a bad target: exit 2 before any work
     if not evidence_stores:
         raise UsageError("promote needs at least one evidence store", hint="pass --evidence")
     gate = decide_release(

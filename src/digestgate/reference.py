@@ -170,6 +170,9 @@ def parse_registry_reference(text: str) -> ImageReference:
         registry, repository = first, rest
         if not _HOST_RE.fullmatch(registry):
             raise _bad(text, f"invalid registry host {registry!r}")
+        port = registry.rpartition("]")[2].rpartition(":")[2] if ":" in registry else ""
+        if port and not 1 <= int(port) <= 65535:
+            raise _bad(text, f"port {port} is not between 1 and 65535")
     else:
         registry, repository = DOCKER_HUB, body
     if registry.lower() in _HUB_ALIASES:

@@ -60,6 +60,7 @@ def command(
     Exit 0 passed, 1 blocked, 2 bad input, 3 could not decide.
     """
     from digestgate.cli.gatesummary import publish_decision
+    from digestgate.cli.options import check_output_file
     from digestgate.decide import decide_release
     from digestgate.evidence.store.open import open_evidence_store
     from digestgate.oci.open import Stores
@@ -68,6 +69,7 @@ def command(
     from digestgate.report.table import render_table, verdict_line
     from digestgate.timeutil import utcnow
 
+    check_output_file(report_path, "--report")
     out = console(ctx)
     policy = load_policy(policy_path)
     release = load_release(release_path)

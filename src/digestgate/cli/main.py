@@ -110,7 +110,7 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         return _interrupted(signal.SIGTERM if interrupt.requested() else signal.SIGINT)
     except click.ClickException as exc:
-        exc.show()
+        _usage(exc)
         return int(ExitCode.USAGE)
     except DigestgateError as exc:
         _report(exc, verbose)
@@ -125,6 +125,15 @@ def run(argv: list[str] | None = None) -> int:
             click.echo("  hint: rerun with -vv for the traceback and report it", err=True)
         return int(ExitCode.INTERNAL)
     return int(result) if isinstance(result, int) else 0
+
+
+def _usage(exc: click.ClickException) -> None:
+    """A flag or argument click refused, in the one-line form every error has."""
+    message = " ".join(exc.format_message().split())
+    click.echo(f"digestgate: error: {message}", err=True)
+    ctx = getattr(exc, "ctx", None)
+    where = f"{ctx.command_path} --help" if ctx is not None else "digestgate --help"
+    click.echo(f"  hint: see `{where}` for the accepted flags and values", err=True)
 
 
 def _interrupted(signum: int) -> int:

@@ -119,6 +119,25 @@ def registry_options(func: F) -> F:
     return result  # type: ignore[return-value]
 
 
+def check_output_file(path: Path | None, flag: str) -> None:
+    """Refuse (exit 2, before any work) an output file that could not be written later:
+    an empty name, a directory, or a parent that is not an existing directory."""
+    if path is None:
+        return
+    shown = str(path)[:200]
+    if not path.name or str(path).endswith("/"):
+        raise UsageError(f"{flag} {shown!r} names no file", hint=f"give {flag} a file name")
+    if path.is_dir():
+        raise UsageError(f"{flag} {shown} is a directory", hint=f"give {flag} a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise UsageError(
+            f"{flag} {shown}: the directory {str(parent)[:200]} {what}",
+            hint="create the directory first, or choose another path",
+        )
+
+
 def release_option(help_text: str) -> Callable[[F], F]:
     """``--release FILE`` (required), passed as ``release_path: Path``."""
     return click.option(

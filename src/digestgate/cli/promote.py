@@ -84,12 +84,13 @@ def command(
     Exit 0 promoted, 1 blocked, 2 bad input, 3 copy or registry failure.
     """
     from digestgate.cli.gatesummary import publish_decision
+    from digestgate.cli.options import check_output_file
     from digestgate.copy import StderrProgress
     from digestgate.evidence.keys import load_signer
     from digestgate.evidence.store.open import open_evidence_store
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
-    from digestgate.promote import promote, target_location
+    from digestgate.promote import check_target, promote
     from digestgate.promotetags import validate_promotion_tag
     from digestgate.release import load_release, save_release
     from digestgate.report.table import render_table
@@ -99,7 +100,9 @@ def command(
     out = console(ctx)
     for tag in tags:  # early, before the gate runs; promote() checks them again
         validate_promotion_tag(tag)
-    target_location(target, "check")  # a bad --to is a usage error before any work
+    check_target(target)  # a bad --to is a usage error before any work
+    check_output_file(out_path, "--out")
+    check_output_file(report_path, "--report")
     policy = load_policy(policy_path)
     release = load_release(release_path)
     # Left behind by a run whose tagging failed, or the record of an earlier successful
