@@ -48,12 +48,13 @@ from digestgate.copy import copy_image
 from digestgate.digest import Digest
 from digestgate.evidence.dsse import sign_envelope
 from digestgate.evidence.keys import generate_keypair, load_signer
-from digestgate.evidence.model import PAYLOAD_TYPE, VSA, Subject
-from digestgate.evidence.statements import statement_bytes, vsa_predicate
+from digestgate.evidence.model import PAYLOAD_TYPE
+from digestgate.evidence.store.dirstore import DirStore
 from digestgate.oci.layout import LayoutStore
 from digestgate.oci.manifest import ImageManifest
 from digestgate.oci.open import Stores
-from digestgate.promote import GateOutcome, promote
+from digestgate.policy import load_policy
+from digestgate.promote import promote
 from digestgate.reference import parse_location
 from digestgate.release import Release, ReleaseArtifact, Source
 from digestgate.timeutil import utcnow
@@ -289,11 +290,12 @@ def bench_size(size: int, a: Relay, b: Relay, world: World, root: Path) -> dict[
 
 
 def bench_many(a: Relay, b: Relay, world: World, root: Path, count: int) -> dict[str, float]:
-    """``count`` small artifacts promoted across registries, concurrently vs one at a time."""
+    """``count`` small artifacts promoted across registries (gate included: promote always
+    runs it), concurrently vs one at a time."""
     seed = random.randrange(1 << 30)
     signer = load_signer(str(world.keys["gate"]), {})
     release = Release(Source(REPO, REVISION, "refs/heads/main", RUN))
-    vsas: dict[str, bytes] = {}
+    digests: dict[str, Digest] = {}
     with Stores() as stores:
         for n in range(count):
             name = f"svc{n:02d}"
@@ -304,26 +306,32 @@ def bench_many(a: Relay, b: Relay, world: World, root: Path, count: int) -> dict
             src = LayoutStore.open(str(layout), create=False)
             copy_image(src, stores.open(location), src.resolve(digest))
             release = release.with_artifact(ReleaseArtifact.pinned(name, location, None, None))
-            payload = statement_bytes(
-                [Subject(name, digest)],
-                VSA,
-                vsa_predicate(
-                    result="PASSED", policy_digest=Digest.of(POLICY.encode()),
-                    policy_uri="policy.yaml", resource_uri=str(location),
-                    input_attestations=[], time_verified=utcnow(), kind="gate",
-                    source=None, findings=[],
-                ),
-            )  # fmt: skip
-            vsas[name] = sign_envelope(payload, PAYLOAD_TYPE, [signer])
-    outcome = GateOutcome(True, Digest.of(POLICY.encode()), (), {}, vsas, "")
+            digests[name] = digest
+    many = root / f"many-{seed}"
+    many.mkdir()
+    for name in ("build", "tests", "gate"):
+        (many / f"{name}.pub").write_bytes((world.root / f"{name}.pub").read_bytes())
+    artifacts = "".join(f'  {n}: {{repository: "127.0.0.1:*/**"}}\n' for n in digests)
+    text = POLICY.replace('  app: {repository: "127.0.0.1:*/**"}\n', artifacts)
+    (many / "policy.yaml").write_text(text)
+    policy = load_policy(many / "policy.yaml")
+    evidence = DirStore(many / "evidence")
+    finished = utcnow() - timedelta(hours=1)
+    statements = [(provenance({n: d}, finished=finished), "build") for n, d in digests.items()]
+    statements.append((lane("e2e", digests, finished=finished), "tests"))
+    for statement, key in statements:
+        raw = sign_envelope(
+            json.dumps(statement).encode(), PAYLOAD_TYPE, [load_signer(str(world.keys[key]), {})]
+        )
+        evidence.write(raw, predicate="provenance", subjects=[])
     times: dict[str, float] = {}
     for label, concurrency in (("concurrent", 8), ("sequential", 1)):
         with Stores() as stores:
             start = time.perf_counter()
             promote(
-                release, outcome, target=f"{b.host}/{label}-{seed}", tags=("v1",),
-                stores=stores, signer=signer, evidence_dir=None, now=utcnow(),
-                concurrency=concurrency,
+                release, policy=policy, evidence_stores=[evidence],
+                target=f"{b.host}/{label}-{seed}", tags=("v1",), stores=stores, signer=signer,
+                now=utcnow(), concurrency=concurrency,
             )  # fmt: skip
             times[label] = time.perf_counter() - start
     return times

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final, Protocol, TextIO
 
+from digestgate import interrupt
 from digestgate.concurrency import run_all
 from digestgate.digest import Digest
 from digestgate.errors import IntegrityError, StorageError, UsageError
@@ -324,6 +325,7 @@ def _copy_blob(
 
 def _counted(chunks: Iterable[bytes], progress: ProgressSink | None) -> Iterator[bytes]:
     for chunk in chunks:
+        interrupt.check()  # SIGTERM: stop between chunks; the writer removes its partial file
         yield chunk
         if progress is not None:
             progress.advance(len(chunk))

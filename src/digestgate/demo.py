@@ -43,8 +43,8 @@ keys:
   tests: keys/tests.pub
   gate: keys/gate.pub
 artifacts:
-  backend:  {{repository: "{prefix}*/backend"}}
-  frontend: {{repository: "{prefix}*/frontend"}}
+  backend:  {{repository: "{prefix}*/backend", evidence: ["{prefix}staging/backend"]}}
+  frontend: {{repository: "{prefix}*/frontend", evidence: ["{prefix}staging/frontend"]}}
 source:
   repository: {repo}
   refs: ["refs/heads/main", "refs/tags/v*"]

@@ -41,10 +41,9 @@ def check_drift(promotion: Promotion, stores: Stores) -> list[TagState]:
             continue
         location = artifact.location
         if location is None or location.digest is None:
-            # The record is a file: a hand-edited or damaged one is bad input, not a bug.
             raise ConfigError(
-                f"promoted artifact {name}: image {artifact.image_text[:120]!r} is not "
-                "pinned by digest",
+                f"promoted artifact {name}: {artifact.image_text[:200]!r} is not pinned by "
+                "digest, so there is no digest its tags were set to",
                 hint="drift reads the promoted.json that `digestgate promote --out` writes",
             )
         expected = location.digest

@@ -93,9 +93,28 @@ class AuthError(RegistryError):
 class IntegrityError(OperationalError):
     """Bytes did not hash to the digest, or not to the size, they were asked for.
 
-    A store that serves wrong bytes is faulty; the gate turns this into the
-    ``artifact.digest-mismatch`` finding, other commands stop with exit 3.
+    A store that serves wrong bytes is faulty: every command stops with exit 3 (the gate
+    fetches once more first, since a short or corrupted answer may be transient).
     """
+
+
+class IncompleteReadError(OperationalError):
+    """Evidence, or a listing of it, could not be read in full: an I/O error, a size or
+    count cap, a page limit. The gate never decides on such a read (design section 8): it
+    stops with exit 3 naming the store and the limit, never a pass and never a signed FAILED.
+    """
+
+
+class ConcurrentChangeError(OperationalError):
+    """Another writer changed what this run was changing (a tag moved between our read and
+    our write, or after our write): this run cannot vouch for the result (exit 3)."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, current: object | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.current = current
+        """What the contested thing holds now (a Digest, or None when absent/unknown)."""
 
 
 class StorageError(OperationalError):

@@ -36,12 +36,18 @@ def read_capped(path: Path, max_bytes: int, *, what: str) -> bytes:
     """Up to ``max_bytes + 1`` bytes of the regular file at ``path``.
 
     A result longer than ``max_bytes`` tells the caller the file is over its cap. A path
-    that names anything but a regular file (after following symlinks) is a
-    :class:`ConfigError` (exit 2) naming ``what``; I/O failures, including
+    that names anything but a regular file (after following symlinks), or that contains a
+    NUL character, is a :class:`ConfigError` (exit 2) naming ``what``; I/O failures, including
     :class:`FileNotFoundError`, propagate as :class:`OSError` for the caller to word.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
+    try:
+        fd = os.open(path, flags)
+    except ValueError:  # a NUL character: no file can have that name
+        raise ConfigError(
+            f"{what} path {str(path)[:200]!r} contains a NUL character",
+            hint="pass the path of a regular file",
+        ) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -2,7 +2,10 @@
 
 The order is the safety argument (design section 3):
 
-1. A gate outcome that did not pass stops everything before any store is opened for writing.
+1. :func:`promote` runs the gate itself (:func:`~digestgate.decide.decide_release`, online:
+   every image is fetched by digest and hashed) and signs its VSAs; a release that does not
+   pass stops everything before any store is opened for writing. There is no way to hand
+   ``promote`` a decision: the gate cannot be skipped in code either.
 2. Every requested tag is read at the target; a tag matching ``promotion.immutableTags`` that
    already names another digest blocks with ``promotion.tag-immutable``. Nothing is written.
 3. Every artifact is copied by digest to ``TARGET/NAME`` (artifacts concurrently, blobs
@@ -32,16 +35,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from digestgate.copy import CopyPlan, CopyReport, ProgressSink, plan_copy
+from digestgate.decide import GateResult, decide_release
 from digestgate.digest import Digest
 from digestgate.errors import BlockedError, InternalError, UsageError
 from digestgate.evidence.model import VerifiedEvidence
 from digestgate.evidence.store.base import EvidenceStore
+from digestgate.evidence.store.dirstore import DirStore
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.open import Stores
 from digestgate.oci.store import ImageStore
+from digestgate.policy.model import Policy
 from digestgate.promotecopy import _copy_all
 from digestgate.promoteevidence import _attach_evidence
 from digestgate.promotetags import (
@@ -66,7 +72,6 @@ if TYPE_CHECKING:
 __all__ = [
     "TAG_IMMUTABLE",
     "ArtifactPlan",
-    "GateOutcome",
     "Info",
     "PromotionResult",
     "TagChange",
@@ -78,9 +83,18 @@ __all__ = [
 Info = Callable[[str], None]
 
 
+#: Only :func:`_outcome` holds this: a :class:`GateOutcome` cannot be built anywhere else.
+_SEAL: Final = object()
+
+
 @dataclass(frozen=True)
 class GateOutcome:
-    """What the gate decided, and what it relied on: the only way into a promotion."""
+    """What the gate decided and relied on, as the promotion steps need it.
+
+    Built only from a :class:`~digestgate.decide.GateResult` the gate produced inside
+    :func:`promote` (the seal refuses any other construction), so no caller can hand the
+    promotion a decision of its own.
+    """
 
     passed: bool
     policy_digest: Digest
@@ -88,7 +102,31 @@ class GateOutcome:
     # per artifact name: the verified evidence the gate relied on (provenance, lane results)
     evidence: Mapping[str, Sequence[VerifiedEvidence]]
     vsas: Mapping[str, bytes]  # per artifact name: the gate's signed VSA envelope for that digest
-    summary: str  # the rendered verdict (table), for messages
+    seal: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.seal is not _SEAL:
+            raise InternalError(
+                "a gate outcome can only come from the gate itself",
+                hint="call digestgate.promote.promote(), which runs the gate",
+            )
+
+
+def _outcome(gate: GateResult) -> GateOutcome:
+    decision = gate.decision
+    verified = {e.envelope_digest: e for e in gate.run.evidence}
+    relied_on = {
+        name: [verified[ref.digest] for ref in artifact.evidence if ref.digest in verified]
+        for name, artifact in decision.artifacts.items()
+    }
+    return GateOutcome(
+        passed=decision.passed,
+        policy_digest=decision.policy_digest,
+        immutable_tags=tuple(glob.pattern for glob in gate.policy.promotion.immutable_tags),
+        evidence=relied_on,
+        vsas=dict(gate.vsas),
+        seal=_SEAL,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +142,10 @@ class ArtifactPlan:
 
 @dataclass
 class PromotionResult:
-    """The outcome of :func:`promote`: the record, or the plan of a dry run."""
+    """The outcome of :func:`promote`: the gate's result, then the record or the plan."""
 
     dry_run: bool
+    gate: GateResult | None = None
     plans: tuple[ArtifactPlan, ...] = ()
     promotion: Promotion | None = None
     reports: dict[str, CopyReport] = field(default_factory=dict)
@@ -135,6 +174,21 @@ def target_location(target: str, name: str) -> Location:
     return location
 
 
+def check_target(target: str, names: Sequence[str] = ()) -> None:
+    """Refuse (exit 2, before any work) a target that cannot hold the promotion: a bad
+    ``--to``, or an ``oci:`` directory (or ``DIR/NAME``) that exists and is not a directory."""
+    target_location(target, "check")
+    if not target.startswith("oci:"):
+        return
+    directory = Path(parse_layout_reference(target).path)
+    for path in (directory, *(directory / name for name in names)):
+        if path.exists() and not path.is_dir():
+            raise UsageError(
+                f"--to {target[:120]}: {str(path)[:200]} exists and is not a directory",
+                hint="an oci: target is a directory holding one layout per artifact",
+            )
+
+
 # --- the verb ----------------------------------------------------------------------------
 
 
@@ -153,13 +207,13 @@ class _Artifact:
 
 def promote(
     release: Release | Promotion,
-    outcome: GateOutcome,
     *,
+    policy: Policy,
+    evidence_stores: Sequence[EvidenceStore],
     target: str,
     tags: Sequence[str],
     stores: Stores,
-    signer: Signer | None,
-    evidence_dir: EvidenceStore | None,
+    signer: Signer,
     now: datetime,
     dry_run: bool = False,
     concurrency: int = 4,
@@ -167,9 +221,14 @@ def promote(
     info: Info = lambda _text: None,
     policy_uri: str = "policy.yaml",
     tag_plan: TagPlan | None = None,
+    on_gate: Callable[[GateResult], None] | None = None,
 ) -> PromotionResult:
-    """Promote ``release`` to ``target`` under the gate's ``outcome``; see the module doc.
+    """Gate ``release`` under ``policy``, then promote it to ``target``; see the module doc.
 
+    The gate always runs here, online, and signs its VSAs with ``signer`` (into the first
+    evidence store, unless ``dry_run``); ``on_gate`` sees its result before anything is
+    copied (to render or report it). A release that does not pass raises
+    :class:`~digestgate.errors.BlockedError` and nothing is written to the target.
     ``tag_plan`` (optional) keeps each tag's previous digest on disk before the tag moves,
     and supplies it for tags an earlier failed run already moved.
     """
@@ -177,15 +236,69 @@ def promote(
         raise UsageError("--concurrency must be at least 1", hint="use 1 or more")
     for tag in tags:
         validate_promotion_tag(tag)
-    if not outcome.passed:
+    check_target(target, sorted(release.artifacts))  # a bad target: exit 2 before any work
+    if not evidence_stores:
+        raise UsageError("promote needs at least one evidence store", hint="pass --evidence")
+    gate = decide_release(
+        policy,
+        release,
+        evidence_stores,
+        now=now,
+        images=stores,
+        vsa_signer=signer,
+        vsa_store=None if dry_run else evidence_stores[0],
+        policy_uri=policy_uri,
+    )
+    if on_gate is not None:
+        on_gate(gate)
+    if not gate.passed:
         raise BlockedError(
             "the gate blocked this release; nothing was promoted",
             hint="fix the findings in the verdict above, then run promote again",
         )
+    evidence_dir = next((s for s in evidence_stores if isinstance(s, DirStore)), None)
+    result = _promote_gated(
+        release,
+        _outcome(gate),
+        target=target,
+        tags=tags,
+        stores=stores,
+        signer=signer,
+        evidence_dir=evidence_dir,
+        now=now,
+        dry_run=dry_run,
+        concurrency=concurrency,
+        progress=progress,
+        info=info,
+        policy_uri=policy_uri,
+        tag_plan=tag_plan,
+    )
+    result.gate = gate
+    return result
+
+
+def _promote_gated(
+    release: Release | Promotion,
+    outcome: GateOutcome,
+    *,
+    target: str,
+    tags: Sequence[str],
+    stores: Stores,
+    signer: Signer,
+    evidence_dir: EvidenceStore | None,
+    now: datetime,
+    dry_run: bool,
+    concurrency: int,
+    progress: ProgressSink | None,
+    info: Info,
+    policy_uri: str,
+    tag_plan: TagPlan | None,
+) -> PromotionResult:
+    """The promotion steps after a passing gate (module doc, steps 2-5)."""
+    if not outcome.passed or outcome.seal is not _SEAL:
+        raise InternalError("promotion reached without a passing gate")
     if not release.artifacts:
         raise BlockedError("the release has no artifacts; nothing to promote")
-    if signer is None and not dry_run:
-        raise UsageError("promote needs --vsa-key to sign promotion records")
     artifacts = _artifacts(release, outcome, target, stores)
     changes = _tag_changes(artifacts, tags, stores, outcome.immutable_tags)
     if dry_run:
@@ -200,7 +313,6 @@ def promote(
             for a in artifacts
         )
         return PromotionResult(dry_run=True, plans=plans, tags=changes)
-    assert signer is not None
     result = PromotionResult(dry_run=False)
 
     def attach(artifact: _Artifact) -> None:

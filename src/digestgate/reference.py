@@ -10,6 +10,7 @@ Grammar (distribution reference, OCI distribution-spec 1.1 section "Pulling mani
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, replace
 from typing import Final
@@ -169,6 +170,9 @@ def parse_registry_reference(text: str) -> ImageReference:
         registry, repository = first, rest
         if not _HOST_RE.fullmatch(registry):
             raise _bad(text, f"invalid registry host {registry!r}")
+        port = registry.rpartition("]")[2].rpartition(":")[2] if ":" in registry else ""
+        if port and not 1 <= int(port) <= 65535:
+            raise _bad(text, f"port {port} is not between 1 and 65535")
     else:
         registry, repository = DOCKER_HUB, body
     if registry.lower() in _HUB_ALIASES:
@@ -189,8 +193,18 @@ def parse_registry_reference(text: str) -> ImageReference:
     return ImageReference(registry, repository, tag, digest)
 
 
+def normalise_layout_path(path: str) -> str:
+    """``DIR`` without ``.`` segments, ``a/..`` pairs, repeated or trailing slashes.
+
+    Lexical, like ``posixpath.normpath`` (leading ``..`` stay): the path that is matched
+    against the policy's patterns is the path that is opened.
+    """
+    normal = posixpath.normpath(path)
+    return "/" + normal.lstrip("/") if normal.startswith("//") else normal
+
+
 def parse_layout_reference(text: str) -> LayoutReference:
-    """Parse ``oci:DIR[:TAG][@DIGEST]``."""
+    """Parse ``oci:DIR[:TAG][@DIGEST]``; ``DIR`` is normalised (:func:`normalise_layout_path`)."""
     if not text.startswith("oci:"):
         raise _bad(text, "a layout reference starts with 'oci:'")
     if any(ord(c) < 0x20 for c in text):
@@ -205,7 +219,7 @@ def parse_layout_reference(text: str) -> LayoutReference:
             raise _bad(text, f"invalid tag {tag[:140]!r}")
     if not body:
         raise _bad(text, "missing the layout directory", "write oci:DIR, e.g. oci:./images/app")
-    return LayoutReference(body, tag, digest)
+    return LayoutReference(normalise_layout_path(body), tag, digest)
 
 
 def parse_location(text: str) -> Location:

@@ -6,19 +6,26 @@ tagging fails midway the plan stays, and the re-run reads it: a tag the failed r
 moved points at the wanted digest now, so the re-run records the plan's previous digest for
 it instead of the wanted digest it finds. Entries are keyed by repository, tag and wanted
 digest, so a plan never speaks for another promotion's digest.
+
+A re-run after a *successful* promotion finds every tag already at its digest, and the plan
+gone; the promotion record it is about to overwrite (``FILE`` itself) still knows what each
+tag pointed to before, so the plan is seeded from it (:meth:`TagPlan.load`'s ``record``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from digestgate.atomicfile import write_atomic
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError, DigestgateError, StorageError
 from digestgate.fileread import read_capped
 from digestgate.jsonutil import JSONFormatError, dumps_canonical, loads_strict
+
+if TYPE_CHECKING:
+    from digestgate.release import Promotion
 
 KIND: Final = "TagPlan"
 API_VERSION: Final = "digestgate/v1"
@@ -41,18 +48,28 @@ class TagPlan:
     entries: dict[Key, Digest | None] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path) -> TagPlan:
-        """The plan at ``path``; an absent file is an empty plan."""
+    def load(cls, path: Path, *, record: Promotion | None = None) -> TagPlan:
+        """The plan at ``path`` (an absent file is an empty plan), seeded with the previous
+        digests a promotion ``record`` of the same digests holds for the tags it set."""
+        entries: dict[Key, Digest | None] = {}
+        if record is not None:
+            for artifact in record.artifacts.values():
+                location = artifact.location
+                if location is None or location.digest is None:
+                    continue
+                for tag in artifact.tags:
+                    entries[(location.name, tag.tag, location.digest)] = tag.previous
         try:
             data = read_capped(path, MAX_PLAN_SIZE, what="tag plan")
         except FileNotFoundError:
-            return cls(path)
+            return cls(path, entries)
         except OSError as exc:
             raise StorageError(
                 f"cannot read the tag plan {path}: {exc.strerror or exc}",
                 hint="check its permissions",
             ) from exc
-        return cls(path, _parse(data, path))
+        entries.update(_parse(data, path))  # a failed run's plan is newer than the record
+        return cls(path, entries)
 
     def previous(
         self, repository: str, tag: str, wanted: Digest, current: Digest | None

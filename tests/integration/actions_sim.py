@@ -45,6 +45,8 @@ EXAMPLES = {
     "github": ROOT / "examples/github/.github/workflows/release.yml",
     "gitea": ROOT / "examples/gitea/.gitea/workflows/release.yml",
 }
+#: Gitea/Forgejo promote from a separate release repository (the gate key's only home).
+GITEA_PROMOTE = ROOT / "examples/gitea/release-repository/.gitea/workflows/promote.yml"
 DIGESTGATE_ACTION_RE = re.compile(r"(?:https://github\.com/)?digestgate/digestgate@[^\s]+")
 
 # --- workflow files -------------------------------------------------------------------------
@@ -247,7 +249,7 @@ class StepFailed(Exception):
 class ArtifactStore:
     """Workflow artifacts of one run: one directory per artifact name."""
 
-    UPLOAD_KEYS = frozenset({"name", "path", "if-no-files-found", "retention-days"})
+    UPLOAD_KEYS = frozenset({"name", "path", "if-no-files-found", "retention-days", "overwrite"})
     DOWNLOAD_KEYS = frozenset({"name", "pattern", "path"})
 
     def __init__(self, root: Path) -> None:
@@ -261,6 +263,7 @@ class ArtifactStore:
     def upload(self, workspace: Path, given: Mapping[str, Any]) -> str:
         """upload-artifact: files under the least common ancestor of the paths."""
         assert set(given) <= self.UPLOAD_KEYS, f"upload-artifact: {sorted(given)}"
+        assert str(given.get("overwrite", "false")).lower() == "false", "never overwritten"
         name = str(given["name"])
         assert not self.path(name).exists(), f"artifact {name} uploaded twice"
         lines = [p.strip().rstrip("/") for p in str(given["path"]).splitlines()]
@@ -355,6 +358,8 @@ class Simulation:
     pull: Puller
     #: Called before the named job starts; returns what it did, for the report.
     before_job: dict[str, Callable[[Run], str]] = field(default_factory=dict)
+    #: The inputs context (a workflow_dispatch run).
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 class Run:
@@ -394,7 +399,7 @@ class Run:
     # -- jobs
     def _job(self, name: str, job: Mapping[str, Any]) -> JobRecord:
         allowed = {"name", "runs-on", "environment", "permissions", "outputs", "steps", "needs"}
-        allowed |= {"if", "services", "container", "env", "timeout-minutes"}
+        allowed |= {"if", "services", "container", "env", "timeout-minutes", "concurrency"}
         assert set(job) <= allowed, f"{name}: unsupported job keys {sorted(set(job) - allowed)}"
         root = self.sim.work / "jobs" / name
         workspace, temp = root / "workspace", root / "temp"
@@ -412,7 +417,7 @@ class Run:
             "needs": needs,
             "vars": self.sim.vars,
             "secrets": self.sim.secrets,
-            "inputs": {},
+            "inputs": self.sim.inputs,
         }
         needs_failed = any(n["result"] != "success" for n in needs.values())
         if not condition(job.get("if"), context, failed=needs_failed):

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
     [
         "examples/github/.github/workflows",
         "examples/gitea/.gitea/workflows",
+        "examples/gitea/release-repository/.gitea/workflows",
         ".github/workflows",
     ],
 )

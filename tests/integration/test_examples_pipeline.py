@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ from tests.fixtures.skopeo import (
 from tests.integration.actions_expr import ExpressionError, condition, substitute
 from tests.integration.actions_sim import (
     EXAMPLES,
+    GITEA_PROMOTE,
     ROOT,
     Run,
     Simulation,
@@ -146,6 +148,7 @@ def make_repository(
     policy = yaml.safe_load(text)
     for name in NAMES:
         policy["artifacts"][name]["repository"] = f"{registry.host}/{repo}/*/{name}"
+        policy["artifacts"][name]["evidence"] = [f"{registry.host}/{repo}/staging/{name}"]
     if flavour == "gitea":
         policy["source"]["repository"] = gitea_value(text, r"repository: \S+ # Gitea: (\S+)")
         policy["provenance"]["builder"] = gitea_value(text, r'#\s*Gitea:\s*"([^"]+)"')
@@ -216,7 +219,57 @@ def simulate(
     run = Run(sim).execute()
     print(run.report())
     print(f"({time.monotonic() - started:.1f} s)")
+    if flavour == "gitea" and run.jobs["gate"].result == "success":
+        run.jobs.update(promote_from_release_repository(run, sim, tmp_path).jobs)
     return run, builds
+
+
+def promote_from_release_repository(app: Run, sim: Simulation, tmp_path: Path) -> Run:
+    """Gitea/Forgejo: a release manager starts the release repository's promote workflow
+    with the values the application's gate job printed (its release.json)."""
+    release = json.loads((app.artifacts.path("release") / "release.json").read_text())
+    inputs = {
+        "backend": release["artifacts"]["backend"]["image"],
+        "frontend": release["artifacts"]["frontend"]["image"],
+        "revision": release["source"]["revision"],
+        "ref": release["source"]["ref"],
+        "run-id": release["source"]["runId"],
+        "tag": "main",
+    }
+    summary = app.jobs["gate"].summary.read_text(encoding="utf-8")
+    for name in NAMES:  # what the gate job showed the release manager
+        assert f'"image": "{inputs[name]}"' in summary
+    github = {
+        **sim.github,
+        "repository": "example-org/app-release",
+        "workflow": "promote.yml",
+        "event_name": "workflow_dispatch",
+        "run_id": "9100200999",
+        "run_number": "3",
+    }
+    variables = {
+        **sim.vars,
+        "SOURCE_REPOSITORY": f"{sim.github['server_url']}/{sim.github['repository']}",
+    }
+    release_sim = Simulation(
+        workflow=GITEA_PROMOTE,
+        work=tmp_path / "release-run",
+        github=github,
+        platform_env=sim.platform_env,
+        secrets={k: v for k, v in sim.secrets.items() if k != "DIGESTGATE_BUILD_KEY"},
+        vars=variables,
+        repository=sim.repository,
+        dg_bin=sim.dg_bin,
+        build=sim.build,
+        pull=sim.pull,
+        inputs=inputs,
+    )
+    run = Run(release_sim).execute()
+    print(run.report())
+    promoted = run.artifacts.path("promoted")
+    if promoted.exists():
+        shutil.copytree(promoted, app.artifacts.path("promoted"))
+    return run
 
 
 def production_tags(registry: Registry, repo: str, name: str) -> list[str]:
@@ -226,6 +279,13 @@ def production_tags(registry: Registry, repo: str, name: str) -> list[str]:
     except SkopeoError as exc:
         assert "unknown" in exc.stderr.lower() or "not found" in exc.stderr.lower(), exc
         return []
+
+
+def gate_artifact(run: Run) -> Path:
+    """The gate job's artifact: ``gate`` (Gitea, v3) or ``gate-<attempt>`` (GitHub)."""
+    found = sorted(run.artifacts.root.glob("gate*"))
+    assert len(found) == 1, found
+    return found[0]
 
 
 def digestgate_commands(run: Run) -> dict[str, list[str]]:
@@ -259,7 +319,8 @@ def test_example_pipeline_promotes_the_validated_digests(
         "integration": ["attest-test-result"],
         "e2e": ["attest-test-result"],
         "gate": ["gate"],
-        "promote": ["promote"],
+        # Gitea/Forgejo: the release repository rebuilds release.json from the inputs.
+        "promote": ["promote"] if flavour == "github" else ["capture", "capture", "promote"],
     }
     captured = {name: run.jobs["build"].outputs[f"{name}-digest"] for name in NAMES}
     staging = f"{registry.host}/{repo}/staging"
@@ -297,7 +358,7 @@ def test_example_pipeline_promotes_the_validated_digests(
     assert "| Artifact | Digest | Requirement | Verdict | Reason |" in summary
     for name in NAMES:
         assert f"| {name} | `" in summary
-    report = json.loads((run.artifacts.path("gate") / "gate-report.json").read_text())
+    report = json.loads((gate_artifact(run) / "gate-report.json").read_text())
     assert report["verdict"] == "PASSED"
     assert {n: a["digest"] for n, a in report["artifacts"].items()} == captured
 
@@ -328,7 +389,7 @@ def test_example_pipeline_blocks_a_frontend_rebuilt_after_validation(
     assert (gate.code, gate.outputs["verdict"]) == (1, "FAILED"), gate.stderr
     for name in NAMES:
         assert production_tags(registry, repo, name) == []
-    report = json.loads((run.artifacts.path("gate") / "gate-report.json").read_text())
+    report = json.loads((gate_artifact(run) / "gate-report.json").read_text())
     assert report["verdict"] == "FAILED"
     frontend = report["artifacts"]["frontend"]
     assert (frontend["digest"], frontend["verdict"]) == (rebuilt, "FAILED")

@@ -26,6 +26,7 @@ import pytest
 from tests.integration.actions_sim import (
     ACTION,
     EXAMPLES,
+    GITEA_PROMOTE,
     ROOT,
     action_run_step,
     jobs,
@@ -35,7 +36,11 @@ from tests.integration.actions_sim import (
     steps,
 )
 
-WORKFLOWS = [*EXAMPLES.values(), *sorted((ROOT / ".github/workflows").glob("*.yml"))]
+WORKFLOWS = [
+    *EXAMPLES.values(),
+    GITEA_PROMOTE,
+    *sorted((ROOT / ".github/workflows").glob("*.yml")),
+]
 PIN_DOC = ROOT / "docs/pipeline.md"
 
 SHA_RE = re.compile(r"[0-9a-f]{40}")
@@ -259,14 +264,17 @@ def test_release_pipeline_shape(flavour: str) -> None:
     assert isinstance(triggers, dict) and set(triggers) <= {"push", "workflow_dispatch"}
     assert workflow["permissions"] == {}
     all_jobs = jobs(workflow)
-    assert set(all_jobs) == {"build", "fast-check", "integration", "e2e", "gate", "promote"}
+    # Gitea/Forgejo promote from the release repository (GITEA_PROMOTE): see the custody test.
+    promotes = {"promote"} if flavour == "github" else set()
+    assert set(all_jobs) == {"build", "fast-check", "integration", "e2e", "gate", *promotes}
     lanes = {"fast-check", "integration", "e2e"}
     assert all(needs_of(all_jobs[lane]) == ["build"] for lane in lanes)
     assert set(needs_of(all_jobs["gate"])) == {"build", *lanes}
     gate_if = " ".join(str(all_jobs["gate"]["if"]).split())
     for name in ("build", *lanes):
         assert f"needs.{name}.result == 'success'" in gate_if
-    assert needs_of(all_jobs["promote"]) == ["gate"]
+    if promotes:
+        assert needs_of(all_jobs["promote"]) == ["gate"]
     for name, job in all_jobs.items():
         assert "permissions" in job, f"{name}: no job-level permissions"
         if flavour == "gitea":
@@ -277,6 +285,46 @@ def test_release_pipeline_shape(flavour: str) -> None:
                 assert step["with"]["persist-credentials"] is False, name
             if flavour == "gitea" and uses and not uses.startswith("./"):
                 assert uses.startswith("https://"), f"{name}: {uses} is not an absolute URL"
+
+
+def _secrets_read(job: Mapping[str, Any]) -> set[str]:
+    return set(re.findall(r"secrets\.([A-Z0-9_]+)", json.dumps(job)))
+
+
+def test_only_the_promote_job_can_read_the_gate_key() -> None:
+    """Key custody (design section 8): one key per role, and the gate key, which deployments
+    trust, only where promotion runs: the reviewer-protected "production" environment on
+    GitHub; the separate release repository on Gitea and Forgejo."""
+    github = jobs(load(EXAMPLES["github"]))
+    environments = {name: job.get("environment") for name, job in github.items()}
+    assert environments == {
+        "build": "build",
+        "fast-check": "tests",
+        "integration": "tests",
+        "e2e": "tests",
+        "gate": None,
+        "promote": "production",
+    }
+    keys = {name: sorted(_secrets_read(job) & ROLE_KEYS) for name, job in github.items()}
+    assert keys == {
+        "build": ["DIGESTGATE_BUILD_KEY"],
+        "fast-check": ["DIGESTGATE_TESTS_KEY"],
+        "integration": ["DIGESTGATE_TESTS_KEY"],
+        "e2e": ["DIGESTGATE_TESTS_KEY"],
+        "gate": [],
+        "promote": ["DIGESTGATE_GATE_KEY"],
+    }
+    assert github["promote"]["concurrency"]["group"] == "promote-production"
+    gitea = jobs(load(EXAMPLES["gitea"]))
+    assert not any("DIGESTGATE_GATE_KEY" in _secrets_read(job) for job in gitea.values())
+    release = jobs(load(GITEA_PROMOTE))
+    assert set(release) == {"promote"}
+    assert _secrets_read(release["promote"]) & ROLE_KEYS == {"DIGESTGATE_GATE_KEY"}
+    assert release["promote"]["runs-on"] == "digestgate-release"
+    assert release["promote"]["concurrency"]["group"] == "promote-production"
+
+
+ROLE_KEYS = {"DIGESTGATE_BUILD_KEY", "DIGESTGATE_TESTS_KEY", "DIGESTGATE_GATE_KEY"}
 
 
 @pytest.mark.parametrize("flavour", sorted(EXAMPLES))
@@ -392,7 +440,9 @@ def test_action_maps_every_input() -> None:
 @pytest.mark.parametrize("flavour", sorted(EXAMPLES))
 def test_example_action_steps_produce_contract_arguments(flavour: str, tmp_path: Path) -> None:
     commands: list[str] = []
-    for name, job in jobs(load(EXAMPLES[flavour])).items():
+    files = [EXAMPLES[flavour], *([GITEA_PROMOTE] if flavour == "gitea" else [])]
+    all_jobs = [item for path in files for item in jobs(load(path)).items()]
+    for name, job in all_jobs:
         for step in steps(job):
             if DIGESTGATE_ACTION not in str(step.get("uses", "")):
                 continue

@@ -23,6 +23,7 @@ from digestgate.evidence.dsse import sign_envelope
 from digestgate.evidence.keys import generate_keypair, load_signer
 from digestgate.evidence.model import PAYLOAD_TYPE
 from digestgate.oci.layout import LayoutStore
+from digestgate.policy import load_policy
 from digestgate.samples import sample_image
 from digestgate.timeutil import utcnow
 from tests.conftest import CliResult, run_cli
@@ -446,12 +447,15 @@ def test_truncated_real_envelope_does_not_count(world: World) -> None:
     blocked(world, {"*": {"evidence.malformed"}, **LANE_GONE})
 
 
-def test_fifty_mebibyte_evidence_file(world: World) -> None:
+def test_fifty_mebibyte_evidence_file_is_exit_3(world: World) -> None:
     with (world.evidence / "huge.json").open("wb") as handle:
         handle.write(b'{"payload": "')
         handle.write(b"A" * (50 * 1024 * 1024))
         handle.write(b'", "payloadType": "application/vnd.in-toto+json", "signatures": []}')
-    passed(world, {"*": {"evidence.malformed"}})
+    result = world.gate("--offline", "--vsa-key", str(world.keys["gate"]))
+    assert result.code == 3, result.stderr
+    assert "huge.json is 52428880 bytes, over the 16777216-byte limit" in result.stderr
+    assert not list(world.evidence.glob("vsa-*.json"))  # could not decide: nothing signed
 
 
 def test_duplicate_keys_payload_given_twice(world: World) -> None:
@@ -484,12 +488,15 @@ def test_same_envelope_in_two_files_counts_once(world: World) -> None:
 # --- registry checks ---------------------------------------------------------------------------
 
 
-def test_served_bytes_that_do_not_match_the_digest(world: World) -> None:
+def test_served_bytes_that_do_not_match_the_digest_are_exit_3(world: World) -> None:
+    """A store serving other bytes for the digest is broken: no decision, nothing signed."""
     blob = world.root / "images" / "backend" / "blobs" / "sha256" / world.digests["backend"].hex
     blob.write_bytes(blob.read_bytes() + b" ")
-    result = world.gate()
-    assert result.code == 1
-    assert world.ids() == {"backend": {"artifact.digest-mismatch"}}
+    result = world.gate("--vsa-key", str(world.keys["gate"]))
+    assert result.code == 3, result.stderr
+    assert "do not hash to it, twice" in result.stderr
+    assert not world.report.exists()
+    assert not list(world.evidence.glob("vsa-*.json"))
 
 
 def test_image_not_found(world: World) -> None:
@@ -566,8 +573,16 @@ def verify(world: World, *extra: str) -> CliResult:
 def put_vsa(
     world: World, signer: str, *, policy_digest: Digest | None = None, time: datetime | None = None
 ) -> None:
-    digest = policy_digest or Digest.of(world.policy.read_bytes())
-    doc = vsa(world.digests["backend"], policy_digest=digest, time=time or world.when)
+    loaded = load_policy(world.policy)
+    roles = loaded.roles()
+    trusted = [
+        {"name": n, "keyid": k, **({"role": roles[n]} if n in roles else {})}
+        for n, k in loaded.key_ids().items()
+    ]
+    digest = policy_digest or loaded.digest
+    doc = vsa(
+        world.digests["backend"], policy_digest=digest, time=time or world.when, trusted=trusted
+    )
     world.put("vsa", doc, signer)
 
 
@@ -620,6 +635,8 @@ def test_a_repository_the_policy_does_not_allow_is_never_contacted(
 
     def record(request: httpx.Request) -> httpx.Response:
         contacted.append(request.url.host)
+        if request.url.host == "registry.example.org":  # the policy's evidence repositories
+            return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
         return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="x"'})
 
     original = cli_options.store_options_from
@@ -633,11 +650,18 @@ def test_a_repository_the_policy_does_not_allow_is_never_contacted(
     world.write_release(
         {n: f"attacker.example/org/staging/{n}@{d}" for n, d in world.digests.items()}
     )
-    world.write_policy(POLICY.replace("keys/", ""))
+    world.write_policy(
+        POLICY.replace("keys/", "")
+        .replace('/backend"}', '/backend", evidence: ["registry.example.org/org/staging/backend"]}')
+        .replace(
+            '/frontend"}', '/frontend", evidence: ["registry.example.org/org/staging/frontend"]}'
+        )
+    )
     result = world.gate("--evidence", "attached")
     assert result.code == 1, result.stderr
     assert world.ids() == {
         "backend": {"artifact.wrong-repository"},
         "frontend": {"artifact.wrong-repository"},
     }
-    assert contacted == []
+    assert "attacker.example" not in contacted
+    assert set(contacted) == {"registry.example.org"}  # evidence is read where the policy says

@@ -161,7 +161,7 @@ def test_a_key_split_into_arguments_is_not_quoted_back_by_click(
 def test_other_usage_errors_keep_clicks_message(world: World) -> None:
     result = run_cli(*_gate(world, ["--vsa-key", "keys/gate.key", "stray"]))
     assert result.code == 2
-    assert "Error: Got unexpected extra argument (stray)" in result.stderr
+    assert result.stderr.startswith("digestgate: error: Got unexpected extra argument (stray)")
 
 
 def _body(pem: str) -> str:

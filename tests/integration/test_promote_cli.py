@@ -1,11 +1,13 @@
 """``digestgate promote`` end to end in-process, against the real registry.
 
-The gate's outcome is supplied by replacing ``_run_gate`` where a test is about what
-happens after the gate; the flags, output, files and exit codes are the real ones.
+Every promotion runs the real gate (real keys, signed evidence in a dir: store, a policy);
+the flags, output, files and exit codes are the real ones.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,53 +16,61 @@ import pytest
 from digestgate.errors import RegistryError
 from digestgate.oci.open import Stores
 from digestgate.release import Promotion, load_release, save_release
+from digestgate.timeutil import utcnow
 from tests.conftest import CliResult, run_cli
 from tests.fixtures.registry import Registry
 from tests.fixtures.skopeo import inspect_digest
 from tests.integration.test_promote_registry import image_tags, staged
-from tests.unit.test_promote import Keys, make_keys, outcome_for
+from tests.unit.test_promote import Gated, Keys, make_keys, outcome_for
 
 pytestmark = [pytest.mark.registry, pytest.mark.skopeo]
 
 
-def setup(
-    registry: Registry, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kw: Any
-) -> tuple[Path, Keys]:
+@dataclass(frozen=True)
+class Setup:
+    """A staged release on disk and the keys, policy and evidence the gate passes it with."""
+
+    release: Path
+    keys: Keys
+    gated: Gated
+
+
+def setup(registry: Registry, repo: str, tmp_path: Path, **kw: Any) -> Setup:
     keys = make_keys(tmp_path / "keys")
     release = staged(registry, repo, tmp_path, seed=kw.pop("seed", 500))
     path = tmp_path / "release.json"
     save_release(path, release)
-    outcome = outcome_for(keys, release, **kw)
-    monkeypatch.setattr("digestgate.cli.promote._run_gate", lambda *a, **k: outcome)
-    return path, keys
+    finished = utcnow() - timedelta(hours=1)
+    return Setup(path, keys, outcome_for(keys, release, finished=finished, **kw))
 
 
-def promote_cli(release: Path, keys: Keys, target: str, *extra: str) -> CliResult:
+def promote_cli(setup: Setup, target: str, *extra: str) -> CliResult:
     return run_cli(
         "promote",
-        "--release", str(release),
-        "--policy", "policy.yaml",
-        "--evidence", "attached",
+        "--release", str(setup.release),
+        "--policy", str(setup.keys.directory / "policy.yaml"),
+        "--evidence", f"dir:{setup.gated.store.path}",
         "--to", target,
-        "--vsa-key", keys.keyref,
+        "--vsa-key", setup.keys.keyref,
         *extra,
     )  # fmt: skip
 
 
 def test_promote_writes_promoted_json_and_prints_images(
-    registry: Registry, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, repo: str, tmp_path: Path
 ) -> None:
-    release, keys = setup(registry, repo, tmp_path, monkeypatch)
+    world = setup(registry, repo, tmp_path)
+    release = world.release
     out = tmp_path / "promoted.json"
     target = registry.ref(f"{repo}/prod")
-    result = promote_cli(release, keys, target, "--tag", "v1.0", "--out", str(out))
+    result = promote_cli(world, target, "--tag", "v1.0", "--out", str(out))
     assert result.code == 0, result.stderr
     promotion = load_release(out)
     assert isinstance(promotion, Promotion)
     assert result.stdout.splitlines() == [
         f"{name} {artifact.image_text}" for name, artifact in sorted(promotion.artifacts.items())
     ]
-    assert "verdict table" in result.stderr
+    assert "lane:e2e" in result.stderr  # the gate's verdict table
     staged_release = load_release(release)
     for name, artifact in promotion.artifacts.items():
         digest = staged_release.artifacts[name].digest
@@ -71,11 +81,11 @@ def test_promote_writes_promoted_json_and_prints_images(
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(
-    registry: Registry, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, repo: str, tmp_path: Path
 ) -> None:
-    release, keys = setup(registry, repo, tmp_path, monkeypatch, seed=510)
+    world = setup(registry, repo, tmp_path, seed=510)
     target = registry.ref(f"{repo}/prod")
-    result = promote_cli(release, keys, target, "--tag", "v1.0", "--dry-run")
+    result = promote_cli(world, target, "--tag", "v1.0", "--dry-run")
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"backend: {registry.host}/{repo}/staging/backend@sha256:")
@@ -89,13 +99,11 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
             assert image_tags(stores, registry, f"{repo}/prod/{name}") == []
 
 
-def test_blocked_is_exit_1_with_the_verdict(
-    registry: Registry, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    release, keys = setup(registry, repo, tmp_path, monkeypatch, seed=520, passed=False)
-    result = promote_cli(release, keys, registry.ref(f"{repo}/prod"), "--tag", "v1.0")
+def test_blocked_is_exit_1_with_the_verdict(registry: Registry, repo: str, tmp_path: Path) -> None:
+    world = setup(registry, repo, tmp_path, seed=520, passed=False)
+    result = promote_cli(world, registry.ref(f"{repo}/prod"), "--tag", "v1.0")
     assert result.code == 1
-    assert "verdict table" in result.stderr
+    assert "lane.missing" in result.stderr
     assert "nothing was promoted" in result.stderr
     assert not (registry.root / "docker/registry/v2/repositories" / repo / "prod").exists()
 
@@ -106,10 +114,10 @@ def test_rerun_after_a_tagging_failure_records_the_original_previous_digests(
     from digestgate.oci.registry.repository import RegistryRepository
 
     target = registry.ref(f"{repo}/prod")
-    first, keys = setup(registry, repo, tmp_path / "one", monkeypatch, seed=530)
-    assert promote_cli(first, keys, target, "--tag", "latest").code == 0
-    old = load_release(first).artifacts
-    second, keys = setup(registry, repo, tmp_path / "two", monkeypatch, seed=540)
+    first = setup(registry, repo, tmp_path / "one", seed=530)
+    assert promote_cli(first, target, "--tag", "latest").code == 0
+    old = load_release(first.release).artifacts
+    second = setup(registry, repo, tmp_path / "two", seed=540)
     out = tmp_path / "promoted.json"
     real_set_tag = RegistryRepository.set_tag
 
@@ -119,13 +127,13 @@ def test_rerun_after_a_tagging_failure_records_the_original_previous_digests(
         real_set_tag(self, tag, descriptor)
 
     monkeypatch.setattr(RegistryRepository, "set_tag", failing)
-    failed = promote_cli(second, keys, target, "--tag", "latest", "--out", str(out))
+    failed = promote_cli(second, target, "--tag", "latest", "--out", str(out))
     assert failed.code == 3, failed.stderr
     assert "tags already moved" in failed.stderr
     assert not out.exists()
     assert (tmp_path / "promoted.json.tagplan").exists()
     monkeypatch.setattr(RegistryRepository, "set_tag", real_set_tag)
-    again = promote_cli(second, keys, target, "--tag", "latest", "--out", str(out))
+    again = promote_cli(second, target, "--tag", "latest", "--out", str(out))
     assert again.code == 0, again.stderr
     promotion = load_release(out)
     assert isinstance(promotion, Promotion)
@@ -138,7 +146,7 @@ def test_rerun_after_a_tagging_failure_records_the_original_previous_digests(
         "frontend": [("latest", old["frontend"].digest)],
     }
     assert not (tmp_path / "promoted.json.tagplan").exists()
-    new = load_release(second).artifacts
+    new = load_release(second.release).artifacts
     for name in ("backend", "frontend"):
         assert inspect_digest(registry, f"{repo}/prod/{name}:latest") == str(new[name].digest)
 
@@ -182,7 +190,10 @@ def world(tmp_path: Path) -> Any:
 
     w = World(tmp_path)
     w.write_policy()
-    w.policy.write_text(w.policy.read_text() + 'promotion:\n  immutableTags: ["v*"]\n')
+    # Staging is a layout, production a registry: verify at the target needs the policy to
+    # name both (it reads evidence only in repositories the policy names).
+    text = w.policy.read_text().replace("oci:**/images/", "**/")
+    w.policy.write_text(text + 'promotion:\n  immutableTags: ["v*"]\n')
     return w
 
 

@@ -22,7 +22,7 @@ from digestgate.evidence.dsse import verify_envelope
 from digestgate.evidence.model import VerifiedEvidence, read_vsa
 from digestgate.oci.manifest import Descriptor, ImageManifest
 from digestgate.oci.open import StoreOptions, Stores
-from digestgate.promote import GateOutcome, PromotionResult, promote
+from digestgate.promote import PromotionResult, promote
 from digestgate.reference import ImageReference, Location, parse_location
 from digestgate.release import Release
 from tests.fixtures import images
@@ -30,6 +30,7 @@ from tests.fixtures.registry import Registry
 from tests.fixtures.skopeo import inspect_digest, list_tags, push_layout
 from tests.unit.test_promote import (
     NOW,
+    Gated,
     Keys,
     attached_envelopes,
     make_keys,
@@ -120,17 +121,18 @@ def staged(registry: Registry, repo: str, tmp_path: Path, seed: int) -> Release:
 
 
 def do_promote(
-    release: Release, outcome: GateOutcome, stores: Stores, target: str, keys: Keys, **kw: Any
+    release: Release, outcome: Gated, stores: Stores, target: str, keys: Keys, **kw: Any
 ) -> PromotionResult:
     options: dict[str, Any] = {
+        "policy": outcome.policy,
+        "evidence_stores": [outcome.store],
         "tags": ("v1.0", "latest"),
         "signer": keys.signer,
-        "evidence_dir": None,
         "now": NOW,
         "concurrency": 4,
     }
     options.update(kw)
-    return promote(release, outcome, target=target, stores=stores, **options)
+    return promote(release, target=target, stores=stores, **options)
 
 
 def manifest_digests(stores: Stores, location: Location) -> list[str]:
@@ -175,7 +177,8 @@ def test_same_registry_promotion_mounts_and_keeps_digests(
         found = {Digest.of(raw): raw for raw in attached_envelopes(stores, name, target)}
         for evidence in outcome.evidence[name]:
             assert evidence.envelope_digest in found
-        assert Digest.of(outcome.vsas[name]) in found
+        assert result.gate is not None
+        assert Digest.of(result.gate.vsas[name]) in found
         kinds = [payload_of(raw)["predicate"].get("digestgate_kind") for raw in found.values()]
         assert kinds.count("promotion") == 1
         record = next(

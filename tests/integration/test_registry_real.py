@@ -69,6 +69,7 @@ def _client(
     env = {}
     if credentials is not None and not anonymous:
         env = {
+            "DIGESTGATE_REGISTRY_HOST": registry.host,
             "DIGESTGATE_REGISTRY_USERNAME": credentials[0],
             "DIGESTGATE_REGISTRY_PASSWORD": credentials[1],
         }

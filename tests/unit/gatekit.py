@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -70,9 +71,25 @@ gate:
 """
 
 
+@dataclass(frozen=True)
+class FakeKey:
+    """Stands in for a loaded public key in pure tests: its material is the file name."""
+
+    keyid: str
+    spki_der: bytes
+
+
+def fake_key_loader(ref: Path | str) -> FakeKey:
+    """Key material derived from the key file's name (or the inline text): no file I/O."""
+    material = (ref.name if isinstance(ref, Path) else ref).encode()
+    return FakeKey(hashlib.sha256(material).hexdigest(), material)
+
+
 def policy(text: str = POLICY) -> Policy:
-    """A policy parsed from YAML text (key paths resolve under /policy)."""
-    return parse_policy(text.encode(), source="policy.yaml", base_dir=Path("/policy"))
+    """A policy parsed from YAML text (key paths resolve under /policy; keys are fakes)."""
+    return parse_policy(
+        text.encode(), source="policy.yaml", base_dir=Path("/policy"), key_loader=fake_key_loader
+    )
 
 
 @dataclass(frozen=True)
@@ -205,11 +222,21 @@ def vsa(
     result: str = "PASSED",
     time: datetime = NOW - HOUR,
     name: str = "backend",
+    trusted: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
+    """A gate VSA; ``trusted`` defaults to the keys of the standard policy, with roles."""
+    if trusted is None:
+        standard = policy()
+        roles = standard.roles()
+        trusted = [
+            {"name": n, "keyid": k, **({"role": roles[n]} if n in roles else {})}
+            for n, k in standard.key_ids().items()
+        ]
     return statement(
         VSA,
         {name: digest},
         {
+            "digestgate_trustedKeys": trusted,
             "verifier": {"id": VERIFIER_ID},
             "timeVerified": format_timestamp(time),
             "resourceUri": f"{REGISTRY}/{name}@{digest}",

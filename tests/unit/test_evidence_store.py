@@ -6,13 +6,21 @@ import base64
 import json
 import os
 import tracemalloc
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from digestgate.digest import Digest
-from digestgate.errors import ConfigError, InternalError, NotFoundError, UsageError
+from digestgate.errors import (
+    ConfigError,
+    ExitCode,
+    IncompleteReadError,
+    InternalError,
+    NotFoundError,
+    UsageError,
+)
 from digestgate.evidence.model import PROVENANCE, TEST_RESULT
 from digestgate.evidence.store import (
     StoredEnvelope,
@@ -109,78 +117,93 @@ def test_dir_reports_malformed_files_beside_good_ones(tmp_path: Path) -> None:
     assert "signatures" in bad[1].message
 
 
-def test_dir_symlink_out_of_the_directory_is_refused(tmp_path: Path) -> None:
+def incomplete(store: DirStore | AttachedStore, subjects: list[SubjectLocation]) -> str:
+    """The message of the IncompleteReadError (exit 3) that reading ``store`` must raise."""
+    with pytest.raises(IncompleteReadError) as caught:
+        list(store.read(subjects))
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert caught.value.hint
+    return caught.value.message
+
+
+def test_dir_symlinks_inside_are_read_and_any_escape_stops_the_read(tmp_path: Path) -> None:
     outside = tmp_path / "outside.json"
     outside.write_bytes(envelope("outside"))
     root = tmp_path / "evidence"
     root.mkdir()
     inside = root / "real.json"
     inside.write_bytes(envelope("inside"))
-    (root / "escape.json").symlink_to(outside)
     (root / "alias.json").symlink_to(inside)
+    good, bad = split(list(DirStore(root).read([])))
+    assert (good, bad) == ([envelope("inside"), envelope("inside")], [])
+    (root / "escape.json").symlink_to(outside)
+    assert "escape.json is a symlink pointing outside the evidence directory" in incomplete(
+        DirStore(root), []
+    )
+    (root / "escape.json").unlink()
     other = tmp_path / "otherdir"
     other.mkdir()
     (other / "hidden.json").write_bytes(envelope("via dir link"))
-    (root / "linked").symlink_to(other, target_is_directory=True)
     (root / "linked.json").symlink_to(other, target_is_directory=True)
-    good, bad = split(list(DirStore(root).read([])))
-    assert good == [envelope("inside"), envelope("inside")]
-    assert {Path(p.origin).name: p.message for p in bad} == {
-        "escape.json": "symlink points outside the evidence directory; not followed",
-        "linked.json": "symlinked directory; not followed",
-    }
+    assert "linked.json is a symlinked directory" in incomplete(DirStore(root), [])
 
 
-def test_dir_oversized_file_is_refused_without_being_read(tmp_path: Path) -> None:
+def test_dir_oversized_file_stops_the_read_without_being_read(tmp_path: Path) -> None:
+    (tmp_path / "ok.json").write_bytes(envelope())
     big = tmp_path / "big.json"
     with big.open("wb") as handle:
         handle.truncate(50 * 1024 * 1024)  # sparse: costs no disk, would cost 50 MiB of RAM
-    big_bundle = tmp_path / "big.jsonl"
-    with big_bundle.open("wb") as handle:
-        handle.truncate(65 * 1024 * 1024)
-    (tmp_path / "ok.json").write_bytes(envelope())
     tracemalloc.start()
     try:
-        items = list(DirStore(tmp_path).read([]))
+        message = incomplete(DirStore(tmp_path), [])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    good, bad = split(items)
-    assert good == [envelope()]
-    assert [Path(p.origin).name for p in bad] == ["big.json", "big.jsonl"]
-    assert "not read" in bad[0].message
+    assert "big.json is 52428800 bytes, over the 16777216-byte limit" in message
     assert peak < 2 * 1024 * 1024
+    big.unlink()
+    with (tmp_path / "big.jsonl").open("wb") as handle:
+        handle.truncate(65 * 1024 * 1024)
+    assert "big.jsonl is 68157440 bytes, over the 67108864-byte limit" in incomplete(
+        DirStore(tmp_path), []
+    )
 
 
-def test_dir_caps_file_and_line_counts(tmp_path: Path) -> None:
-    for i in range(5):
+def test_dir_file_and_line_counts_over_the_cap_stop_the_read(tmp_path: Path) -> None:
+    for i in range(3):
         (tmp_path / f"{i}.json").write_bytes(envelope(str(i)))
-    good, bad = split(list(DirStore(tmp_path, max_files=3).read([])))
-    assert good == [envelope("0"), envelope("1"), envelope("2")]
-    assert len(bad) == 1 and "more than 3" in bad[0].message
+    good, _ = split(list(DirStore(tmp_path, max_files=3).read([])))
+    assert len(good) == 3  # at the cap: read in full
+    (tmp_path / "3.json").write_bytes(envelope("3"))
+    assert "holds more than 3 evidence files" in incomplete(DirStore(tmp_path, max_files=3), [])
 
     bundle = tmp_path / "lines" / "b.jsonl"
     bundle.parent.mkdir()
-    bundle.write_bytes(b"\n".join(envelope(str(i)) for i in range(5)))
-    good, bad = split(list(DirStore(bundle.parent, max_lines=2).read([])))
-    assert good == [envelope("0"), envelope("1")]
-    assert len(bad) == 1 and "limit" in bad[0].message
+    bundle.write_bytes(b"\n".join(envelope(str(i)) for i in range(3)))
+    message = incomplete(DirStore(bundle.parent, max_lines=2), [])
+    assert "b.jsonl holds more than 2 lines" in message
 
 
-def test_dir_caps_the_bytes_read_in_all(tmp_path: Path) -> None:
+def test_dir_bytes_over_the_total_cap_stop_the_read(tmp_path: Path) -> None:
     for i in range(5):
         (tmp_path / f"{i}.json").write_bytes(envelope(str(i)))
     size = len(envelope("0"))
-    good, bad = split(list(DirStore(tmp_path, max_total_bytes=2 * size + 1).read([])))
-    assert good == [envelope("0"), envelope("1")]
-    assert len(bad) == 1 and "bytes of evidence" in bad[0].message
+    message = incomplete(DirStore(tmp_path, max_total_bytes=2 * size + 1), [])
+    assert f"holds more than {2 * size + 1} bytes of evidence" in message
 
 
-def test_dir_fifo_does_not_hang(tmp_path: Path) -> None:
+def test_dir_fifo_does_not_hang_and_stops_the_read(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.json")
+    assert "pipe.json is not a regular file" in incomplete(DirStore(tmp_path), [])
+
+
+def test_dir_malformed_entries_read_in_full_are_problems_not_stops(tmp_path: Path) -> None:
+    (tmp_path / "ok.json").write_bytes(envelope())
+    (tmp_path / "junk.json").write_bytes(b"{not json")
+    (tmp_path / "b.jsonl").write_bytes(envelope("line") + b"\n[1]\n")
     good, bad = split(list(DirStore(tmp_path).read([])))
-    assert good == []
-    assert bad[0].message == "not a regular file; not read"
+    assert sorted(good) == sorted([envelope(), envelope("line")])
+    assert sorted(Path(p.origin).name for p in bad) == ["b.jsonl:2", "junk.json"]
 
 
 def test_dir_missing_or_not_a_directory_is_a_config_error(tmp_path: Path) -> None:
@@ -301,9 +324,6 @@ def test_attached_read_refuses_bad_referrers_and_keeps_good_ones() -> None:
             artifact_type="application/vnd.in-toto.provenance+dsse",
         )
     )
-    lying_env = envelope("lie")
-    lying = repo.add_referrer_manifest(image, _artifact(image, [blob(lying_env)]))
-    repo.served_blobs[Digest.of(lying_env)] = envelope("eil")
     # A cosign bundle referrer is somebody else's business: ignored, not a problem.
     repo.add_referrer_manifest(
         image,
@@ -317,30 +337,62 @@ def test_attached_read_refuses_bad_referrers_and_keeps_good_ones() -> None:
     assert good == [good_env]
     problems = {p.origin.split("@", 1)[1]: p.message for p in bad}
     assert set(problems) == {
-        str(d.digest) for d in (two_layers, wrong_type, not_env, wrong_subject, lying)
+        str(d.digest) for d in (two_layers, wrong_type, not_env, wrong_subject)
     }
     assert problems[str(two_layers.digest)] == "expected exactly one layer, found 2"
     assert "is not application/vnd.dsse.envelope.v1+json" in problems[str(wrong_type.digest)]
     assert "not a DSSE envelope" in problems[str(not_env.digest)]
     assert "subject" in problems[str(wrong_subject.digest)]
-    assert "does not match its digest" in problems[str(lying.digest)]
 
 
-def test_attached_caps_envelope_size_and_referrer_count() -> None:
+def test_attached_layer_that_does_not_hash_stops_the_read() -> None:
+    stores, subjects = two_images()
+    repo = stores.repo(BACKEND)
+    store = AttachedStore(stores)
+    lying_env = envelope("lie")
+    store.write(lying_env, predicate="provenance", subjects=subjects[:1])
+    repo.served_blobs[Digest.of(lying_env)] = envelope("eil")
+    message = incomplete(AttachedStore(stores), subjects[:1])
+    assert "envelope cannot be read" in message and "does not match its digest" in message
+
+
+def test_attached_listed_referrer_that_is_gone_stops_the_read() -> None:
+    stores, subjects = two_images()
+    written = AttachedStore(stores).write(envelope(), predicate="vsa", subjects=subjects[:1])
+    del stores.repo(BACKEND).manifests[Digest.parse(written[0].split("@", 1)[1])]
+    assert "is listed but cannot be read" in incomplete(AttachedStore(stores), subjects[:1])
+
+
+def test_attached_envelope_size_and_referrer_count_over_the_cap_stop_the_read() -> None:
     stores, subjects = two_images()
     store = AttachedStore(stores)
-    for i in range(5):
+    for i in range(3):
         store.write(envelope(f"e{i}"), predicate="test-result", subjects=subjects[:1])
+    good, _ = split(list(AttachedStore(stores, max_referrers=3).read(subjects[:1])))
+    assert len(good) == 3  # at the cap: read in full
+    store.write(envelope("e3"), predicate="test-result", subjects=subjects[:1])
+    message = incomplete(AttachedStore(stores, max_referrers=3), subjects[:1])
+    assert "has 4 evidence referrers, more than the 3 read at most" in message
     big = envelope("x" * 5000)
     store.write(big, predicate="vsa", subjects=subjects[1:])
-    capped = AttachedStore(stores, max_referrers=3, max_envelope_size=4000)
-    good, bad = split(list(capped.read(subjects)))
-    assert len(good) == 3
-    assert [p.message for p in bad] == [
-        "5 evidence referrers; only the newest 3 were read",
-        f"envelope of {len(big)} bytes is over the 4000-byte limit",
-    ]
+    capped = AttachedStore(stores, max_envelope_size=4000)
+    message = incomplete(capped, subjects[1:])
+    assert f"envelope of {len(big)} bytes, over the 4000-byte limit" in message
     assert not any(f"open_blob {Digest.of(big)}" in c for c in stores.repo(FRONTEND).calls)
+
+
+def test_attached_reading_ignores_the_created_annotation() -> None:
+    # Forged 9999-12-31 "created" annotations select nothing: every referrer is read.
+    stores, subjects = two_images()
+    forged = AttachedStore(stores, clock=lambda: datetime(9999, 12, 31, tzinfo=UTC))
+    for i in range(3):
+        forged.write(envelope(f"junk{i}"), predicate="test-result", subjects=subjects[:1])
+    real = AttachedStore(stores)
+    real.write(envelope("real"), predicate="test-result", subjects=subjects[:1])
+    good, _ = split(list(AttachedStore(stores, max_referrers=4).read(subjects[:1])))
+    assert envelope("real") in good and len(good) == 4
+    message = incomplete(AttachedStore(stores, max_referrers=3), subjects[:1])
+    assert "more than the 3 read at most" in message
 
 
 def test_subject_location_must_be_pinned() -> None:

@@ -62,3 +62,11 @@ def test_directory_is_refused(tmp_path: Path) -> None:
 def test_missing_file_stays_an_os_error_for_the_caller(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         read_capped(tmp_path / "absent", 1024, what="tag plan")
+
+
+def test_nul_in_a_path_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
+    # os.open raises ValueError (not OSError) for an embedded NUL: a policy key path can hold one.
+    with pytest.raises(ConfigError) as caught:
+        read_capped(tmp_path / "key\x00.pub", 1024, what="public key file")
+    assert "contains a NUL character" in caught.value.message
+    assert caught.value.exit_code == ExitCode.USAGE

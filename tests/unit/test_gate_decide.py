@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from digestgate.decide import run_gate
 from digestgate.digest import Digest
+from digestgate.errors import IntegrityError
 from digestgate.evidence.model import EvidenceProblem, Statement, VerifiedEvidence
 from digestgate.evidence.store.dirstore import DirStore
 from digestgate.oci.layout import LayoutStore
@@ -103,13 +106,34 @@ def test_missing_image_is_not_found(tmp_path: Path) -> None:
     assert run(tmp_path, rel, evidence, offline=True).decision.verdict == "PASSED"
 
 
-def test_tampered_manifest_is_digest_mismatch(tmp_path: Path) -> None:
+def test_tampered_manifest_is_exit_3_not_a_verdict(tmp_path: Path) -> None:
     rel, digests, evidence = setup(tmp_path)
     blob = tmp_path / "backend" / "blobs" / "sha256" / digests["backend"].hex
     blob.write_bytes(blob.read_bytes().replace(b'"schemaVersion":2', b'"schemaVersion": 2'))
-    result = run(tmp_path, rel, evidence)
-    ids = {f.id for f in result.decision.artifacts["backend"].findings}
-    assert (result.decision.verdict, ids) == ("FAILED", {"artifact.digest-mismatch"})
+    with pytest.raises(IntegrityError, match="twice") as caught:
+        run(tmp_path, rel, evidence)
+    assert caught.value.exit_code == 3
+
+
+def test_a_transient_wrong_answer_is_fetched_again(tmp_path: Path) -> None:
+    """One corrupted manifest answer: the gate fetches again and decides on good bytes."""
+    from digestgate.oci.layout import LayoutStore
+
+    rel, _, evidence = setup(tmp_path)
+    calls: list[int] = []
+    original = LayoutStore.get_manifest
+
+    def flaky(self: LayoutStore, digest: Digest) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError(f"manifest {digest}: short read")
+        return original(self, digest)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LayoutStore, "get_manifest", flaky)
+        result = run(tmp_path, rel, evidence)
+    assert result.decision.verdict == "PASSED"
+    assert len(calls) == 3  # backend twice, frontend once
 
 
 def test_unreadable_and_unverified_evidence_are_reported(tmp_path: Path) -> None:

@@ -91,3 +91,61 @@ def test_policy_without_gate_section_is_config_error() -> None:
     pol = dataclasses.replace(POLICY, gate=None)
     with pytest.raises(ConfigError, match="no gate section"):
         verify_digest(pol, BACKEND, [good()], [], NOW)
+
+
+# --- pins, deny lists and the keys a VSA records ----------------------------------------------
+
+
+def trusted_of(pol: object = POLICY, **changes: str) -> list[dict[str, str]]:
+    """The trustedKeys record of ``POLICY`` with roles, with some key ids changed."""
+    roles = POLICY.roles()
+    return [
+        {"name": n, "keyid": changes.get(n, k), **({"role": roles[n]} if n in roles else {})}
+        for n, k in POLICY.key_ids().items()
+    ]
+
+
+def test_a_vsa_under_a_pinned_older_policy_counts_during_a_rotation() -> None:
+    old = verified(vsa(BACKEND, policy_digest=OTHER_POLICY), ["gate"])
+    assert run([old]).finding_ids == {"vsa.policy-mismatch"}
+    pinned = frozenset({POLICY.digest, OTHER_POLICY})
+    decision = verify_digest(POLICY, BACKEND, [old], [], NOW, accepted=pinned)
+    assert decision.verdict == "PASSED"
+    # Pins replace the default: pinning only the old digest refuses this policy's own VSAs.
+    only_old = verify_digest(POLICY, BACKEND, [good()], [], NOW, accepted=frozenset({OTHER_POLICY}))
+    assert only_old.finding_ids == {"vsa.policy-mismatch"}
+
+
+def test_a_vsa_that_records_no_trusted_keys_does_not_count() -> None:
+    doc = vsa(BACKEND, policy_digest=POLICY.digest)
+    del doc["predicate"]["digestgate_trustedKeys"]
+    decision = run([verified(doc, ["gate"])])
+    assert decision.finding_ids == {"vsa.policy-mismatch"}
+    assert "records no trusted keys" in decision.findings[0].message
+
+
+def test_a_vsa_whose_record_does_not_name_its_signer_as_the_gate_does_not_count() -> None:
+    # Issued under a (pinned) policy in which this key was not the gate's.
+    record = [dict(e, role="lanes") if e["name"] == "gate" else e for e in trusted_of()]
+    doc = vsa(BACKEND, policy_digest=OTHER_POLICY, trusted=record)
+    pinned = frozenset({POLICY.digest, OTHER_POLICY})
+    decision = verify_digest(POLICY, BACKEND, [verified(doc, ["gate"])], [], NOW, accepted=pinned)
+    assert decision.finding_ids == {"vsa.policy-mismatch"}
+    assert "did not trust as the gate's" in decision.findings[0].message
+
+
+def test_a_vsa_naming_this_policy_must_record_exactly_its_keys() -> None:
+    doc = vsa(BACKEND, policy_digest=POLICY.digest, trusted=trusted_of(build="0" * 64))
+    decision = run([verified(doc, ["gate"])])
+    assert decision.finding_ids == {"vsa.policy-mismatch"}
+    assert "records other trusted keys" in decision.findings[0].message
+
+
+def test_deny_lists_override_a_passing_vsa() -> None:
+    denied = verify_digest(POLICY, BACKEND, [good()], [], NOW, deny=frozenset({BACKEND}))
+    assert (denied.verdict, set(denied.finding_ids)) == ("FAILED", {"artifact.denied"})
+    assert "the deny list given" in denied.findings[0].message
+    pol = dataclasses.replace(POLICY, deny=frozenset({BACKEND}))
+    by_policy = verify_digest(pol, BACKEND, [good()], [], NOW)
+    assert (by_policy.verdict, set(by_policy.finding_ids)) == ("FAILED", {"artifact.denied"})
+    assert "the policy's deny list" in by_policy.findings[0].message

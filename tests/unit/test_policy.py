@@ -9,13 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from digestgate.errors import ConfigError
 from digestgate.policy import Glob, Policy, load_policy, parse_policy, policy_digest
 from digestgate.policy.model import GlobError
-from tests.unit.gatekit import POLICY, policy
+from tests.unit.gatekit import POLICY, fake_key_loader, policy
 
 MINIMAL = """\
 apiVersion: digestgate/v1
@@ -33,7 +33,9 @@ lanes:
 
 
 def parse(text: str) -> Policy:
-    return parse_policy(text.encode(), source="policy.yaml", base_dir=Path("/etc/dg"))
+    return parse_policy(
+        text.encode(), source="policy.yaml", base_dir=Path("/etc/dg"), key_loader=fake_key_loader
+    )
 
 
 def error(text: str) -> ConfigError:
@@ -47,12 +49,13 @@ def error(text: str) -> ConfigError:
 def test_full_policy_loads() -> None:
     pol = policy()
     assert set(pol.artifacts) == {"backend", "frontend"}
-    assert pol.keys["build"] == Path("/policy/keys/build.pub")
+    assert pol.keys["build"].origin == "/policy/keys/build.pub"
     assert pol.provenance.signers == ("build", "build2")
     assert pol.lanes["e2e"].together and not pol.lanes["fast-check"].together
     assert pol.max_age == timedelta(days=7)
     assert pol.gate is not None and pol.gate.max_age == timedelta(days=30)
-    assert pol.digest == policy_digest(POLICY.encode())
+    roots = {name: fake_key_loader(Path(f"{name}.pub")).spki_der for name in pol.keys}
+    assert pol.digest == policy_digest(POLICY.encode(), roots)
     assert pol.artifacts["backend"].repository.matches("registry.example.org/org/prod/backend")
     assert not pol.artifacts["backend"].repository.matches("registry.example.org/org/a/b/backend")
 
@@ -70,13 +73,13 @@ def test_defaults() -> None:
     assert pol.promotion.immutable_tags == ()
 
 
-def test_policy_digest_is_sha256_of_the_exact_bytes(tmp_path: Path) -> None:
+def test_policy_text_digest_is_sha256_of_the_exact_bytes(tmp_path: Path) -> None:
     raw = MINIMAL.encode() + b"# trailing comment\n"
     file = tmp_path / "policy.yaml"
     file.write_bytes(raw)
-    pol = load_policy(file)
-    assert pol.digest.hex == hashlib.sha256(raw).hexdigest()
-    assert pol.keys["build"] == tmp_path / "build.pub"
+    pol = load_policy(file, key_loader=fake_key_loader)
+    assert pol.text_digest is not None and pol.text_digest.hex == hashlib.sha256(raw).hexdigest()
+    assert pol.keys["build"].origin == str(tmp_path / "build.pub")
     assert pol.digest != parse(MINIMAL).digest
 
 
@@ -242,8 +245,37 @@ GLOB_TEXT = st.text(alphabet="ab/.*?", min_size=1, max_size=12).filter(lambda p:
 @settings(max_examples=400, deadline=None)
 @given(GLOB_TEXT, st.text(alphabet="ab/.", max_size=14))
 def test_glob_matcher_agrees_with_a_regex(pattern: str, text: str) -> None:
+    # Texts with empty, "." or ".." segments follow an extra rule (tested below).
+    assume(not any(seg in ("", ".", "..") for seg in text.removeprefix("/").split("/")))
     expected = _reference_regex(pattern).fullmatch(text) is not None
     assert Glob.compile(pattern).matches(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("oci:*/backend", "oci:../backend", False),
+        ("oci:*/backend", "oci:./backend", False),
+        ("oci:*/backend", "oci:/backend", False),
+        ("oci:*/backend", "oci:staging/backend", True),
+        ("oci:**/backend", "oci:../backend", False),
+        ("oci:**/backend", "oci:a/../../backend", False),
+        ("oci:**/backend", "oci:/tmp/x/backend", True),
+        ("oci:../*/backend", "oci:../staging/backend", True),  # written literally: allowed
+        ("oci:?/backend", "oci:./backend", False),
+        ("oci:?/backend", "oci:a/backend", True),
+        ("a/*/b", "a//b", False),
+        ("a/**", "a/x/../y", False),
+        ("a/*", "a/..", False),
+        ("a/.*", "a/..", True),  # the literal "." is the pattern's, "*" matches one "."
+        ("**/backend", "oci:/abs/backend", True),
+        ("registry.example.org/org/*/backend", "registry.example.org/org/../backend", False),
+    ],
+)
+def test_wildcards_never_match_a_whole_dot_or_empty_segment(
+    pattern: str, text: str, expected: bool
+) -> None:
+    assert Glob.compile(pattern).matches(text) is expected
 
 
 def test_glob_matching_is_not_exponential() -> None:

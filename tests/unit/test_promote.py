@@ -9,7 +9,7 @@ import base64
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 from digestgate.digest import Digest
 from digestgate.errors import (
     BlockedError,
+    ConcurrentChangeError,
     ConfigError,
     ExitCode,
     IntegrityError,
@@ -30,25 +31,26 @@ from digestgate.evidence.model import (
     PAYLOAD_TYPE,
     PROVENANCE,
     TEST_RESULT,
-    VSA,
     Subject,
     VerifiedEvidence,
     read_vsa,
 )
-from digestgate.evidence.statements import statement_bytes, vsa_predicate
+from digestgate.evidence.statements import statement_bytes
 from digestgate.evidence.store.attached import AttachedStore
 from digestgate.evidence.store.base import StoredEnvelope, SubjectLocation
 from digestgate.evidence.store.dirstore import DirStore
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.open import Stores
-from digestgate.promote import GateOutcome, is_immutable, promote, target_location
+from digestgate.policy import Policy, load_policy
+from digestgate.promote import is_immutable, promote, target_location
 from digestgate.reference import ImageReference, LayoutReference, Location, parse_location
 from digestgate.release import Release, ReleaseArtifact, Source
 from digestgate.tagplan import TagPlan
 from tests.fixtures.memory_store import MemoryStore, MemoryStores
+from tests.unit import gatekit
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-SOURCE = Source("https://git.example.org/org/app", "a" * 40, "refs/heads/main", "42")
+SOURCE = Source(gatekit.REPO, gatekit.REVISION, "refs/heads/main", gatekit.RUN)
 
 
 # --- shared helpers ----------------------------------------------------------------------
@@ -56,49 +58,44 @@ SOURCE = Source("https://git.example.org/org/app", "a" * 40, "refs/heads/main", 
 
 @dataclass(frozen=True)
 class Keys:
-    """A signer (for evidence and VSAs) and its public key, trusted as ``build``."""
+    """One key per role. ``signer``/``public``/``keyref`` are the gate's key (it signs the
+    gate's VSAs and the promotion records); ``build`` and ``tests`` sign the evidence."""
 
     signer: Any
     public: PublicKey
     keyref: str
+    build: Any
+    tests: Any
+    directory: Path
 
 
 def make_keys(directory: Path) -> Keys:
-    """A fresh Ed25519 key pair written to ``directory``."""
-    pair = generate_keypair()
+    """Fresh Ed25519 key pairs for build, tests and gate, written to ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "key.pem").write_bytes(pair.private_pem)
-    (directory / "key.pub").write_bytes(pair.public_pem)
-    keyref = str(directory / "key.pem")
-    return Keys(load_signer(keyref, {}), load_public_key(directory / "key.pub"), keyref)
+    signers = {}
+    for role in ("build", "tests", "gate"):
+        pair = generate_keypair()
+        (directory / f"{role}.key").write_bytes(pair.private_pem)
+        (directory / f"{role}.pub").write_bytes(pair.public_pem)
+        signers[role] = load_signer(str(directory / f"{role}.key"), {})
+    keyref = str(directory / "gate.key")
+    public = load_public_key(directory / "gate.pub")
+    return Keys(signers["gate"], public, keyref, signers["build"], signers["tests"], directory)
 
 
-def signed(keys: Keys, subjects: Sequence[Subject], predicate_type: str) -> VerifiedEvidence:
-    """A signed statement about ``subjects``, verified as the gate would verify it."""
-    predicate = {"digestgate_test": predicate_type}
+def signed(
+    keys: Keys, subjects: Sequence[Subject], predicate_type: str, predicate: Mapping[str, Any]
+) -> VerifiedEvidence:
+    """A statement about ``subjects`` signed by the role's key, verified as the gate would."""
+    signer = keys.build if predicate_type == PROVENANCE else keys.tests
     payload = statement_bytes(subjects, predicate_type, predicate)
-    raw = sign_envelope(payload, PAYLOAD_TYPE, [keys.signer])
-    result = verify_envelope(raw, {"build": keys.public}, origin="test")
+    raw = sign_envelope(payload, PAYLOAD_TYPE, [signer])
+    public = load_public_key(
+        keys.directory / ("build.pub" if signer is keys.build else "tests.pub")
+    )
+    result = verify_envelope(raw, {"signer": public}, origin="test")
     assert isinstance(result, VerifiedEvidence)
     return result
-
-
-def gate_vsa(keys: Keys, name: str, location: Location, policy: Digest) -> bytes:
-    """A signed PASSED gate VSA for one artifact."""
-    assert location.digest is not None
-    predicate = vsa_predicate(
-        result="PASSED",
-        policy_digest=policy,
-        policy_uri="policy.yaml",
-        resource_uri=str(location),
-        input_attestations=[],
-        time_verified=NOW,
-        kind="gate",
-        source=None,
-        findings=[],
-    )
-    payload = statement_bytes([Subject(name, location.digest)], VSA, predicate)
-    return sign_envelope(payload, PAYLOAD_TYPE, [keys.signer])
 
 
 def release_of(images: Mapping[str, Location]) -> Release:
@@ -109,6 +106,20 @@ def release_of(images: Mapping[str, Location]) -> Release:
     return release
 
 
+@dataclass
+class Gated:
+    """A policy and a dir: evidence store under which the release passes (or not) the gate."""
+
+    policy: Policy
+    store: DirStore
+    evidence: dict[str, list[VerifiedEvidence]]
+    """Per artifact: the signed statements the gate relies on (provenance, joint lane)."""
+
+    @property
+    def policy_digest(self) -> Digest:
+        return self.policy.digest
+
+
 def outcome_for(
     keys: Keys,
     release: Release,
@@ -116,22 +127,57 @@ def outcome_for(
     passed: bool = True,
     immutable: tuple[str, ...] = ("v*",),
     extra: Mapping[str, Sequence[VerifiedEvidence]] | None = None,
-) -> GateOutcome:
-    """What a passing gate hands over: provenance per artifact, one joint lane result, VSAs."""
-    policy = Digest.of(b"policy")
+    finished: datetime = NOW - timedelta(hours=1),
+) -> Gated:
+    """Evidence and a policy for a real gate: provenance per artifact and one e2e result
+    covering the whole release (left out when ``passed`` is False, so the gate blocks)."""
+    tags = ", ".join(f'"{t}"' for t in immutable)
+    text = POLICY_TEXT.format(immutable=tags)
+    (keys.directory / "policy.yaml").write_text(text)
+    policy = load_policy(keys.directory / "policy.yaml")
+    store = DirStore(keys.directory / f"evidence-{len(list(keys.directory.glob('evidence-*')))}")
     subjects = {name: Subject(name, a.digest) for name, a in release.artifacts.items() if a.digest}
-    joint = signed(keys, list(subjects.values()), TEST_RESULT)
+    joint = signed(keys, list(subjects.values()), TEST_RESULT, lane_predicate("e2e", finished))
     evidence: dict[str, list[VerifiedEvidence]] = {
-        name: [signed(keys, [subject], PROVENANCE), joint] for name, subject in subjects.items()
+        name: [signed(keys, [subject], PROVENANCE, provenance_predicate(finished))]
+        + ([joint] if passed else [])
+        for name, subject in subjects.items()
     }
-    for name, more in (extra or {}).items():
-        evidence[name].extend(more)
-    vsas = {
-        name: gate_vsa(keys, name, a.location, policy)
-        for name, a in release.artifacts.items()
-        if a.location is not None
-    }
-    return GateOutcome(passed, policy, immutable, evidence, vsas, "verdict table")
+    stored = [e for items in evidence.values() for e in items]
+    stored += [e for items in (extra or {}).values() for e in items]
+    for item in stored:
+        store.write(item.envelope, predicate=item.statement.predicate_type, subjects=[])
+    return Gated(policy, store, evidence)
+
+
+POLICY_TEXT = """\
+apiVersion: digestgate/v1
+kind: Policy
+keys: {{build: build.pub, tests: tests.pub, gate: gate.pub}}
+artifacts:
+  backend: {{repository: "**/backend"}}
+  frontend: {{repository: "**/frontend"}}
+source: {{repository: "https://git.example.org/org/app", refs: ["refs/heads/main"]}}
+provenance: {{signers: [build]}}
+lanes:
+  e2e: {{signers: [tests], together: true}}
+gate: {{signers: [gate]}}
+promotion: {{immutableTags: [{immutable}]}}
+"""
+
+
+def provenance_predicate(finished: datetime) -> dict[str, Any]:
+    """The provenance predicate of the release's build (``SOURCE``)."""
+    statement = gatekit.provenance({"x": Digest.of(b"x")}, finished=finished)
+    predicate: dict[str, Any] = statement["predicate"]
+    return predicate
+
+
+def lane_predicate(lane: str, finished: datetime) -> dict[str, Any]:
+    """A PASSED result of ``lane`` for the release's run."""
+    statement = gatekit.lane(lane, {"x": Digest.of(b"x")}, finished=finished)
+    predicate: dict[str, Any] = statement["predicate"]
+    return predicate
 
 
 def payload_of(raw: bytes) -> dict[str, Any]:
@@ -216,18 +262,19 @@ def prod(session: Session, name: str) -> Faulty:
     return repo
 
 
-def run(session: Session, keys: Keys, release: Release, outcome: GateOutcome, **kwargs: Any) -> Any:
+def run(session: Session, keys: Keys, release: Release, outcome: Gated, **kwargs: Any) -> Any:
     options: dict[str, Any] = {
+        "policy": outcome.policy,
+        "evidence_stores": [outcome.store],
         "target": "prod.example/app",
         "tags": ("v1.0", "latest"),
         "stores": session,
         "signer": keys.signer,
-        "evidence_dir": None,
         "now": NOW,
         "concurrency": 2,
     }
     options.update(kwargs)
-    return promote(release, outcome, **options)
+    return promote(release, **options)
 
 
 def snapshot(session: Session) -> dict[str, tuple[set[Digest], set[Digest], dict[str, Digest]]]:
@@ -260,7 +307,7 @@ def test_promotes_copies_carries_evidence_and_tags(session: Session, keys: Keys)
         location = artifact.location
         envelopes = attached_envelopes(session, name, location)
         carried = {Digest.of(e.envelope) for e in outcome.evidence[name]}
-        carried.add(Digest.of(outcome.vsas[name]))
+        carried.add(Digest.of(result.gate.vsas[name]))
         assert carried <= {Digest.of(raw) for raw in envelopes}
         records = [
             raw
@@ -285,7 +332,7 @@ def test_joint_lane_result_reaches_both_targets_and_foreign_evidence_does_not(
     session: Session, keys: Keys
 ) -> None:
     release = staged(session)
-    other = signed(keys, [Subject("backend", Digest.of(b"rebuilt"))], PROVENANCE)
+    other = signed(keys, [Subject("backend", Digest.of(b"rebuilt"))], PROVENANCE, {})
     outcome = outcome_for(keys, release, extra={"backend": [other]})
     run(session, keys, release, outcome, tags=())
     joint = outcome.evidence["backend"][1]
@@ -483,15 +530,8 @@ def test_layout_target_is_created_and_record_written_to_dir_store(
     real = Stores()
     # Sources stay in memory; the target is a real layout on disk.
     session.open = _layout_or_memory(session, real)  # type: ignore[method-assign]
-    evidence_dir = DirStore(tmp_path / "evidence")
-    result = run(
-        session,
-        keys,
-        release,
-        outcome_for(keys, release),
-        target=f"oci:{tmp_path / 'out'}",
-        evidence_dir=evidence_dir,
-    )
+    outcome = outcome_for(keys, release)
+    result = run(session, keys, release, outcome, target=f"oci:{tmp_path / 'out'}")
     backend = result.promotion.artifacts["backend"].location
     assert isinstance(backend, LayoutReference)
     assert backend.path == str(tmp_path / "out" / "backend")
@@ -499,8 +539,11 @@ def test_layout_target_is_created_and_record_written_to_dir_store(
     tagged = layout.get_tag("v1.0")
     assert tagged is not None
     assert tagged.digest == release.artifacts["backend"].digest
-    records = list((tmp_path / "evidence").glob("vsa-*.json"))
-    assert len(records) == 2
+    kinds = [
+        payload_of(path.read_bytes())["predicate"]["digestgate_kind"]
+        for path in outcome.store.path.glob("vsa-*.json")
+    ]
+    assert sorted(kinds) == ["gate", "gate", "promotion", "promotion"]
     real.close()
 
 
@@ -561,3 +604,204 @@ def test_target_with_tag_is_refused(target: str) -> None:
 )
 def test_immutable_globs(tag: str, globs: tuple[str, ...], expected: bool) -> None:
     assert is_immutable(tag, globs) is expected
+
+
+# --- the gate cannot be skipped, and the safety rules each have a test ----------------------
+
+
+def test_a_hand_built_gate_outcome_cannot_exist_and_promote_takes_none() -> None:
+    import inspect
+
+    from digestgate.errors import InternalError
+    from digestgate.promote import GateOutcome
+
+    with pytest.raises(InternalError, match="can only come from the gate itself"):
+        GateOutcome(True, Digest.of(b"p"), (), {}, {})
+    parameters = inspect.signature(promote).parameters
+    assert "outcome" not in parameters
+    assert parameters["policy"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["evidence_stores"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_the_gate_inside_promote_confirms_the_images_online(session: Session, keys: Keys) -> None:
+    """The evidence is complete, but staging no longer serves the backend: blocked."""
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    digest = release.artifacts["backend"].digest
+    assert digest is not None
+    del session.repo("staging.example/app/backend").manifests[digest]
+    seen: list[Any] = []
+    with pytest.raises(BlockedError, match="the gate blocked this release"):
+        run(session, keys, release, outcome, on_gate=seen.append)
+    assert seen[0].decision.artifacts["backend"].findings[0].id == "artifact.not-found"
+    assert snapshot(session) == {}
+
+
+def test_an_immutable_tag_written_during_the_copy_is_not_moved(
+    session: Session, keys: Keys
+) -> None:
+    """Checked when planned and again right before the write: a tag that appears while the
+    images are being copied is refused, not overwritten."""
+    release = staged(session)
+    target = prod(session, "frontend")
+    original = target.put_manifest
+    sneaked: list[Descriptor] = []
+
+    def put_manifest(raw: bytes, media_type: str, *, tag: str | None = None) -> Descriptor:
+        stored = original(raw, media_type, tag=tag)
+        if tag is None and not sneaked:  # another promotion tags v1.0 while this one copies
+            target.put_manifest = original  # type: ignore[method-assign]
+            sneaked.append(target.add_image(b"someone else's release", tag="v1.0"))
+        return stored
+
+    target.put_manifest = put_manifest  # type: ignore[method-assign]
+    with pytest.raises(BlockedError, match=r"promotion\.tag-immutable") as caught:
+        run(session, keys, release, outcome_for(keys, release))
+    assert "appeared at" in caught.value.message
+    assert target.tags["v1.0"] == sneaked[0].digest
+
+
+def test_a_target_that_serves_other_bytes_for_the_digest_fails_the_copy(
+    session: Session, keys: Keys
+) -> None:
+    """The copy skips a manifest the target says it holds; the read-back catches a lie."""
+    release = staged(session)
+    digest = release.artifacts["backend"].digest
+    assert digest is not None
+    raw, media_type = session.repo("staging.example/app/backend").manifests[digest]
+    prod(session, "backend").manifests[digest] = (raw + b" ", media_type)
+    with pytest.raises(IntegrityError) as caught:
+        run(session, keys, release, outcome_for(keys, release))
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert prod(session, "backend").tags == {} and prod(session, "frontend").tags == {}
+
+
+def test_an_artifact_vsa_says_passed_only_when_the_whole_release_passed(
+    session: Session, keys: Keys
+) -> None:
+    """The frontend has no provenance: the backend passes on its own, yet its VSA is FAILED."""
+    release = staged(session)
+    outcome = outcome_for(keys, release)
+    frontend_provenance = outcome.evidence["frontend"][0].envelope_digest
+    for path in outcome.store.path.glob("provenance-*.json"):
+        if Digest.of(path.read_bytes()) == frontend_provenance:
+            path.unlink()
+    seen: list[Any] = []
+    with pytest.raises(BlockedError):
+        run(session, keys, release, outcome, on_gate=seen.append)
+    gate = seen[0]
+    assert gate.decision.artifacts["backend"].passed
+    assert not gate.decision.passed
+    results = {
+        name: payload_of(raw)["predicate"]["verificationResult"] for name, raw in gate.vsas.items()
+    }
+    assert results == {"backend": "FAILED", "frontend": "FAILED"}
+    assert (
+        "release.missing-artifact"
+        not in payload_of(gate.vsas["backend"])["predicate"]["digestgate_findings"]
+    )
+
+
+# --- tags under concurrent writers and lost answers ------------------------------------------
+
+
+class LostAnswer(Faulty):
+    """A target whose tag write lands but whose answer is lost (or never lands)."""
+
+    lands: bool = True
+    readable: bool = True
+
+    def set_tag(self, tag: str, descriptor: Descriptor) -> None:
+        if tag == "latest":
+            if self.lands:
+                self.tags[tag] = descriptor.digest
+            raise RegistryError(f"PUT tag {tag}: connection reset", status=None)
+        super().set_tag(tag, descriptor)
+
+    def get_tag(self, tag: str) -> Descriptor | None:
+        if tag == "latest" and not self.readable and tag in self.tags:
+            raise RegistryError("GET tag latest: 503", status=503)
+        return super().get_tag(tag)
+
+
+@pytest.mark.parametrize(
+    ("lands", "readable", "words"),
+    [
+        (True, True, "prod.example/app/frontend:latest did move (the write landed"),
+        (False, True, "tags already moved: prod.example/app/backend:latest (was absent)"),
+        (True, False, "prod.example/app/frontend:latest may have moved"),
+    ],
+)
+def test_a_failed_tag_write_reports_where_the_tag_ended_up(
+    session: Session, keys: Keys, lands: bool, readable: bool, words: str
+) -> None:
+    release = staged(session)
+    target = LostAnswer(parse_location("prod.example/app/frontend"))
+    target.lands, target.readable = lands, readable
+    session.repos["prod.example/app/frontend"] = target
+    with pytest.raises(RegistryError) as caught:
+        run(session, keys, release, outcome_for(keys, release), tags=("latest",))
+    assert words in caught.value.message
+    if not lands:
+        assert "frontend:latest did move" not in caught.value.message
+        assert "frontend:latest may have moved" not in caught.value.message
+
+
+def test_a_tag_moved_by_another_writer_after_ours_fails_the_run(
+    session: Session, keys: Keys
+) -> None:
+    """A registry cannot write tags conditionally: after the last write every tag is read
+    again, and a run whose tags were moved meanwhile does not claim success."""
+    release = staged(session)
+    backend, frontend = prod(session, "backend"), prod(session, "frontend")
+    rival = backend.add_image(b"another release")
+    original = frontend.set_tag
+
+    def rival_writes(tag: str, descriptor: Descriptor) -> None:
+        original(tag, descriptor)
+        backend.tags["latest"] = rival.digest  # a concurrent promotion, one step behind
+
+    frontend.set_tag = rival_writes  # type: ignore[method-assign]
+    with pytest.raises(ConcurrentChangeError) as caught:
+        run(session, keys, release, outcome_for(keys, release), tags=("latest",))
+    assert caught.value.exit_code == ExitCode.OPERATIONAL
+    assert f"prod.example/app/backend:latest now {rival.digest}" in caught.value.message
+    assert "the promotion record was not written" in caught.value.message
+
+
+def test_a_tag_changed_between_the_read_and_the_write_is_not_overwritten(
+    session: Session, keys: Keys
+) -> None:
+    release = staged(session)
+    backend = prod(session, "backend")
+    rival = backend.add_image(b"another release")
+    original = backend.get_tag
+    reads: list[str] = []
+
+    def get_tag(tag: str) -> Descriptor | None:
+        reads.append(tag)
+        if len(reads) == 3:  # the reading right before the write sees a rival's tag
+            backend.tags["latest"] = rival.digest
+        return original(tag)
+
+    backend.get_tag = get_tag  # type: ignore[method-assign]
+    with pytest.raises(ConcurrentChangeError, match="changed during this promotion"):
+        run(session, keys, release, outcome_for(keys, release), tags=("latest",))
+    assert backend.tags["latest"] == rival.digest  # the rival's write stands
+
+
+def test_layout_compare_and_set_refuses_a_moved_tag(tmp_path: Path) -> None:
+    from digestgate.oci.layout import LayoutStore
+    from digestgate.samples import sample_image
+
+    layout = LayoutStore.open(str(tmp_path / "l"), create=True)
+    first = sample_image(layout, {"a": b"1"})
+    second = sample_image(layout, {"a": b"2"})
+    layout.set_tag_if("v1", first, None)
+    assert layout.get_tag("v1") == first
+    with pytest.raises(ConcurrentChangeError) as caught:
+        layout.set_tag_if("v1", second, None)  # someone created it first
+    assert caught.value.current == first.digest
+    assert layout.get_tag("v1") == first
+    layout.set_tag_if("v1", second, first.digest)
+    assert layout.get_tag("v1") == second

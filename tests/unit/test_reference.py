@@ -11,6 +11,7 @@ from digestgate.errors import InvalidReferenceError, UsageError
 from digestgate.reference import (
     ImageReference,
     LayoutReference,
+    normalise_layout_path,
     parse_layout_reference,
     parse_location,
     parse_registry_reference,
@@ -38,8 +39,9 @@ def test_registry_round_trip(h: str, repo: str, t: str | None, d: Digest | None)
 
 @given(st.from_regex(r"[./a-zA-Z0-9_-]{1,30}", fullmatch=True), st.none() | tag, st.none() | digest)
 def test_layout_round_trip(path: str, t: str | None, d: Digest | None) -> None:
-    ref = LayoutReference(path, t, d)
+    ref = LayoutReference(normalise_layout_path(path), t, d)
     assert parse_layout_reference(str(ref)) == ref
+    assert normalise_layout_path(ref.path) == ref.path
 
 
 @pytest.mark.parametrize(
@@ -95,13 +97,30 @@ def test_malformed_registry_references(text: str) -> None:
 
 def test_layout_references() -> None:
     ref = parse_layout_reference(f"oci:./out/app:v1@{D}")
-    assert (ref.path, ref.tag, str(ref.digest)) == ("./out/app", "v1", D)
+    assert (ref.path, ref.tag, str(ref.digest)) == ("out/app", "v1", D)
     assert parse_layout_reference("oci:/tmp/x").tag is None
     assert isinstance(parse_location("oci:dir"), LayoutReference)
     assert isinstance(parse_location("r.example/app"), ImageReference)
     for bad in ("oci:", f"oci:@{D}", "oci:dir@sha256:12", "oci:dir:bad tag"):
         with pytest.raises(InvalidReferenceError):
             parse_layout_reference(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("oci:./images/app", "images/app"),
+        ("oci:images//app/", "images/app"),
+        ("oci:a/./b/../c", "a/c"),
+        ("oci:../backend", "../backend"),
+        ("oci:staging/../../backend", "../backend"),
+        ("oci://tmp/x", "/tmp/x"),
+        ("oci:/tmp/../x", "/x"),
+    ],
+)
+def test_layout_paths_are_normalised(text: str, path: str) -> None:
+    # The path matched against the policy's patterns is the path that is opened.
+    assert parse_layout_reference(text).path == path
 
 
 @pytest.mark.parametrize("name", ["backend", "frontend", "api.v2", "a", "x_y-z", "0" * 64])

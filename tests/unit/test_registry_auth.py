@@ -12,7 +12,11 @@ from digestgate.oci.manifest import Descriptor
 from digestgate.oci.registry.auth import mount_scopes, pull_scope, push_scope
 from tests.unit.registry_fake import FakeRegistry, image, sha
 
-CREDS = {"DIGESTGATE_REGISTRY_USERNAME": "alice", "DIGESTGATE_REGISTRY_PASSWORD": "s3cret-pass"}
+CREDS = {
+    "DIGESTGATE_REGISTRY_HOST": "registry.test",
+    "DIGESTGATE_REGISTRY_USERNAME": "alice",
+    "DIGESTGATE_REGISTRY_PASSWORD": "s3cret-pass",
+}
 
 
 def test_scope_strings() -> None:

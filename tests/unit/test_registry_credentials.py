@@ -26,6 +26,10 @@ def _helper(bin_dir: Path, name: str, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
+#: What `docker login reg.example` leaves in config.json when a credsStore keeps the secret.
+LOGGED_IN: dict[str, object] = {"reg.example": {}}
+
+
 @pytest.fixture
 def helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bin_dir = tmp_path / "bin"
@@ -75,9 +79,14 @@ def test_auths_identity_token_and_username_password(tmp_path: Path) -> None:
 
 def test_environment_wins_over_config(tmp_path: Path) -> None:
     cfg = _config(tmp_path, {"auths": {"reg.example": {"username": "u", "password": "p"}}})
-    env = {"DIGESTGATE_REGISTRY_USERNAME": "ci", "DIGESTGATE_REGISTRY_PASSWORD": "pw"}
+    env = {
+        "DIGESTGATE_REGISTRY_HOST": "reg.example",
+        "DIGESTGATE_REGISTRY_USERNAME": "ci",
+        "DIGESTGATE_REGISTRY_PASSWORD": "pw",
+    }
     creds = lookup_credentials("reg.example", docker_config=cfg, environ=env)
-    assert creds is not None and (creds.username, creds.source) == ("ci", "environment")
+    assert creds is not None and (creds.username, creds.password) == ("ci", "pw")
+    assert creds.source == "DIGESTGATE_REGISTRY_HOST=reg.example"
 
 
 def test_docker_config_env_variable(tmp_path: Path) -> None:
@@ -101,20 +110,20 @@ def test_cred_helper_per_host_receives_server_url(tmp_path: Path, helpers: Path)
 
 def test_creds_store_not_found_means_anonymous(tmp_path: Path, helpers: Path) -> None:
     _helper(helpers, "store", 'echo "credentials not found in native keychain"\nexit 1\n')
-    cfg = _config(tmp_path, {"credsStore": "store"})
+    cfg = _config(tmp_path, {"auths": LOGGED_IN, "credsStore": "store"})
     assert lookup_credentials("reg.example", docker_config=cfg, environ={}) is None
 
 
 def test_creds_store_identity_token(tmp_path: Path, helpers: Path) -> None:
     _helper(helpers, "store", 'echo \'{"Username":"<token>","Secret":"idtok"}\'\n')
-    cfg = _config(tmp_path, {"credsStore": "store"})
+    cfg = _config(tmp_path, {"auths": LOGGED_IN, "credsStore": "store"})
     creds = lookup_credentials("reg.example", docker_config=cfg, environ={})
     assert creds is not None and creds.identity_token == "idtok"
 
 
 def test_failing_helper_is_an_auth_error_without_its_output(tmp_path: Path, helpers: Path) -> None:
     _helper(helpers, "broken", "echo 'leaked-secret-text'\nexit 3\n")
-    cfg = _config(tmp_path, {"credsStore": "broken"})
+    cfg = _config(tmp_path, {"auths": LOGGED_IN, "credsStore": "broken"})
     with pytest.raises(AuthError) as info:
         lookup_credentials("reg.example", docker_config=cfg, environ={})
     assert "leaked-secret-text" not in str(info.value)
@@ -122,7 +131,7 @@ def test_failing_helper_is_an_auth_error_without_its_output(tmp_path: Path, help
 
 
 def test_missing_helper_is_anonymous(tmp_path: Path, helpers: Path) -> None:
-    cfg = _config(tmp_path, {"credsStore": "not-installed-anywhere"})
+    cfg = _config(tmp_path, {"auths": LOGGED_IN, "credsStore": "not-installed-anywhere"})
     assert lookup_credentials("reg.example", docker_config=cfg, environ={}) is None
 
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from digestgate.digest import Digest
-from digestgate.errors import InternalError, OperationalError
+from digestgate.errors import IncompleteReadError, InternalError, OperationalError
 from digestgate.oci import media
 from digestgate.oci.manifest import (
     Descriptor,
@@ -115,16 +115,18 @@ def test_referrer_naming_another_subject_is_refused_before_writing() -> None:
     assert fake.count("PUT") == 0
 
 
-def test_listing_stops_at_the_referrer_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_listing_over_the_referrer_cap_is_incomplete(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("digestgate.oci.registry.referrers.MAX_REFERRERS", 2)
     fake = FakeRegistry()
     subject = _subject(fake)
-    manifests = [(_referrer(subject, PROV, n), media.OCI_MANIFEST) for n in (1, 2, 3)]
+    manifests = [(_referrer(subject, PROV, n), media.OCI_MANIFEST) for n in (1, 2)]
     with fake.client() as client:
         repo = client.repository("app")
         written = repo.put_referrers(subject, manifests)
-        listed = repo.referrers(subject.digest)
-    assert [d.digest for d in listed] == [d.digest for d in written[:2]]
+        assert [d.digest for d in repo.referrers(subject.digest)] == [d.digest for d in written]
+        repo.put_referrers(subject, [(_referrer(subject, PROV, 3), media.OCI_MANIFEST)])
+        with pytest.raises(IncompleteReadError, match="number more than 2"):
+            repo.referrers(subject.digest)
 
 
 def test_fallback_tag_holding_something_else_is_operational_error() -> None:

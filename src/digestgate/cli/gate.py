@@ -60,13 +60,8 @@ def command(
     Exit 0 passed, 1 blocked, 2 bad input, 3 could not decide.
     """
     from digestgate.cli.gatesummary import publish_decision
-    from digestgate.decide import (
-        check_vsa_signer,
-        envelope_verifier,
-        load_trusted_keys,
-        run_gate,
-        sign_vsas,
-    )
+    from digestgate.cli.options import check_output_file
+    from digestgate.decide import decide_release
     from digestgate.evidence.store.open import open_evidence_store
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
@@ -74,36 +69,30 @@ def command(
     from digestgate.report.table import render_table, verdict_line
     from digestgate.timeutil import utcnow
 
+    check_output_file(report_path, "--report")
     out = console(ctx)
-    policy, trusted = load_trusted_keys(load_policy(policy_path))
+    policy = load_policy(policy_path)
     release = load_release(release_path)
     signer: Any = None
     if vsa_key:
         from digestgate.evidence.keys import load_signer
 
         signer = load_signer(vsa_key, os.environ)
-        check_vsa_signer(policy, signer)
-    now = utcnow()
     with Stores(store_options) as stores:
         evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]
-        run = run_gate(
+        result = decide_release(
             policy,
             release,
             evidence_stores,
-            envelope_verifier(trusted),
-            now=now,
+            now=utcnow(),
             images=None if offline else stores,
+            vsa_signer=signer,
+            vsa_store=evidence_stores[0],
+            policy_uri=str(policy_path),
         )
-        decision = run.decision
-        if signer is not None:
-            written = sign_vsas(
-                run,
-                policy_uri=str(policy_path),
-                signer=signer,
-                store=evidence_stores[0],
-                now=now,
-            )
-            out.detail(f"signed {len(written)} VSA(s) into {evidence_specs[0]}")
+    if signer is not None:
+        out.detail(f"signed {len(result.written)} VSA(s) into {evidence_specs[0]}")
+    decision = result.decision
     if not out.quiet:
         click.echo(render_table(decision, width=width, color=out.color), err=True, nl=False)
     publish_decision(decision, report_path)

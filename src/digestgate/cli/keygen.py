@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from digestgate.cli.output import console
-from digestgate.errors import StorageError, UsageError
+from digestgate.errors import UsageError
 from digestgate.evidence.keys import PASSWORD_ENV, generate_keypair
 
 
@@ -21,7 +21,13 @@ def _write_atomic(path: Path, data: bytes, mode: int, *, force: bool) -> None:
     meantime, so an existing key is never replaced.
     """
     directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write in {directory}: {exc.strerror or exc}",
+            hint="choose an --out in a directory you can write",
+        ) from exc
     tmp = Path(tmp_name)
     try:
         os.fchmod(fd, mode)
@@ -38,8 +44,9 @@ def _write_atomic(path: Path, data: bytes, mode: int, *, force: bool) -> None:
             f"{path} already exists", hint="choose another --out or pass --force to replace it"
         ) from None
     except OSError as exc:
-        raise StorageError(
-            f"cannot write {path}: {exc.strerror or exc}", hint="check the directory"
+        raise UsageError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="choose an --out in a directory you can write",
         ) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -69,6 +76,11 @@ def command(ctx: click.Context, prefix: str, kind: str, force: bool) -> None:
     The private key is encrypted when DIGESTGATE_KEY_PASSWORD is set.
     """
     out = console(ctx)
+    if not prefix or prefix.endswith("/") or Path(prefix).name in ("", ".", ".."):
+        raise UsageError(
+            f"--out {prefix[:200]!r} names no file prefix",
+            hint="pass --out DIR/NAME, e.g. --out keys/build (writes build.key and build.pub)",
+        )
     key_path = Path(prefix + ".key")
     pub_path = Path(prefix + ".pub")
     if not key_path.parent.is_dir():

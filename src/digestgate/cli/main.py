@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import traceback
 from typing import Final
@@ -27,6 +28,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "gate": ("digestgate.cli.gate", "Decide whether a release may be promoted."),
     "promote": ("digestgate.cli.promote", "Gate, then copy a release by digest to a target."),
     "verify": ("digestgate.cli.verify", "Deploy-side check: a PASSED gate VSA for a digest."),
+    "policy": ("digestgate.cli.policy", "Print a policy's digest (what deployments pin)."),
     "drift": ("digestgate.cli.drift", "Check that promoted tags still point to their digests."),
     "lint": ("digestgate.cli.lint", "Check workflows: no image build after validation."),
 }
@@ -95,22 +97,26 @@ def run(argv: list[str] | None = None) -> int:
         for a in (argv if argv is not None else sys.argv[1:])
         if a.startswith("-") and not a.startswith("--") and set(a[1:]) == {"v"}
     ) + sum(1 for a in (argv if argv is not None else sys.argv[1:]) if a == "--verbose")
+    from digestgate import interrupt
+
+    interrupt.reset()
+    interrupt.install()
     try:
         result = cli.main(args=argv, prog_name="digestgate", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except interrupt.Interrupted as exc:
+        return _interrupted(exc.signum)
     except click.exceptions.Abort:
-        click.echo("digestgate: interrupted", err=True)
-        return 130
+        return _interrupted(signal.SIGTERM if interrupt.requested() else signal.SIGINT)
     except click.ClickException as exc:
-        _show_usage_error(exc)
+        _usage(exc)
         return int(ExitCode.USAGE)
     except DigestgateError as exc:
         _report(exc, verbose)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("digestgate: interrupted", err=True)
-        return 130
+        return _interrupted(signal.SIGTERM if interrupt.requested() else signal.SIGINT)
     except Exception as exc:  # the boundary: a bug, not a traceback for the user
         click.echo(f"digestgate: internal error: {type(exc).__name__}: {exc}", err=True)
         if verbose >= 2:
@@ -121,27 +127,44 @@ def run(argv: list[str] | None = None) -> int:
     return int(result) if isinstance(result, int) else 0
 
 
-def _show_usage_error(exc: click.ClickException) -> None:
-    """Click's message, unless it would print key material (a PEM split by the shell).
+def _usage(exc: click.ClickException) -> None:
+    """A flag or argument click refused, in the one-line form every error has.
 
     Click quotes unexpected arguments and unknown options back; an unquoted ``$KEY`` in a
-    workflow turns the key's lines into such arguments.
+    workflow turns a key's lines into such arguments, so a message that looks like key
+    material is replaced (evidence.keys.looks_like_key_material).
     """
     from digestgate.evidence.keys import looks_like_key_material
 
-    if not looks_like_key_material(exc.format_message()):
-        exc.show()
+    message = " ".join(exc.format_message().split())
+    if looks_like_key_material(message):
+        click.echo(
+            "digestgate: error: the command line holds what looks like key material; "
+            "click's message is not shown",
+            err=True,
+        )
+        click.echo(
+            "  hint: pass keys as file:PATH or env:VAR, and quote arguments (the shell "
+            "splits an unquoted PEM into several)",
+            err=True,
+        )
         return
+    click.echo(f"digestgate: error: {message}", err=True)
+    ctx = getattr(exc, "ctx", None)
+    where = f"{ctx.command_path} --help" if ctx is not None else "digestgate --help"
+    click.echo(f"  hint: see `{where}` for the accepted flags and values", err=True)
+
+
+def _interrupted(signum: int) -> int:
+    """Stopped by a signal: what was written is complete, nothing after it was (128 + N)."""
+    name = signal.Signals(signum).name
     click.echo(
-        "digestgate: error: the command line holds what looks like key material; "
-        "click's message is not shown",
+        f"digestgate: interrupted by {name}; transfers in flight were abandoned and their "
+        "partial files removed, and no tag was moved after the signal",
         err=True,
     )
-    click.echo(
-        "  hint: pass keys as file:PATH or env:VAR, and quote arguments (the shell splits an "
-        "unquoted PEM into several)",
-        err=True,
-    )
+    click.echo("  hint: run the same command again: completed copies are skipped", err=True)
+    return 128 + signum
 
 
 def _report(exc: DigestgateError, verbose: int) -> None:

@@ -4,13 +4,15 @@
 ``--registry-timeout`` and ``--docker-config`` and hands the command one ``store_options``
 argument (a :class:`~digestgate.oci.open.StoreOptions`). Each option may also come from a
 ``DIGESTGATE_*`` variable shown in ``--help``; credentials never do (they are read from the
-Docker config or DIGESTGATE_REGISTRY_USERNAME/PASSWORD by the registry client).
+Docker config or DIGESTGATE_REGISTRY_HOST/USERNAME/PASSWORD by the registry client). Those
+variables are checked here, so a half configuration is exit 2 before any connection.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ import click
 
 from digestgate.errors import UsageError
 from digestgate.oci.open import StoreOptions
+from digestgate.oci.registry.credentials import environment_credentials
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,10 +33,17 @@ def store_options_from(
     ca_bundle: str | None = None,
     registry_timeout: float | None = None,
     docker_config: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> StoreOptions:
-    """Build :class:`StoreOptions` from the values of the registry options."""
+    """Build :class:`StoreOptions` from the values of the registry options.
+
+    Also validates the registry credential variables (``environ``, default ``os.environ``):
+    a username or password without ``DIGESTGATE_REGISTRY_HOST`` is exit 2 here, before the
+    command opens any connection, rather than at the first registry that asks.
+    """
     if registry_timeout is not None and registry_timeout <= 0:
         raise UsageError("--registry-timeout must be positive", hint="give seconds, for example 30")
+    environment_credentials(os.environ if environ is None else environ)
     return StoreOptions(
         insecure_hosts=frozenset(h.strip().lower() for h in insecure_registry if h.strip()),
         tls_hosts=frozenset(h.strip().lower() for h in tls_registry if h.strip()),
@@ -107,6 +117,25 @@ def registry_options(func: F) -> F:
     for decorator in reversed(decorators):
         result = decorator(result)
     return result  # type: ignore[return-value]
+
+
+def check_output_file(path: Path | None, flag: str) -> None:
+    """Refuse (exit 2, before any work) an output file that could not be written later:
+    an empty name, a directory, or a parent that is not an existing directory."""
+    if path is None:
+        return
+    shown = str(path)[:200]
+    if not path.name or str(path).endswith("/"):
+        raise UsageError(f"{flag} {shown!r} names no file", hint=f"give {flag} a file name")
+    if path.is_dir():
+        raise UsageError(f"{flag} {shown} is a directory", hint=f"give {flag} a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise UsageError(
+            f"{flag} {shown}: the directory {str(parent)[:200]} {what}",
+            hint="create the directory first, or choose another path",
+        )
 
 
 def release_option(help_text: str) -> Callable[[F], F]:

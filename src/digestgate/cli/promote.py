@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from digestgate.cli.options import evidence_option, policy_option, registry_options, release_option
 from digestgate.cli.output import Console, console
+from digestgate.errors import DigestgateError
 from digestgate.oci.open import StoreOptions
 
 if TYPE_CHECKING:
-    from digestgate.evidence.store.base import (
-        EvidenceStore,
-        StoredEnvelope,
-        StoreProblem,
-        SubjectLocation,
-    )
-    from digestgate.oci.open import Stores
-    from digestgate.promote import GateOutcome, PromotionResult
-    from digestgate.release import Promotion, Release
+    from digestgate.decide import GateResult
+    from digestgate.promote import PromotionResult
+    from digestgate.release import Promotion
 
 
 @click.command("promote")
@@ -90,58 +83,59 @@ def command(
     tags applied. Prints `NAME IMAGE@DIGEST` per artifact on stdout.
     Exit 0 promoted, 1 blocked, 2 bad input, 3 copy or registry failure.
     """
+    from digestgate.cli.gatesummary import publish_decision
+    from digestgate.cli.options import check_output_file
     from digestgate.copy import StderrProgress
     from digestgate.evidence.keys import load_signer
-    from digestgate.evidence.store.dirstore import DirStore
     from digestgate.evidence.store.open import open_evidence_store
     from digestgate.oci.open import Stores
-    from digestgate.promote import promote, target_location
+    from digestgate.policy import load_policy
+    from digestgate.promote import check_target, promote
     from digestgate.promotetags import validate_promotion_tag
     from digestgate.release import load_release, save_release
+    from digestgate.report.table import render_table
     from digestgate.tagplan import TagPlan, plan_path
     from digestgate.timeutil import utcnow
 
     out = console(ctx)
     for tag in tags:  # early, before the gate runs; promote() checks them again
         validate_promotion_tag(tag)
-    target_location(target, "check")  # a bad --to is a usage error before any work
+    check_target(target)  # a bad --to is a usage error before any work
+    check_output_file(out_path, "--out")
+    check_output_file(report_path, "--report")
+    policy = load_policy(policy_path)
     release = load_release(release_path)
-    # Left behind by a run whose tagging failed: it knows what the moved tags held before.
-    tag_plan = TagPlan.load(plan_path(out_path)) if out_path is not None and not dry_run else None
+    # Left behind by a run whose tagging failed, or the record of an earlier successful
+    # run: they know what the tags held before this promotion moved them.
+    tag_plan = None
+    if out_path is not None and not dry_run:
+        tag_plan = TagPlan.load(plan_path(out_path), record=existing_record(out_path))
     signer = load_signer(vsa_key, os.environ)
-    now = utcnow()
     progress = StderrProgress(label="promoting") if _show_progress(out) else None
+
+    def show_gate(gate: GateResult) -> None:
+        publish_decision(gate.decision, report_path)
+        if not out.quiet:
+            click.echo(render_table(gate.decision, color=out.color), err=True, nl=False)
+
     with Stores(store_options) as stores:
         evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]
-        outcome = _run_gate(
-            policy_path,
-            release,
-            evidence_stores,
-            stores,
-            signer,
-            now,
-            out,
-            dry_run=dry_run,
-            report_path=report_path,
-        )
-        if not out.quiet and outcome.summary:
-            click.echo(outcome.summary, err=True, nl=not outcome.summary.endswith("\n"))
-        evidence_dir = next((s for s in evidence_stores if isinstance(s, DirStore)), None)
         result = promote(
             release,
-            outcome,
+            policy=policy,
+            evidence_stores=evidence_stores,
             target=target,
             tags=tags,
             stores=stores,
             signer=signer,
-            evidence_dir=evidence_dir,
-            now=now,
+            now=utcnow(),
             dry_run=dry_run,
             concurrency=concurrency,
             progress=progress,
             info=out.info,
             policy_uri=str(policy_path),
             tag_plan=tag_plan,
+            on_gate=show_gate,
         )
     if dry_run:
         for line in render_plan(result):
@@ -157,85 +151,30 @@ def command(
         out.out(f"{name} {artifact.image_text}")
 
 
+def existing_record(out: Path) -> Promotion | None:
+    """The promotion record ``--out`` would overwrite; anything else there is refused."""
+    from digestgate.errors import UsageError
+    from digestgate.release import Promotion, load_release
+
+    if not out.exists():
+        return None
+    try:
+        record = load_release(out)
+    except DigestgateError as exc:
+        raise UsageError(
+            f"--out {out} exists and is not a promotion record ({exc.message})",
+            hint="choose another --out file; digestgate does not overwrite other files",
+        ) from None
+    if not isinstance(record, Promotion):
+        raise UsageError(
+            f"--out {out} is a {record.kind}, not a promotion record",
+            hint="choose another --out file; digestgate does not overwrite other files",
+        )
+    return record
+
+
 def _show_progress(out: Console) -> bool:
     return not out.quiet and sys.stderr.isatty()
-
-
-def _run_gate(
-    policy_path: Path,
-    release: Release | Promotion,
-    evidence_stores: Sequence[EvidenceStore],
-    stores: Stores,
-    signer: Any,
-    now: datetime,
-    out: Console,
-    *,
-    dry_run: bool,
-    report_path: Path | None,
-) -> GateOutcome:
-    """Run the gate exactly as ``digestgate gate --vsa-key`` does; return what promotion needs.
-
-    The gate always confirms the images by digest (promotion never runs offline) and signs
-    its VSAs into the first evidence store, as ``gate`` does; a dry run keeps them in memory.
-    Its report, step summary and annotations are written as ``gate`` writes them.
-    """
-    from digestgate.cli.gatesummary import publish_decision
-    from digestgate.decide import (
-        check_vsa_signer,
-        envelope_verifier,
-        load_trusted_keys,
-        run_gate,
-        sign_vsas,
-    )
-    from digestgate.policy import load_policy
-    from digestgate.promote import GateOutcome
-    from digestgate.report.table import render_table
-
-    policy, trusted = load_trusted_keys(load_policy(policy_path))
-    check_vsa_signer(policy, signer)
-    run = run_gate(
-        policy, release, evidence_stores, envelope_verifier(trusted), now=now, images=stores
-    )
-    decision = run.decision
-    publish_decision(decision, report_path)
-    vsas = _KeptVsas(None if dry_run else evidence_stores[0])
-    sign_vsas(run, policy_uri=str(policy_path), signer=signer, store=vsas, now=now)
-    verified = {e.envelope_digest: e for e in run.evidence}
-    relied_on = {
-        name: [verified[ref.digest] for ref in artifact.evidence if ref.digest in verified]
-        for name, artifact in decision.artifacts.items()
-    }
-    return GateOutcome(
-        passed=decision.passed,
-        policy_digest=decision.policy_digest,
-        immutable_tags=tuple(glob.pattern for glob in policy.promotion.immutable_tags),
-        evidence=relied_on,
-        vsas=vsas.by_name,
-        summary=render_table(decision, color=out.color),
-    )
-
-
-class _KeptVsas:
-    """An evidence store that keeps each VSA by artifact name, then writes it on (or not)."""
-
-    def __init__(self, inner: EvidenceStore | None) -> None:
-        self.inner = inner
-        self.by_name: dict[str, bytes] = {}
-
-    def describe(self) -> str:
-        return self.inner.describe() if self.inner is not None else "memory"
-
-    def write(
-        self, envelope: bytes, *, predicate: str, subjects: Sequence[SubjectLocation]
-    ) -> list[str]:
-        for subject in subjects:
-            self.by_name[subject.name] = envelope
-        if self.inner is None:
-            return []
-        return self.inner.write(envelope, predicate=predicate, subjects=subjects)
-
-    def read(self, subjects: Sequence[SubjectLocation]) -> Iterator[StoredEnvelope | StoreProblem]:
-        return iter(())
 
 
 def _size(n: int) -> str:

@@ -13,8 +13,23 @@ from digestgate.oci.open import StoreOptions
 
 @click.command("verify")
 @click.argument("image")
-@policy_option("The policy.yaml this deployment pins (its digest must match the VSA's).")
+@policy_option("The policy.yaml this deployment trusts: its gate keys, gate.maxAge and deny.")
 @evidence_option("Evidence store: dir:PATH or attached (repeatable).")
+@click.option(
+    "--policy-digest",
+    "pins",
+    multiple=True,
+    metavar="DIGEST",
+    help="Accept only VSAs issued under this policy digest (repeatable, for a rotation). "
+    "The --policy file's own digest must be one of them. Default: the --policy file's digest.",
+)
+@click.option(
+    "--deny",
+    "deny",
+    multiple=True,
+    metavar="DIGEST",
+    help="An image digest that never passes here (repeatable; added to the policy's deny).",
+)
 @registry_options
 @click.pass_context
 def command(
@@ -22,42 +37,40 @@ def command(
     image: str,
     policy_path: Path,
     evidence_specs: tuple[str, ...],
+    pins: tuple[str, ...],
+    deny: tuple[str, ...],
     store_options: StoreOptions,
 ) -> int:
     """Pass only with a PASSED VSA for IMAGE's digest, signed by a gate.signers key,
-    issued under exactly this policy and younger than gate.maxAge. A tag is refused.
+    issued under a pinned policy digest and younger than gate.maxAge. A tag is refused,
+    and so is an image from a repository the policy does not name.
     Exit 0 passed, 1 failed, 2 bad input, 3 could not read the evidence.
     """
     from digestgate.cli.gatesummary import print_annotations
-    from digestgate.decide import collect_evidence, envelope_verifier, load_trusted_keys
-    from digestgate.errors import UsageError
-    from digestgate.evidence.store.base import SubjectLocation
+    from digestgate.digest import Digest
     from digestgate.evidence.store.open import open_evidence_store
-    from digestgate.gate.verify import gate_rule, verify_digest
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
-    from digestgate.reference import ARTIFACT_NAME_RE, parse_location
     from digestgate.report.annotations import annotation
     from digestgate.report.table import render_verify, verify_line
     from digestgate.timeutil import utcnow
+    from digestgate.verifydeploy import accepted_digests, pinned_location, verify_image
 
     out = console(ctx)
-    location = parse_location(image)
-    if location.digest is None:
-        raise UsageError(
-            f"{image[:200]} is not pinned by digest",
-            hint="verify IMAGE@sha256:<digest>; `digestgate resolve` prints it (a tag can move)",
-        )
-    policy, trusted = load_trusted_keys(load_policy(policy_path))
-    gate_rule(policy)
-    last = location.name.rsplit("/", 1)[-1]
-    name = last if ARTIFACT_NAME_RE.fullmatch(last) else "image"
+    location = pinned_location(image)
+    denied = frozenset(Digest.parse(d.strip()) for d in deny)
+    policy = load_policy(policy_path)
+    accepted = accepted_digests(policy, pins)
     with Stores(store_options) as stores:
         evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]
-        evidence, problems = collect_evidence(
-            evidence_stores, [SubjectLocation(name, location)], envelope_verifier(trusted)
+        decision = verify_image(
+            location,
+            policy=policy,
+            evidence_stores=evidence_stores,
+            now=utcnow(),
+            accepted=accepted,
+            deny=denied,
         )
-    decision = verify_digest(policy, location.digest, evidence, problems, utcnow())
     if not out.quiet:
         click.echo(render_verify(decision, color=out.color), err=True, nl=False)
     print_annotations(annotation(f, command="verify") for f in decision.findings)

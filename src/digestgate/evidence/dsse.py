@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from digestgate.digest import Digest
-from digestgate.errors import OperationalError
+from digestgate.errors import IncompleteReadError, OperationalError
 from digestgate.evidence.model import (
     PAYLOAD_TYPE,
     EvidenceFormatError,
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 MAX_ENVELOPE_SIZE: Final = 16 * 1024 * 1024
 #: Most signature entries read from one envelope (each may cost one verification per key).
 MAX_SIGNATURES: Final = 64
+#: Signature checks one gate run may spend. An honest release needs about one per envelope
+#: (the key id hint picks the key); 500 artifacts with four envelopes each use ~2,000.
+MAX_SIGNATURE_CHECKS: Final = 100_000
 
 # DSSE protocol.md: signers may use standard or URL-safe base64, verifiers MUST accept both.
 _URL_TO_STD: Final = bytes.maketrans(b"-_", b"+/")
@@ -174,6 +177,27 @@ def sign_envelope(payload: bytes, payload_type: str, signers: Sequence[Signer]) 
     )
 
 
+class SignatureBudget:
+    """A bound on the signature checks of one run: evidence stores full of junk signatures
+    (thousands of envelopes, each with dozens of signatures tried against every key) end in
+    exit 3 instead of hours of CPU (design section 8: never decide on a read cut short)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = MAX_SIGNATURE_CHECKS if limit is None else limit
+        self.spent = 0
+
+    def spend(self) -> None:
+        """Count one signature check; raise once the limit is passed."""
+        self.spent += 1
+        if self.spent > self.limit:
+            raise IncompleteReadError(
+                f"more than {self.limit} signature checks: the evidence holds far more "
+                "signatures than a release produces; the gate did not decide",
+                hint="remove junk envelopes from the evidence store (or the junk referrers "
+                "pushed to the evidence repository), then run again",
+            )
+
+
 def _trusted_groups(
     trusted: Mapping[str, PublicKey],
 ) -> dict[str, tuple[PublicKey, frozenset[str]]]:
@@ -186,11 +210,16 @@ def _trusted_groups(
     return {keyid: (keys[keyid], frozenset(names[keyid])) for keyid in keys}
 
 
-def verified_signers(envelope: Envelope, trusted: Mapping[str, PublicKey]) -> frozenset[str]:
+def verified_signers(
+    envelope: Envelope,
+    trusted: Mapping[str, PublicKey],
+    budget: SignatureBudget | None = None,
+) -> frozenset[str]:
     """Names of the trusted keys that verified at least one signature of ``envelope``.
 
     Key ids are hints only: for each signature, keys whose id matches are tried first, then
-    every other trusted key. A key counts once however many signatures it made.
+    every other trusted key. A key counts once however many signatures it made. Every check
+    is counted against ``budget`` when one is given.
     """
     remaining = _trusted_groups(trusted)
     if not remaining or not envelope.signatures:
@@ -205,6 +234,8 @@ def verified_signers(envelope: Envelope, trusted: Mapping[str, PublicKey]) -> fr
         order.extend(k for k in remaining if k != signature.keyid)
         for keyid in order:
             key, key_names = remaining[keyid]
+            if budget is not None:
+                budget.spend()
             if key.verify(signature.sig, message):
                 names.update(key_names)
                 del remaining[keyid]
@@ -213,7 +244,11 @@ def verified_signers(envelope: Envelope, trusted: Mapping[str, PublicKey]) -> fr
 
 
 def verify_envelope(
-    raw: bytes, trusted: Mapping[str, PublicKey], *, origin: str
+    raw: bytes,
+    trusted: Mapping[str, PublicKey],
+    *,
+    origin: str,
+    budget: SignatureBudget | None = None,
 ) -> VerifiedEvidence | EvidenceProblem:
     """Verify one stored envelope against the trusted keys (by local name).
 
@@ -232,7 +267,7 @@ def verify_envelope(
         return EvidenceProblem(
             "malformed", origin, f"unsupported payloadType {shown!r} (want {PAYLOAD_TYPE})"
         )
-    signers = verified_signers(envelope, trusted)
+    signers = verified_signers(envelope, trusted, budget)
     if not signers:
         count = len(envelope.signatures)
         return EvidenceProblem(

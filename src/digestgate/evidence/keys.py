@@ -61,12 +61,14 @@ class PublicKey:
 
     ``algorithm`` is one of ``ed25519``, ``ecdsa-p256``, ``ecdsa-p384``, ``rsa-pss``.
     ``sslib_key`` is the same key as a securesystemslib ``SSlibKey`` (for its APIs).
+    ``spki_der`` is the canonical SubjectPublicKeyInfo DER (what the policy digest hashes).
     """
 
     keyid: str
     algorithm: str
     pem: bytes = field(repr=False)
     sslib_key: SSlibKey = field(repr=False, compare=False)
+    spki_der: bytes = field(repr=False, compare=False)
     _check: Callable[[bytes, bytes], None] = field(repr=False, compare=False)
 
     def verify(self, signature: bytes, data: bytes) -> bool:
@@ -181,7 +183,8 @@ def _public_key_from_crypto(public_key: Any, where: str) -> PublicKey:
     # rsassa-pss-sha256.
     sslib_key = SSlibKey.from_crypto(public_key, keyid=keyid)
     pem = public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    return PublicKey(keyid, algorithm, pem, sslib_key, _checker(public_key, algorithm))
+    der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return PublicKey(keyid, algorithm, pem, sslib_key, der, _checker(public_key, algorithm))
 
 
 def _read_key_file(path: Path, what: str) -> bytes:

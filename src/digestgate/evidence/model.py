@@ -316,6 +316,29 @@ class VsaInfo:
     verifier_id: str
     kind: str
     source: str | None
+    trusted_keys: tuple[tuple[str, str, str | None], ...] | None = None
+    """(name, key id, role) of every key the issuing policy trusted; None when not recorded."""
+
+
+def _trusted_keys(
+    p: Mapping[str, Any], what: str
+) -> tuple[tuple[str, str, str | None], ...] | None:
+    raw = _get(p, "digestgate_trustedKeys")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise EvidenceFormatError(f"{what}: digestgate_trustedKeys is not a list")
+    entries = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise EvidenceFormatError(f"{what}: a digestgate_trustedKeys entry is not an object")
+        name, keyid, role = entry.get("name"), entry.get("keyid"), entry.get("role")
+        if not isinstance(name, str) or not isinstance(keyid, str):
+            raise EvidenceFormatError(f"{what}: a trusted key has no name or keyid")
+        if role is not None and not isinstance(role, str):
+            raise EvidenceFormatError(f"{what}: a trusted key's role is not a string")
+        entries.append((name, keyid, role))
+    return tuple(entries)
 
 
 def read_vsa(statement: Statement) -> VsaInfo:
@@ -339,4 +362,5 @@ def read_vsa(statement: Statement) -> VsaInfo:
         verifier_id=_text(p, "verifier.id", what),
         kind=_optional_text(p, "digestgate_kind", what) or "gate",
         source=_optional_text(p, "digestgate_source", what),
+        trusted_keys=_trusted_keys(p, what),
     )

@@ -56,7 +56,7 @@ class ReleaseView(Protocol):
     def artifacts(self) -> Mapping[str, ArtifactView]: ...
 
 
-RegistryStatus = Literal["ok", "not-found", "digest-mismatch"]
+RegistryStatus = Literal["ok", "not-found"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,11 +203,6 @@ class _Evaluation:
             if check is None or check.status == "not-found":
                 detail = check.detail if check else "it was not checked"
                 add(ids.ARTIFACT_NOT_FOUND, f"{name} {digest.short} not found: {detail}")
-            elif check.status == "digest-mismatch":
-                add(
-                    ids.ARTIFACT_DIGEST_MISMATCH,
-                    f"the bytes served for {name} do not hash to {digest.short}: {check.detail}",
-                )
         return found
 
 

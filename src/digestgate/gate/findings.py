@@ -18,6 +18,8 @@ RELEASE_MIXED_REVISIONS: Final = "release.mixed-revisions"
 RELEASE_MIXED_RUNS: Final = "release.mixed-runs"
 ARTIFACT_WRONG_REPOSITORY: Final = "artifact.wrong-repository"
 ARTIFACT_NOT_FOUND: Final = "artifact.not-found"
+#: Kept in the contract; not produced since a store serving other bytes for a digest is
+#: exit 3 (the gate cannot decide on a broken store), never a signed FAILED decision.
 ARTIFACT_DIGEST_MISMATCH: Final = "artifact.digest-mismatch"
 ARTIFACT_DENIED: Final = "artifact.denied"
 EVIDENCE_MALFORMED: Final = "evidence.malformed"

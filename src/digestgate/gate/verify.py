@@ -1,9 +1,11 @@
 """The deploy-side rule (design section 3, ``verify``): a fresh PASSED gate VSA (pure).
 
-A digest passes only when a VSA names it as a subject, is signed by a key the policy lists
-under ``gate.signers``, says PASSED, was issued under exactly this policy (same digest) and
-is younger than ``gate.maxAge`` without being dated in the future. Any one such VSA is
-enough (the rule is monotonic: removing evidence can only make it fail).
+A digest passes only when it is on no deny list and a VSA names it as a subject, is signed
+by a key the policy lists under ``gate.signers``, says PASSED, was issued under a pinned
+policy digest (by default exactly this policy's), records the keys that policy trusted (the
+signing key among them as the gate's, and exactly this policy's keys when it names this
+policy), and is younger than ``gate.maxAge`` without being dated in the future. Any one such
+VSA is enough (the rule is monotonic: removing evidence can only make it fail).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from digestgate.evidence.model import (
     EvidenceFormatError,
     EvidenceProblem,
     VerifiedEvidence,
+    VsaInfo,
     read_vsa,
 )
 from digestgate.gate import findings as ids
@@ -61,19 +64,45 @@ def gate_rule(policy: Policy) -> GateRule:
     return policy.gate
 
 
+def _keys_problem(policy: Policy, info: VsaInfo, signers: frozenset[str]) -> str | None:
+    """Why the VSA's record of trusted keys does not support it, or None."""
+    if info.trusted_keys is None:
+        return "records no trusted keys (issued by an older digestgate); re-run the gate"
+    recorded = {(name, keyid) for name, keyid, _ in info.trusted_keys}
+    gate_keyids = {keyid for _, keyid, role in info.trusted_keys if role == "gate"}
+    signing = {policy.keys[name].keyid for name in signers if name in policy.keys}
+    if not signing & gate_keyids:
+        return "was signed by a key its policy did not trust as the gate's"
+    if info.policy_digest == policy.digest and recorded != set(policy.key_ids().items()):
+        return "names this policy but records other trusted keys"
+    return None
+
+
 def verify_digest(
     policy: Policy,
     digest: Digest,
     evidence: Sequence[VerifiedEvidence],
     problems: Sequence[EvidenceProblem],
     now: datetime,
+    *,
+    accepted: frozenset[Digest] | None = None,
+    deny: frozenset[Digest] = frozenset(),
 ) -> VerifyDecision:
-    """Apply the deploy-side rule to the VSAs found for ``digest``."""
+    """Apply the deploy-side rule to the VSAs found for ``digest``.
+
+    ``accepted``: the policy digests whose decisions count (default: this policy's only);
+    ``deny``: the deployment's own deny list, applied with the policy's.
+    """
     rule = gate_rule(policy)
+    accepted = accepted if accepted is not None else frozenset({policy.digest})
     reasons: list[Reason] = []
     future: list[Finding] = []
     malformed: list[Finding] = []
     passing: EvidenceRef | None = None
+    if digest in policy.deny or digest in deny:
+        where = "the policy's deny list" if digest in policy.deny else "the deny list given"
+        denied = finding(ids.ARTIFACT_DENIED, f"{digest} is on {where}", requirement="vsa")
+        return VerifyDecision(digest, False, (denied,), None)
     candidates = [
         ev
         for ev in unique_evidence(evidence)
@@ -112,14 +141,18 @@ def verify_digest(
         if info.result != "PASSED":
             reasons.append((ids.VSA_MISSING, f"{origin} records a FAILED gate decision"))
             continue
-        if info.policy_digest != policy.digest:
+        if info.policy_digest not in accepted:
+            pinned = ", ".join(sorted(d.short for d in accepted))
             reasons.append(
                 (
                     ids.VSA_POLICY_MISMATCH,
-                    f"{origin} was issued under policy {info.policy_digest.short}, "
-                    f"not {policy.digest.short}",
+                    f"{origin} was issued under policy {info.policy_digest.short}, not {pinned}",
                 )
             )
+            continue
+        keys_problem = _keys_problem(policy, info, ev.signers & set(rule.signers))
+        if keys_problem is not None:
+            reasons.append((ids.VSA_POLICY_MISMATCH, f"{origin} {keys_problem}"))
             continue
         when = format_timestamp(info.time_verified)
         if info.time_verified > now + FUTURE_SKEW:

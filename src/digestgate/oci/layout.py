@@ -27,6 +27,7 @@ layout). A manifest is resolvable by digest whenever its blob is present, listed
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +35,9 @@ from typing import Any, Final
 
 from digestgate.digest import Digest
 from digestgate.errors import (
+    ConcurrentChangeError,
     DigestgateError,
+    IncompleteReadError,
     IntegrityError,
     InternalError,
     NotFoundError,
@@ -48,6 +51,7 @@ from digestgate.oci.layoutdir import (
     MAX_INDEX_SIZE,
     REF_NAME,
     _entry_digest,
+    _entry_tag,
     _LayoutDir,
     _storage_error,
 )
@@ -70,7 +74,8 @@ __all__ = [
     "LayoutStore",
 ]
 
-#: At most this many listed manifests are read to answer one referrers query.
+#: At most this many listed manifests are read to answer one referrers query; a layout that
+#: lists more stops the query (exit 3) rather than answering from part of it.
 MAX_REFERRER_READS: Final = 1000
 LAYOUT_VERSION: Final = "1.0.0"
 
@@ -108,6 +113,8 @@ class LayoutStore(_LayoutDir, ImageStore):
         except OSError as exc:
             raise _storage_error(exc, "open the layout", path) from exc
         store._initialise(create)
+        if create:  # opened for writing: clear what killed writers left behind
+            store._sweep_stale_temps(time.time())
         return store
 
     def _initialise(self, create: bool) -> None:
@@ -268,6 +275,28 @@ class LayoutStore(_LayoutDir, ImageStore):
         stored = self.get_tag(tag)
         self._check_same(stored.digest if stored else None, descriptor.digest, tag)
 
+    def set_tag_if(self, tag: str, descriptor: Descriptor, expected: Digest | None) -> None:
+        """Point ``tag`` at ``descriptor`` only if it still points to ``expected`` (None:
+        absent), in one step under the layout's lock; otherwise raise
+        :class:`~digestgate.errors.ConcurrentChangeError` carrying where it points now."""
+        validate_tag(tag)
+        manifest = self.get_manifest(descriptor.digest)
+
+        def unchanged(entries: list[Any]) -> None:
+            named = {_entry_digest(e) or "" for e in entries if _entry_tag(e) == tag}
+            current = Digest.parse(next(iter(named))) if len(named) == 1 else None
+            if len(named) > 1 or current != expected:
+                raise ConcurrentChangeError(
+                    f"tag {tag} of {self.location} points to {current or 'nothing'}, not "
+                    f"{expected or 'nothing'} as read before",
+                    hint="another writer changed the tag meanwhile",
+                    current=current,
+                )
+
+        self._list(manifest, tag, precondition=unchanged)
+        stored = self.get_tag(tag)
+        self._check_same(stored.digest if stored else None, descriptor.digest, tag)
+
     def list_tags(self) -> list[str]:
         """Every valid tag named in index.json, sorted."""
         names = {d.annotations.get(REF_NAME, "") for d in self._entries()}
@@ -280,15 +309,22 @@ class LayoutStore(_LayoutDir, ImageStore):
         return sorted(valid)
 
     def referrers(self, subject: Digest, artifact_type: str | None = None) -> list[Descriptor]:
-        """Listed manifests whose ``subject`` is ``subject`` (at most 1000 are read)."""
+        """Listed manifests whose ``subject`` is ``subject``.
+
+        Every listed manifest is read: more than ``MAX_REFERRER_READS`` of them, or one whose
+        blob is missing, is :class:`~digestgate.errors.IncompleteReadError` (an answer from
+        part of the index could hide a referrer).
+        """
         found: list[Descriptor] = []
         reads = 0
         for entry in self._entries():
             if entry.media_type not in media.MANIFESTS:
                 continue
             if entry.digest not in self._manifests:
-                if reads >= MAX_REFERRER_READS or not self.has_manifest(entry.digest):
-                    continue
+                if reads >= MAX_REFERRER_READS:
+                    raise self._incomplete(f"lists more than {MAX_REFERRER_READS} manifests")
+                if not self.has_manifest(entry.digest):
+                    raise self._incomplete(f"lists {entry.digest} but holds no such manifest")
                 reads += 1
             manifest = self.get_manifest(entry.digest)
             if manifest.subject is None or manifest.subject.digest != subject:
@@ -349,6 +385,12 @@ class LayoutStore(_LayoutDir, ImageStore):
     def close(self) -> None:
         """Forget cached manifests (a layout holds no open files between calls)."""
         self._manifests.clear()
+
+    def _incomplete(self, problem: str) -> IncompleteReadError:
+        return IncompleteReadError(
+            f"{self.location}: index.json {problem}; referrers are read in full or not at all",
+            hint="repair or re-create the layout (copy the images into a fresh directory)",
+        )
 
     def _check_same(self, got: Digest | None, want: Digest, what: str) -> None:
         if got != want:

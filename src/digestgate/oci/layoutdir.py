@@ -40,6 +40,9 @@ REF_NAME: Final = "org.opencontainers.image.ref.name"
 
 _INDEX_FILE: Final = "index.json"
 _LOCK_FILE: Final = ".index.json.lock"
+_TEMP_PREFIX: Final = ".tmp-"
+#: A temporary file this old, that no writer holds locked, was left by a killed run.
+STALE_TEMP_AGE: Final = 60.0
 #: O_NONBLOCK: a FIFO planted in the layout is refused by the fstat check, not waited on.
 _READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _CREATE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -117,8 +120,17 @@ class _LayoutDir:
                 doc["manifests"] = entries
                 self._write_file(self._root / _INDEX_FILE, [dumps_canonical(doc)])
 
-    def _list(self, manifest: Manifest, tag: str | None) -> None:
-        """List a stored manifest in index.json (see the module docstring for the rules)."""
+    def _list(
+        self,
+        manifest: Manifest,
+        tag: str | None,
+        precondition: Callable[[list[Any]], None] | None = None,
+    ) -> None:
+        """List a stored manifest in index.json (see the module docstring for the rules).
+
+        ``precondition`` runs under the lock on the entries as they are, before any change:
+        raising there leaves index.json untouched (a compare-and-set of a tag).
+        """
         digest = str(manifest.digest)
         entry: dict[str, Any] = {
             "mediaType": manifest.media_type,
@@ -134,6 +146,8 @@ class _LayoutDir:
         )
 
         def change(entries: list[Any]) -> bool:
+            if precondition is not None:
+                precondition(entries)
             before = list(entries)
             if tag is not None:
                 current = [e for e in entries if _entry_tag(e) == tag]
@@ -261,10 +275,12 @@ class _LayoutDir:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _storage_error(exc, "create the directory", final.parent) from exc
-        temp = directory / f".tmp-{final.name[:16]}-{secrets.token_hex(8)}"
+        temp = directory / f"{_TEMP_PREFIX}{final.name[:16]}-{secrets.token_hex(8)}"
         fd: int | None = None
         try:
             fd = os.open(temp, _CREATE_FLAGS, 0o644)
+            # Held while the file is written: the sweep of a later run leaves it alone.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             for chunk in chunks:
                 _write_all(fd, chunk)
             os.fsync(fd)
@@ -282,11 +298,54 @@ class _LayoutDir:
                 raise _storage_error(exc, "write", final) from exc
             raise
 
+    def _sweep_stale_temps(self, now: float) -> list[Path]:
+        """Remove temporary files left by killed writers; return what was removed.
+
+        Under the index lock, a file is removed only when it is older than
+        ``STALE_TEMP_AGE`` and no process holds its lock (a live writer always does, so a
+        concurrent promotion's blob in flight survives).
+        """
+        removed: list[Path] = []
+        blobs = self._root / "blobs"
+        directories = [self._root]
+        with suppress(OSError):
+            directories += [d for d in blobs.iterdir() if d.is_dir() and not d.is_symlink()]
+        with self._locked():
+            for directory in directories:
+                try:
+                    temps = [p for p in directory.iterdir() if p.name.startswith(_TEMP_PREFIX)]
+                except OSError:
+                    continue
+                removed.extend(path for path in temps if _stale(path, now))
+        return removed
+
     def _corrupt(self, what: str, reason: str) -> StorageError:
         return StorageError(
             f"invalid {what} in {self._path}: {reason}",
             hint="the layout is damaged or was not written by an OCI tool",
         )
+
+
+def _stale(path: Path, now: float) -> bool:
+    """Remove ``path`` when it is an old regular file nobody holds locked; True if removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < STALE_TEMP_AGE:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # a live writer holds it
+        path.unlink()
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _entry_digest(entry: Any) -> str | None:

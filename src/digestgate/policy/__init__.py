@@ -1,6 +1,6 @@
 """The gate policy (``policy.yaml``): a strict model and its loader (design section 4)."""
 
-from digestgate.policy.load import load_policy, parse_policy, policy_digest
+from digestgate.policy.load import load_policy, parse_policy
 from digestgate.policy.model import (
     ArtifactRule,
     GateRule,
@@ -10,7 +10,9 @@ from digestgate.policy.model import (
     PromotionRule,
     ProvenanceRule,
     SourceRule,
+    TrustedKey,
 )
+from digestgate.policy.trust import policy_digest
 
 __all__ = [
     "ArtifactRule",
@@ -21,6 +23,7 @@ __all__ = [
     "PromotionRule",
     "ProvenanceRule",
     "SourceRule",
+    "TrustedKey",
     "load_policy",
     "parse_policy",
     "policy_digest",

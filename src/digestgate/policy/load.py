@@ -1,14 +1,17 @@
 """Load ``policy.yaml`` strictly: every mistake is a ConfigError naming file:line:col.
 
 Unknown fields anywhere, an unknown ``apiVersion``/``kind``, missing ``artifacts`` or
-``lanes``, empty signer lists, signers that name no key, impossible thresholds, bad
-durations, globs, names and digests are all refused (exit 2) with a hint saying what to
-write instead. Defaults are documented in docs/policy.md.
+``lanes``, empty signer lists, signers that name no key, a key in two roles, impossible
+thresholds, bad durations, globs, names, repositories and digests are all refused (exit 2)
+with a hint saying what to write instead. Defaults are documented in docs/policy.md.
+
+Every trusted key is loaded here, and the policy's digest covers them (design section 8):
+see :func:`policy_digest`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Final, TypeVar
@@ -29,9 +32,12 @@ from digestgate.policy.model import (
     Policy,
     PromotionRule,
     ProvenanceRule,
+    Role,
     SourceRule,
+    TrustedKey,
 )
-from digestgate.reference import validate_artifact_name
+from digestgate.policy.trust import KeyLoader, default_key_loader, policy_digest
+from digestgate.reference import Location, parse_location, validate_artifact_name
 from digestgate.timeutil import parse_duration
 from digestgate.yamlsource import YMap, YNode, YScalar, YSeq, load_yaml
 
@@ -59,13 +65,8 @@ _MAX_DURATION: Final = timedelta(days=36500)
 T = TypeVar("T")
 
 
-def policy_digest(raw: bytes) -> Digest:
-    """The policy's digest: sha256 of the exact file bytes (what VSAs name)."""
-    return Digest.of(raw)
-
-
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file; key paths resolve against its directory."""
+def load_policy(path: str | Path, *, key_loader: KeyLoader | None = None) -> Policy:
+    """Read and validate a policy file and load its keys (paths relative to its directory)."""
     from digestgate.fileread import read_capped
     from digestgate.yamlsource import MAX_BYTES
 
@@ -77,18 +78,23 @@ def load_policy(path: str | Path) -> Policy:
             f"cannot read policy file {str(path)[:200]}: {exc.strerror or exc}",
             hint="pass --policy with the path of your policy.yaml",
         ) from None
-    return parse_policy(raw, source=str(path), base_dir=file.parent)
+    return parse_policy(raw, source=str(path), base_dir=file.parent, key_loader=key_loader)
 
 
-def parse_policy(raw: bytes, *, source: str, base_dir: Path) -> Policy:
-    """Validate policy bytes; raise :class:`ConfigError` with ``source:line:col``."""
-    return _Reader(source, base_dir).policy(raw)
+def parse_policy(
+    raw: bytes, *, source: str, base_dir: Path, key_loader: KeyLoader | None = None
+) -> Policy:
+    """Validate policy bytes and load its keys; raise :class:`ConfigError` with
+    ``source:line:col``. ``key_loader`` replaces the file/PEM loader (tests)."""
+    return _Reader(source, base_dir, key_loader or default_key_loader).policy(raw)
 
 
 class _Reader:
-    def __init__(self, source: str, base_dir: Path) -> None:
+    def __init__(self, source: str, base_dir: Path, key_loader: KeyLoader) -> None:
         self.source = source
         self.base_dir = base_dir
+        self.key_loader = key_loader
+        self.key_nodes: dict[str, YNode] = {}
 
     # -- errors and primitives --------------------------------------------------------
 
@@ -195,31 +201,39 @@ class _Reader:
         kind = doc.get("kind")
         if not isinstance(kind, YScalar) or kind.value != KIND:
             raise self.error(kind, "kind must be Policy", "write kind: Policy")
-        keys = self.keys(doc)
+        refs = self.keys(doc)
         artifacts = self.artifacts(doc.get("artifacts"))
         source = self.source_rule(doc)
-        provenance = self.provenance(doc, keys)
-        lanes = self.lanes(doc.get("lanes"), keys)
-        gate = self.gate(doc.get("gate"), keys)
+        provenance = self.provenance(doc, refs)
+        lanes = self.lanes(doc.get("lanes"), refs)
+        gate = self.gate(doc.get("gate"), refs)
         promotion = self.promotion(doc.get("promotion"))
         deny = frozenset(self.items(doc.get("deny"), "deny", self.deny_digest, empty=True))
+        max_age = self.duration(doc.get("maxAge"), "maxAge", DEFAULT_MAX_AGE)
+        same_revision = self.flag(doc.get("sameRevision"), "sameRevision", True)
+        same_run = self.flag(doc.get("sameRun"), "sameRun", True)
+        # Keys last: every mistake in the text is reported before any key file is read.
+        keys = self.load_keys(refs)
+        self.check_roles(keys, provenance, lanes, gate)
         return Policy(
             source_name=self.source,
-            digest=policy_digest(raw),
+            digest=policy_digest(raw, {name: key.spki_der for name, key in keys.items()}),
+            text_digest=Digest.of(raw),
             keys=keys,
             artifacts=artifacts,
             source=source,
             provenance=provenance,
             lanes=lanes,
-            max_age=self.duration(doc.get("maxAge"), "maxAge", DEFAULT_MAX_AGE),
-            same_revision=self.flag(doc.get("sameRevision"), "sameRevision", True),
-            same_run=self.flag(doc.get("sameRun"), "sameRun", True),
+            max_age=max_age,
+            same_revision=same_revision,
+            same_run=same_run,
             deny=deny,
             gate=gate,
             promotion=promotion,
         )
 
-    def keys(self, doc: YMap) -> dict[str, Path]:
+    def keys(self, doc: YMap) -> dict[str, Path | str]:
+        """Key name -> a path (relative to the policy) or inline PEM text."""
         node = doc.get("keys")
         if node is None:
             raise self.error(
@@ -227,7 +241,7 @@ class _Reader:
             )
         if not isinstance(node, YMap) or not node.entries:
             raise self.error(node, "keys must map names to public key files", "build: b.pub")
-        result: dict[str, Path] = {}
+        result: dict[str, Path | str] = {}
         for key, value in node.entries:
             name = self.name(
                 key,
@@ -235,10 +249,59 @@ class _Reader:
                 lambda t: KEY_NAME_RE.fullmatch(t) is not None,
                 "use 1-64 letters, digits, '.', '_' or '-'",
             )
-            text = self.text(value, f"keys.{name}").removeprefix("file:")
-            path = Path(text)
+            text = self.text(value, f"keys.{name}")
+            self.key_nodes[name] = value
+            if _PEM_MARKER in text:
+                result[name] = text  # inline PEM: a public key written into the policy
+                continue
+            path = Path(text.removeprefix("file:"))
             result[name] = path if path.is_absolute() else self.base_dir / path
         return result
+
+    def load_keys(self, refs: Mapping[str, Path | str]) -> dict[str, TrustedKey]:
+        """Load every key the policy declares (all of them count in the digest)."""
+        result: dict[str, TrustedKey] = {}
+        for name, ref in refs.items():
+            node = self.key_nodes.get(name)
+            try:
+                loaded = self.key_loader(ref)
+            except ConfigError as exc:
+                raise self.error(
+                    node, f"key {name!r}: {exc.message}", exc.hint or "check the key"
+                ) from None
+            origin = "inline" if isinstance(ref, str) else str(ref)
+            result[name] = TrustedKey(name, loaded.keyid, loaded.spki_der, origin, loaded)
+        return result
+
+    def check_roles(
+        self,
+        keys: Mapping[str, TrustedKey],
+        provenance: ProvenanceRule,
+        lanes: Mapping[str, LaneRule],
+        gate: GateRule | None,
+    ) -> None:
+        """One key, one role: a key (by name or by key material) signs for one role only.
+
+        A key trusted for two roles lets whoever holds it sign both, for instance a build job
+        that could also sign the gate's decisions (design section 8).
+        """
+        listed: list[tuple[Role, str]] = [("provenance", n) for n in provenance.signers]
+        listed += [("lanes", n) for lane in lanes.values() for n in lane.signers]
+        listed += [("gate", n) for n in (gate.signers if gate is not None else ())]
+        by_material: dict[str, tuple[Role, str]] = {}
+        for role, name in listed:
+            keyid = keys[name].keyid
+            first = by_material.setdefault(keyid, (role, name))
+            if first[0] == role:
+                continue
+            same = "" if first[1] == name else f" (the same key material as {first[1]!r})"
+            raise self.error(
+                self.key_nodes.get(name),
+                f"key {name!r}{same} signs for two roles: {_ROLE_FIELDS[first[0]]} and "
+                f"{_ROLE_FIELDS[role]}",
+                "give each role its own key (`digestgate keygen`): one for builds, one for "
+                "tests, one for the gate",
+            )
 
     def artifacts(self, node: YNode | None) -> dict[str, ArtifactRule]:
         if not isinstance(node, YMap) or not node.entries:
@@ -249,10 +312,30 @@ class _Reader:
         for key, value in node.entries:
             name = self.name(key, "artifact", _valid_artifact, _ARTIFACT_RULE)
             where = f"artifacts.{name}"
-            body = self.mapping(value, where, ("repository",), ("repository",))
+            body = self.mapping(value, where, ("repository", "evidence"), ("repository",))
             repository = self.glob(body.get("repository"), f"{where}.repository")  # type: ignore[arg-type]
-            result[name] = ArtifactRule(name, repository)
+            evidence = self.items(
+                body.get("evidence"), f"{where}.evidence", self.repository, empty=False
+            )
+            if body.get("evidence") is None and not _has_wildcard(repository.pattern):
+                # An exact repository is where its evidence lives too.
+                evidence = (self.repository(body.get("repository"), f"{where}.repository"),)  # type: ignore[arg-type]
+            result[name] = ArtifactRule(name, repository, evidence)
         return result
+
+    def repository(self, node: YNode, where: str) -> Location:
+        """An exact repository (``host/repo`` or ``oci:DIR``): no tag, digest or glob."""
+        text = self.text(node, where)
+        hint = "write an exact repository such as registry.example.org/org/staging/backend"
+        if _has_wildcard(text):
+            raise self.error(node, f"{where}: {text[:120]!r} is a pattern", hint)
+        try:
+            location = parse_location(text)
+        except DigestgateError as exc:
+            raise self.error(node, f"{where}: {exc.message}", hint) from None
+        if location.tag is not None or location.digest is not None:
+            raise self.error(node, f"{where}: {text[:120]!r} names a tag or digest", hint)
+        return location
 
     def source_rule(self, doc: YMap) -> SourceRule:
         node = doc.get("source")
@@ -268,7 +351,9 @@ class _Reader:
         events = self.items(body.get("events"), "source.events", self.text, empty=False)
         return SourceRule(repository, refs, events or DEFAULT_EVENTS)
 
-    def signers(self, node: YNode | None, where: str, keys: dict[str, Path]) -> tuple[str, ...]:
+    def signers(
+        self, node: YNode | None, where: str, keys: Mapping[str, object]
+    ) -> tuple[str, ...]:
         if node is None:
             raise self.error(node, f"{where} needs 'signers'", "add signers: [KEYNAME]")
         names = self.items(node, where, self.text, empty=False)
@@ -298,7 +383,7 @@ class _Reader:
             )
         return value
 
-    def provenance(self, doc: YMap, keys: dict[str, Path]) -> ProvenanceRule:
+    def provenance(self, doc: YMap, keys: Mapping[str, object]) -> ProvenanceRule:
         node = doc.get("provenance")
         if node is None:
             raise self.error(doc, "the policy needs 'provenance'", "add provenance: {signers: []}")
@@ -311,7 +396,7 @@ class _Reader:
             builder=None if builder is None else self.glob(builder, "provenance.builder"),
         )
 
-    def lanes(self, node: YNode | None, keys: dict[str, Path]) -> dict[str, LaneRule]:
+    def lanes(self, node: YNode | None, keys: Mapping[str, object]) -> dict[str, LaneRule]:
         if not isinstance(node, YMap) or not node.entries:
             raise self.error(node, "lanes must name at least one lane", "e2e: {signers: [tests]}")
         result: dict[str, LaneRule] = {}
@@ -331,7 +416,7 @@ class _Reader:
             )
         return result
 
-    def gate(self, node: YNode | None, keys: dict[str, Path]) -> GateRule | None:
+    def gate(self, node: YNode | None, keys: Mapping[str, object]) -> GateRule | None:
         if node is None:
             return None
         body = self.mapping(node, "gate", ("signers", "maxAge"), ("signers",))
@@ -355,6 +440,19 @@ class _Reader:
             return Digest.parse(text)
         except DigestgateError as exc:
             raise self.error(node, f"{where}: {exc.message}", exc.hint or "") from None
+
+
+_PEM_MARKER: Final = "-----BEGIN"
+
+_ROLE_FIELDS: Final[dict[Role, str]] = {
+    "provenance": "provenance.signers",
+    "lanes": "lanes.*.signers",
+    "gate": "gate.signers",
+}
+
+
+def _has_wildcard(text: str) -> bool:
+    return any(c in text for c in "*?")
 
 
 _ARTIFACT_RULE: Final = (

@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Final
+from typing import Any, Final, Literal
 
 from digestgate.digest import Digest
+from digestgate.reference import Location
 
 LANE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 KEY_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -36,6 +36,10 @@ Token = tuple[str, str]
 class Glob:
     """A glob: ``*`` any run within one ``/``-separated segment, ``**`` anything, ``?`` one
     character other than ``/``; everything else is literal. Matching is whole-string.
+
+    A wildcard never stands for a whole segment that is empty, ``.`` or ``..`` (after the
+    ``oci:`` prefix of a layout location, too): ``oci:*/backend`` does not match
+    ``oci:../backend``. Such segments match only when the pattern writes them literally.
 
     Matched by a small memoised matcher rather than a regex: policies with hundreds of
     artifacts compile a pattern each, and regex compilation would dominate loading.
@@ -76,13 +80,56 @@ class Glob:
 
     def matches(self, text: str) -> bool:
         """True when ``text`` matches the whole pattern."""
-        return _match(self.tokens, 0, text, 0, set())
+        return _match(self.tokens, 0, text, 0, set(), _dot_segments(text))
 
     def __str__(self) -> str:
         return self.pattern
 
 
-def _match(tokens: tuple[Token, ...], i: int, text: str, j: int, failed: set[int]) -> bool:
+Span = tuple[int, int]
+
+
+def _dot_segments(text: str) -> tuple[Span, ...]:
+    """The (start, end) of every segment that is empty, ``.`` or ``..``.
+
+    Segments are separated by ``/``; in an ``oci:`` location the path starts after the prefix.
+    The ``/`` that starts an absolute path is the root: ``**`` may span it, but the empty text
+    before it is listed as ``(p, p)`` with ``p`` negative-marked (see :func:`_covers`).
+    """
+    start = 4 if text.startswith("oci:") else 0
+    spans: list[Span] = []
+    if text.startswith("/", start):
+        spans.append((-1 - start, -1 - start))  # the root: only a single-segment match counts
+        start += 1
+    while True:
+        slash = text.find("/", start)
+        end = len(text) if slash < 0 else slash
+        if text[start:end] in ("", ".", ".."):
+            spans.append((start, end))
+        if slash < 0:
+            return tuple(spans)
+        start = slash + 1
+
+
+def _covers(spans: tuple[Span, ...], j: int, k: int, *, within_segment: bool = True) -> bool:
+    """True when text[j:k], matched by a wildcard, holds a whole empty/./.. segment.
+
+    The root of an absolute path (a negative-marked span) counts only for a wildcard that
+    stays within one segment: ``*`` matching nothing before the root would turn a relative
+    pattern into an absolute path; ``**`` spanning ``/tmp/x`` is what it is for.
+    """
+    for start, end in spans:
+        if start < 0:
+            if within_segment and j == k == -1 - start:
+                return True
+        elif j <= start and end <= k:
+            return True
+    return False
+
+
+def _match(
+    tokens: tuple[Token, ...], i: int, text: str, j: int, failed: set[int], dots: tuple[Span, ...]
+) -> bool:
     # ``failed`` memoises (token, position) pairs that cannot match: linear, not exponential.
     while i < len(tokens):
         key = i * (len(text) + 1) + j
@@ -94,14 +141,16 @@ def _match(tokens: tuple[Token, ...], i: int, text: str, j: int, failed: set[int
                 return False
             j += len(literal)
         elif kind == "?":
-            if j >= len(text) or text[j] == "/":
+            if j >= len(text) or text[j] == "/" or _covers(dots, j, j + 1):
                 return False
             j += 1
         else:
             slash = -1 if kind == "**" else text.find("/", j)
             end = len(text) if slash < 0 else slash
             for k in range(end, j - 1, -1):
-                if _match(tokens, i + 1, text, k, failed):
+                if dots and _covers(dots, j, k, within_segment=kind == "*"):
+                    continue
+                if _match(tokens, i + 1, text, k, failed, dots):
                     return True
             failed.add(key)
             return False
@@ -116,10 +165,31 @@ def matches_any(globs: tuple[Glob, ...], text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ArtifactRule:
-    """One required artifact: its name and the repositories it may come from."""
+    """One required artifact: its name, the repositories it may come from, and the exact
+    repositories whose attached evidence is read for it (never chosen by the release file)."""
 
     name: str
     repository: Glob
+    evidence: tuple[Location, ...] = ()
+
+
+Role = Literal["provenance", "lanes", "gate"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    """A public key the policy trusts under a local name.
+
+    ``spki_der`` is the canonical SubjectPublicKeyInfo DER encoding (what the policy digest
+    hashes); ``keyid`` is its sha256 hex. ``key`` is the loaded verifier (an
+    :class:`~digestgate.evidence.keys.PublicKey` in production; anything in pure tests).
+    """
+
+    name: str
+    keyid: str
+    spki_der: bytes = field(repr=False)
+    origin: str
+    key: Any = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,17 +236,18 @@ class PromotionRule:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """A loaded ``policy.yaml``.
+    """A loaded ``policy.yaml`` with its trusted keys.
 
-    ``keys`` maps local key names to resolved public-key paths. ``key_ids`` maps key names
-    to a stable identity of the key material (set by the command layer once keys are
-    loaded); thresholds count distinct identities, so two names for one key count once.
-    ``digest`` is the sha256 of the exact file bytes: the digest VSAs name.
+    ``keys`` maps local key names to the loaded keys; thresholds count distinct key ids, so
+    two names for one key count once. ``digest`` is the policy's identity: it covers the
+    policy bytes and every trusted key bound to its name (:func:`~digestgate.policy.load.
+    policy_digest`), so swapping a ``.pub`` file makes a new policy. VSAs name it and
+    deployments pin it. ``text_digest`` is the sha256 of the file bytes alone.
     """
 
     source_name: str
     digest: Digest
-    keys: Mapping[str, Path]
+    keys: Mapping[str, TrustedKey]
     artifacts: Mapping[str, ArtifactRule]
     source: SourceRule
     provenance: ProvenanceRule
@@ -187,8 +258,26 @@ class Policy:
     deny: frozenset[Digest] = frozenset()
     gate: GateRule | None = None
     promotion: PromotionRule = PromotionRule()
-    key_ids: Mapping[str, str] = field(default_factory=dict)
+    text_digest: Digest | None = None
 
     def key_identity(self, name: str) -> str:
-        """The identity counted by thresholds for key ``name``."""
-        return self.key_ids.get(name, name)
+        """The identity counted by thresholds for key ``name``: its key id."""
+        key = self.keys.get(name)
+        return key.keyid if key is not None else name
+
+    def key_ids(self, names: tuple[str, ...] | None = None) -> dict[str, str]:
+        """Key name -> key id, for ``names`` (default: every trusted key)."""
+        wanted = sorted(self.keys) if names is None else names
+        return {name: self.keys[name].keyid for name in wanted if name in self.keys}
+
+    def roles(self) -> dict[str, Role]:
+        """The role each signing key name plays (a key plays at most one)."""
+        result: dict[str, Role] = {}
+        for name in self.provenance.signers:
+            result[name] = "provenance"
+        for lane in self.lanes.values():
+            for name in lane.signers:
+                result[name] = "lanes"
+        for name in self.gate.signers if self.gate is not None else ():
+            result[name] = "gate"
+        return result

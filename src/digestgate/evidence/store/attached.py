@@ -10,9 +10,16 @@ The image store makes it discoverable: the Referrers API where the registry has 
 
 Reading trusts nothing the listing says: each referrer manifest is fetched by digest and
 hashed, must name this subject and one of the three artifact types, and must hold exactly
-one DSSE layer under the size cap, which is streamed and verified. Anything else becomes a
-:class:`StoreProblem`. A registry that deletes or hides referrers can only make the gate
-fail, never pass.
+one DSSE layer under the size cap, which is streamed and verified. A referrer read in full
+that is not such an artifact becomes a :class:`StoreProblem` (``evidence.malformed``). One
+that cannot be read in full -- more referrers than the cap, a listed manifest or layer that
+is missing or does not hash to its digest, a layer over the size cap -- stops the read with
+:class:`~digestgate.errors.IncompleteReadError` (exit 3): the gate never decides on a read
+it cut short, and nothing is ranked or chosen by unsigned annotations (design section 8).
+
+Deletion is not detectable here: whoever can delete referrers can hide a newer FAILED
+result. The defences are ``sameRun``, evidence artifacts uploaded once per job, and VSAs
+that list every envelope the gate saw (docs/threat-model.md).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Final
 
 from digestgate.concurrency import run_all
 from digestgate.digest import Digest
-from digestgate.errors import IntegrityError, InternalError, NotFoundError
+from digestgate.errors import IncompleteReadError, IntegrityError, InternalError, NotFoundError
 from digestgate.evidence.store.base import (
     ANNOTATION_CREATED,
     ANNOTATION_ENVELOPE_DIGEST,
@@ -50,7 +57,8 @@ from digestgate.oci.open import Stores
 from digestgate.oci.store import ImageStore
 from digestgate.timeutil import format_timestamp, utcnow
 
-#: Referrers of one subject considered on read; more is reported, never silently trimmed.
+#: Evidence referrers of one subject read at most; more stops the read (exit 3), never a
+#: silent trim. A release attaches a handful per image (provenance, lanes, VSAs, records).
 MAX_REFERRERS: Final = 256
 
 #: The artifact types this store writes and reads.
@@ -155,12 +163,13 @@ class AttachedStore:
             ]
             self._note_mode(subject.repository, store)
             if len(listed) > self.max_referrers:
-                yield StoreProblem(
+                raise _incomplete(
                     f"{subject.repository}@{subject.digest}",
-                    f"{len(listed)} evidence referrers; only the newest "
-                    f"{self.max_referrers} were read",
+                    f"has {len(listed)} evidence referrers, more than the {self.max_referrers} "
+                    "read at most",
+                    "remove the junk referrers pushed to this repository (anyone with push "
+                    "rights can add them), then run again",
                 )
-                listed = _newest(listed)[: self.max_referrers]
             for entry in listed:
                 if (subject.repository, entry.digest) in seen_manifests:
                     continue
@@ -176,26 +185,33 @@ class AttachedStore:
         self, store: ImageStore, subject: SubjectLocation, entry: Descriptor
     ) -> StoredEnvelope | StoreProblem:
         origin = f"{subject.repository}@{entry.digest}"
+        retry = "check the registry, then run again"
         try:
             manifest = store.get_manifest(entry.digest)
-        except (NotFoundError, IntegrityError, InvalidManifestError) as exc:
+        except InvalidManifestError as exc:
             return StoreProblem(origin, f"referrer manifest unusable: {exc.message}")
+        except (NotFoundError, IntegrityError) as exc:
+            raise _incomplete(
+                origin, f"is listed but cannot be read: {exc.message}", retry
+            ) from exc
         problem = self._manifest_problem(manifest, subject.digest)
         if problem is not None:
             return StoreProblem(origin, problem)
         assert isinstance(manifest, ImageManifest)
         layer = manifest.layers[0]
+        if layer.size > self.max_envelope_size:
+            raise _incomplete(
+                origin,
+                f"holds an envelope of {layer.size} bytes, over the "
+                f"{self.max_envelope_size}-byte limit",
+                "remove the oversized referrer from the evidence repository, then run again",
+            )
         chunks: list[bytes] = []
-        received = 0
         try:
             with store.open_blob(layer) as stream:
-                for chunk in stream:
-                    received += len(chunk)
-                    if received > layer.size:
-                        return StoreProblem(origin, "envelope blob longer than its descriptor")
-                    chunks.append(chunk)
+                chunks.extend(stream)  # size and digest are checked by the store
         except (NotFoundError, IntegrityError) as exc:
-            return StoreProblem(origin, f"envelope blob unusable: {exc.message}")
+            raise _incomplete(origin, f"envelope cannot be read: {exc.message}", retry) from exc
         raw = b"".join(chunks)
         problem = envelope_problem(raw)
         if problem is not None:
@@ -214,8 +230,6 @@ class AttachedStore:
         layer = manifest.layers[0]
         if layer.media_type != media.DSSE_ENVELOPE:
             return f"layer media type {layer.media_type[:100]!r} is not {media.DSSE_ENVELOPE}"
-        if layer.size > self.max_envelope_size:
-            return f"envelope of {layer.size} bytes is over the {self.max_envelope_size}-byte limit"
         return None
 
 
@@ -308,8 +322,8 @@ class AttachBatch:
         self._pending.clear()
 
 
-def _newest(entries: list[Descriptor]) -> list[Descriptor]:
-    """Newest first by the (unverified) created annotation, then by digest: the gate wants
-    the most recent evidence when a subject has more referrers than the cap."""
-    by_digest = sorted(entries, key=lambda d: str(d.digest))
-    return sorted(by_digest, key=lambda d: d.annotations.get(ANNOTATION_CREATED, ""), reverse=True)
+def _incomplete(origin: str, problem: str, hint: str) -> IncompleteReadError:
+    return IncompleteReadError(
+        f"attached evidence: {origin} {problem}; the gate reads every referrer or decides nothing",
+        hint=hint,
+    )

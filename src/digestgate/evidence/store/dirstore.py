@@ -4,11 +4,15 @@ Writing: one envelope per file named ``<predicate>-<sha256 of the envelope>.json
 atomically (temp file, fsync, rename), so the same envelope written twice is one file.
 
 Reading: every ``*.json`` (one envelope) and ``*.jsonl`` / ``*.intoto.jsonl`` (one envelope a
-line, blank lines ignored; in-toto bundle.md, specs 1.7) below the directory, recursively, in
-sorted order. Nothing read here is trusted: a file that is too big, not an envelope, or
-reached through a symlink that leaves the directory becomes a :class:`StoreProblem` and
-reading goes on. Symlinked directories are never entered. Caps bound the work an
-attacker-controlled directory can cause (file size, file count, lines per bundle).
+line, blank lines ignored; in-toto bundle.md, specs 1.7) below the directory, recursively.
+Nothing read here is trusted, and nothing is skipped: the gate never decides on a read it cut
+short (design section 8). An entry read in full that is not an envelope becomes a
+:class:`StoreProblem` (``evidence.malformed``) and reading goes on; an entry that could not
+be read in full -- over a size cap, beyond the file, line or byte count caps, unreadable, a
+symlink leaving the directory, a symlinked directory, a FIFO or device, nested too deep --
+stops the read with :class:`~digestgate.errors.IncompleteReadError` (exit 3) naming the
+entry and the limit. Caps bound the work an attacker-controlled directory can cause; they
+are far above what a release produces.
 
 A missing directory is a configuration error (exit 2) when reading: it is almost always a
 typo or an artifact download that did not happen, and saying so beats a gate that blocks
@@ -26,7 +30,7 @@ from typing import BinaryIO, Final
 
 from digestgate.atomicfile import write_atomic
 from digestgate.digest import Digest
-from digestgate.errors import ConfigError, StorageError
+from digestgate.errors import ConfigError, IncompleteReadError, StorageError
 from digestgate.evidence.store.base import (
     MAX_ENVELOPE_SIZE,
     StoredEnvelope,
@@ -96,31 +100,36 @@ class DirStore:
     # --- reading -------------------------------------------------------------------------
 
     def read(self, subjects: Sequence[SubjectLocation]) -> Iterator[StoredEnvelope | StoreProblem]:
-        """Every envelope below the directory (the gate filters by subject after verifying)."""
+        """Every envelope below the directory (the gate filters by subject after verifying).
+
+        Raises :class:`~digestgate.errors.IncompleteReadError` when any entry could not be
+        read in full (see the module doc).
+        """
         del subjects  # a directory is not indexed by subject
         root = self._root()
-        files = 0
         budget = [self.max_total_bytes]
-        for path, problem in _walk(root, root, 0):
+        for files, (path, problem) in enumerate(_walk(root, root, 0), start=1):
             # Origins name files as the user named the directory, not its resolved path.
             shown = _origin(self.path / path.relative_to(root))
             if problem is not None:
-                yield StoreProblem(shown, problem)
-                continue
-            files += 1
+                raise self._incomplete(shown, problem)
             if files > self.max_files:
-                yield StoreProblem(
-                    _origin(self.path),
-                    f"more than {self.max_files} evidence files; the rest ignored",
+                raise self._incomplete(
+                    _origin(self.path), f"holds more than {self.max_files} evidence files"
                 )
-                return
             yield from self._read_file(root, path, shown, budget)
             if budget[0] < 0:
-                yield StoreProblem(
-                    _origin(self.path),
-                    f"more than {self.max_total_bytes} bytes of evidence; the rest ignored",
+                raise self._incomplete(
+                    _origin(self.path), f"holds more than {self.max_total_bytes} bytes of evidence"
                 )
-                return
+
+    def _incomplete(self, origin: str, problem: str) -> IncompleteReadError:
+        return IncompleteReadError(
+            f"evidence store {self.describe()}: {origin} {problem}; the gate reads every "
+            "entry or decides nothing",
+            hint="remove what does not belong in the evidence directory (or fix its "
+            "permissions), then run again",
+        )
 
     def _root(self) -> Path:
         try:
@@ -154,17 +163,15 @@ class DirStore:
         try:
             handle = _open_inside(root, path)
         except _Refused as exc:
-            yield StoreProblem(origin, str(exc))
-            return
+            raise self._incomplete(origin, str(exc)) from None
         except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
-            yield StoreProblem(origin, f"cannot read: {getattr(exc, 'strerror', None) or exc}")
-            return
+            detail = getattr(exc, "strerror", None) or exc
+            raise self._incomplete(origin, f"cannot be read: {detail}") from None
         with handle:
             size = os.fstat(handle.fileno()).st_size
             if size > cap:
-                # Never read an oversized file into memory: its size alone refuses it.
-                yield StoreProblem(origin, f"{size} bytes is over the {cap}-byte limit; not read")
-                return
+                # Never read an oversized file into memory: its size alone stops the read.
+                raise self._incomplete(origin, f"is {size} bytes, over the {cap}-byte limit")
             budget[0] -= size
             if budget[0] < 0:
                 return  # the caller reports the exhausted budget once
@@ -174,9 +181,12 @@ class DirStore:
                 else:
                     # Read what fstat announced (plus one byte to notice growth), never the cap:
                     # read(n) allocates n bytes up front.
-                    yield _envelope(handle.read(size + 1), origin, cap)
+                    data = handle.read(size + 1)
+                    if len(data) > size:
+                        raise self._incomplete(origin, "grew while it was read")
+                    yield _envelope(data, origin)
             except OSError as exc:
-                yield StoreProblem(origin, f"cannot read: {exc.strerror or exc}")
+                raise self._incomplete(origin, f"cannot be read: {exc.strerror or exc}") from None
 
     def _read_lines(self, handle: BinaryIO, origin: str) -> Iterator[StoredEnvelope | StoreProblem]:
         limit = self.max_file_size + 2
@@ -186,24 +196,24 @@ class DirStore:
             if not line:
                 return
             total += len(line)
-            if number > self.max_lines or total > self.max_bundle_size:
-                yield StoreProblem(origin, "over the bundle's line or size limit; the rest ignored")
-                return
+            if number > self.max_lines:
+                raise self._incomplete(origin, f"holds more than {self.max_lines} lines")
+            if total > self.max_bundle_size:
+                raise self._incomplete(origin, f"is over the {self.max_bundle_size}-byte limit")
             if len(line) >= limit and not line.endswith(b"\n"):
-                yield StoreProblem(f"{origin}:{number}", "line over the size limit; rest ignored")
-                return
+                raise self._incomplete(
+                    f"{origin}:{number}", f"is over the {self.max_file_size}-byte limit"
+                )
             body = line.strip()
             if body:
-                yield _envelope(body, f"{origin}:{number}", self.max_file_size)
+                yield _envelope(body, f"{origin}:{number}")
 
 
 class _Refused(Exception):
     """A path that must not be opened (symlink escape, not a regular file)."""
 
 
-def _envelope(raw: bytes, origin: str, cap: int) -> StoredEnvelope | StoreProblem:
-    if len(raw) > cap:
-        return StoreProblem(origin, f"over the {cap}-byte limit; not read")
+def _envelope(raw: bytes, origin: str) -> StoredEnvelope | StoreProblem:
     problem = envelope_problem(raw)
     if problem is not None:
         return StoreProblem(origin, problem)
@@ -232,7 +242,7 @@ def _walk(root: Path, directory: Path, depth: int) -> Iterator[tuple[Path, str |
             raise StorageError(
                 f"cannot read evidence directory {directory}: {exc.strerror or exc}"
             ) from exc
-        yield Path(directory), f"cannot list directory: {exc.strerror or exc}"
+        yield Path(directory), f"cannot be listed: {exc.strerror or exc}"
         return
     for entry in entries:
         path = Path(entry.path)
@@ -240,16 +250,16 @@ def _walk(root: Path, directory: Path, depth: int) -> Iterator[tuple[Path, str |
             is_link = entry.is_symlink()
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError as exc:
-            yield path, f"cannot stat: {exc.strerror or exc}"
+            yield path, f"cannot be examined: {exc.strerror or exc}"
             continue
         if is_dir:
             if depth + 1 > MAX_DEPTH:
-                yield path, f"nested deeper than {MAX_DEPTH} directories; not read"
+                yield path, f"is nested deeper than {MAX_DEPTH} directories"
             else:
                 yield from _walk(root, path, depth + 1)
         elif _is_evidence_name(entry.name):
             if is_link and path.is_dir():
-                yield path, "symlinked directory; not followed"
+                yield path, "is a symlinked directory, which is not followed"
             else:
                 yield path, None
 
@@ -259,7 +269,7 @@ def _open_inside(root: Path, path: Path) -> BinaryIO:
     if path.is_symlink():
         target = path.resolve(strict=True)
         if not target.is_relative_to(root):
-            raise _Refused("symlink points outside the evidence directory; not followed")
+            raise _Refused("is a symlink pointing outside the evidence directory")
         path = target
     # O_NOFOLLOW: a file swapped for a symlink after the walk is refused, not followed;
     # O_NONBLOCK: a FIFO planted in the directory cannot hang the read.
@@ -267,7 +277,7 @@ def _open_inside(root: Path, path: Path) -> BinaryIO:
     fd = os.open(path, flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _Refused("not a regular file; not read")
+            raise _Refused("is not a regular file")
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -2,7 +2,8 @@
 
 The scheme is learned from the registry's first 401 challenge (specs 5.10): ``Basic`` means
 send the credentials on every request; ``Bearer`` means ask the challenge's ``realm`` for a
-token covering the request's scopes, sending the credentials (if any) to the realm only.
+token covering the request's scopes, sending the credentials (if any) to the realm only, and
+to a realm on another host than the registry only over HTTPS (docs/registry-auth.md).
 Tokens are cached per scope set until shortly before they expire. A cross-repository mount
 asks for both ``repository:<target>:pull,push`` and ``repository:<source>:pull`` in one
 token request, because the reference registry needs pull on the source to mount.
@@ -139,8 +140,7 @@ class Authenticator:
         if realm is None:
             raise RegistryError(f"{self.registry}: no token realm known")
         creds = self.credentials()
-        if creds is not None:
-            t.check_credentials_target(realm)
+        realm_url = t.token_realm(realm, with_credentials=creds is not None)
         self.token_requests.append(tuple(scopes))
         params: list[tuple[str, str]] = []
         if self._service:
@@ -156,10 +156,10 @@ class Authenticator:
             }
             if self._service:
                 form["service"] = self._service
-            status, body = t.token_request("POST", realm, data=form)
+            status, body = t.token_request("POST", realm_url, data=form)
         else:
             basic = (creds.username, creds.password) if creds is not None else None
-            status, body = t.token_request("GET", realm, params=params, basic=basic)
+            status, body = t.token_request("GET", realm_url, params=params, basic=basic)
         if status != 200:
             err = error_for("GET", redact_url(realm), status, body, registry=self.registry)
             if status in (400, 401, 403):

@@ -1,20 +1,30 @@
 """Registry credentials from the environment and the Docker client configuration.
 
-Precedence, first match wins (looked up only when a registry asks for authentication):
+Every credential is bound to the registry host it was configured for (design section 8);
+none is ever offered to a host that only unsigned input (a release, a promoted.json, a
+command-line reference) named. Precedence, first match wins (looked up only when a
+registry asks for authentication):
 
-1. ``DIGESTGATE_REGISTRY_USERNAME`` and ``DIGESTGATE_REGISTRY_PASSWORD`` (both set): used
-   for every registry this run talks to; explicit per-run settings beat stored ones.
+1. ``DIGESTGATE_REGISTRY_USERNAME`` and ``DIGESTGATE_REGISTRY_PASSWORD``, for the one host
+   named by ``DIGESTGATE_REGISTRY_HOST`` only. A username or password without a host, or
+   one without the other, is a configuration error (exit 2), checked before any command
+   opens a connection.
 2. ``credHelpers[<host>]`` in the Docker config: ``docker-credential-<name> get``.
 3. ``auths[<host>]`` in the Docker config with inline credentials: ``auth`` (base64
    ``user:password``), ``username``/``password``, or ``identitytoken``.
-4. ``credsStore``: ``docker-credential-<name> get`` for every host.
+4. ``credsStore``, asked only for a host that has an ``auths`` entry (the empty entry
+   ``docker login`` leaves when a store holds the secret). Docker asks the store for any
+   host; digestgate does not, because a store or helper may answer for hosts nobody
+   configured, and the host to ask about can come from unsigned input.
 5. Anonymous.
 
-The Docker config is ``--docker-config DIR``/config.json, else ``$DOCKER_CONFIG/config.json``,
-else ``~/.docker/config.json`` (docker/cli config.go). Keys are normalised, so
-``https://host/v1/``, ``https://host`` and ``host`` all match ``host``. A helper answering
-"credentials not found", or not installed, means anonymous; a helper that fails otherwise
-(or hangs past its timeout) is an error. Secrets never appear in reprs or messages.
+Hosts are compared the way Docker compares config keys: scheme and path dropped, lowercase,
+Docker Hub aliases folded into ``docker.io``, and the port is part of the host
+(``registry.example`` and ``registry.example:5000`` are different hosts). The Docker config
+is ``--docker-config DIR``/config.json, else ``$DOCKER_CONFIG/config.json``, else
+``~/.docker/config.json`` (docker/cli config.go). A helper answering "credentials not
+found", or not installed, means anonymous; a helper that fails otherwise (or hangs past its
+timeout) is an error. Secrets never appear in reprs or messages.
 """
 
 from __future__ import annotations
@@ -31,16 +41,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from digestgate.errors import AuthError, ConfigError
+from digestgate.errors import AuthError, ConfigError, DigestgateError
+from digestgate.reference import parse_registry_reference
 
 log = logging.getLogger("digestgate.registry")
 
 ENV_USERNAME: Final = "DIGESTGATE_REGISTRY_USERNAME"
 ENV_PASSWORD: Final = "DIGESTGATE_REGISTRY_PASSWORD"  # noqa: S105 - a variable name
+ENV_HOST: Final = "DIGESTGATE_REGISTRY_HOST"
 HELPER_TIMEOUT: Final = 20.0
 _HELPER_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HUB: Final = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-_HUB_SERVER_URL: Final = "https://index.docker.io/v1/"
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,73 @@ def normalize_host(key: str) -> str:
             text = text[len(prefix) :]
     host = text.split("/", 1)[0].lower()
     return "docker.io" if host in _HUB else host
+
+
+@dataclass(frozen=True)
+class BoundCredentials:
+    """Credentials from the environment and the one registry host they belong to."""
+
+    host: str
+    credentials: Credentials
+
+
+def bound_host(text: str) -> str:
+    """``DIGESTGATE_REGISTRY_HOST`` as a normalised ``host[:port]``; anything else is exit 2.
+
+    One host, not a list: like a Docker config key, one credential belongs to one registry.
+    The host must be one an image reference can name (a single label without ``.`` or
+    ``:`` other than ``localhost`` means a Docker Hub namespace there, never a registry).
+    Errors never echo the value: a mistaken ``user:password@host`` must not be printed.
+    """
+    if "," in text or " " in text.strip():
+        raise ConfigError(
+            f"{ENV_HOST} must name one registry host, not a list",
+            hint="give one host[:port]; for several registries log in to each with "
+            "`docker login HOST` and leave these variables unset",
+        )
+    host = normalize_host(text)
+    try:
+        registry = parse_registry_reference(f"{host}/x").registry if host else ""
+    except DigestgateError:
+        registry = ""
+    if not host or normalize_host(registry) != host:
+        raise ConfigError(
+            f"{ENV_HOST} is not a registry host[:port]",
+            hint="name the registry as in image references, e.g. ghcr.io or "
+            "registry.example.org:5000",
+        )
+    return host
+
+
+def environment_credentials(environ: Mapping[str, str]) -> BoundCredentials | None:
+    """``DIGESTGATE_REGISTRY_USERNAME``/``_PASSWORD`` with their host, or None when unset.
+
+    Credentials without a host would go to whichever registry asks, including hosts named
+    only by unsigned input: a username or password without ``DIGESTGATE_REGISTRY_HOST`` is
+    a configuration error, and so is one without the other. Empty values count as unset
+    (CI systems pass an absent secret as an empty string).
+    """
+    username = environ.get(ENV_USERNAME, "")
+    password = environ.get(ENV_PASSWORD, "")
+    if not username and not password:
+        return None
+    given = ENV_USERNAME if username else ENV_PASSWORD
+    host_text = environ.get(ENV_HOST, "")
+    if not host_text.strip():
+        raise ConfigError(
+            f"{given} is set but {ENV_HOST} is not: registry credentials from the "
+            "environment are only sent to the registry host they belong to",
+            hint=f"set {ENV_HOST} to that registry (host[:port], e.g. ghcr.io), or unset "
+            f"{ENV_USERNAME} and {ENV_PASSWORD} to use the Docker config",
+        )
+    host = bound_host(host_text)
+    if not username or not password:
+        missing = ENV_PASSWORD if username else ENV_USERNAME
+        raise ConfigError(
+            f"{given} is set but {missing} is not",
+            hint=f"set both {ENV_USERNAME} and {ENV_PASSWORD} (for {host}), or neither",
+        )
+    return BoundCredentials(host, Credentials(username, password, None, f"{ENV_HOST}={host}"))
 
 
 def _config_path(docker_config: str | None, environ: Mapping[str, str]) -> Path:
@@ -165,7 +243,8 @@ def run_helper(
     except subprocess.TimeoutExpired:
         raise AuthError(
             f"credential helper {program} did not answer within {timeout:g}s",
-            hint="unlock the credential store, or set DIGESTGATE_REGISTRY_USERNAME/PASSWORD",
+            hint="unlock the credential store, or set DIGESTGATE_REGISTRY_HOST with "
+            "DIGESTGATE_REGISTRY_USERNAME/PASSWORD",
         ) from None
     except OSError as exc:
         raise AuthError(f"cannot run credential helper {program}: {exc.strerror}") from None
@@ -197,24 +276,28 @@ def lookup_credentials(
     docker_config: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Credentials | None:
-    """Credentials for ``registry`` (``host[:port]``) following the documented precedence."""
+    """Credentials for ``registry`` (``host[:port]``) following the documented precedence.
+
+    Only credentials configured for this very host are returned: the environment's when
+    ``DIGESTGATE_REGISTRY_HOST`` names it, else the Docker config's entries for it.
+    """
     env = os.environ if environ is None else environ
-    username, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
-    if username and password:
-        return Credentials(username, password, None, "environment")
     host = normalize_host(registry)
+    bound = environment_credentials(env)
+    if bound is not None and bound.host == host:
+        return bound.credentials
     config = load_docker_config(docker_config, env)
-    server_url = _HUB_SERVER_URL if host == "docker.io" else host
     helper = _lookup(config.get("credHelpers"), host)
     if helper is not None and isinstance(helper[1], str) and helper[1]:
         return run_helper(helper[1], helper[0])
     entry = _lookup(config.get("auths"), host)
-    if entry is not None:
-        found = _from_auth_entry(entry[1], entry[0])
-        if found is not None:
-            return found
-        server_url = entry[0]
+    if entry is None:
+        # Nothing names this host: the credsStore is not asked (module docstring, step 4).
+        return None
+    found = _from_auth_entry(entry[1], entry[0])
+    if found is not None:
+        return found
     store = config.get("credsStore")
     if isinstance(store, str) and store:
-        return run_helper(store, server_url)
+        return run_helper(store, entry[0])
     return None

@@ -109,6 +109,6 @@ def auth_hint(registry: str) -> str:
     """What to do about refused credentials for ``registry``."""
     return (
         f"log in with `docker login {registry}` (or a credential helper), or set "
-        "DIGESTGATE_REGISTRY_USERNAME and DIGESTGATE_REGISTRY_PASSWORD; check that the "
-        "account may access this repository"
+        f"DIGESTGATE_REGISTRY_HOST={registry} with DIGESTGATE_REGISTRY_USERNAME and "
+        "DIGESTGATE_REGISTRY_PASSWORD; check that the account may access this repository"
     )

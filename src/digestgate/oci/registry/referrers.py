@@ -5,7 +5,9 @@ Listing (distribution-spec 1.1 "Listing Referrers"): ``GET /v2/<name>/referrers/
 so the index tagged ``<alg>-<hex>`` is read instead (404 there: no referrers). The first
 lookup decides the mode for the whole client (``client.referrers_mode``). The artifact-type
 filter is always re-applied here: a registry's ``OCI-Filters-Applied`` claim costs nothing to
-check. Reads stop at 1000 descriptors and 10 pages.
+check. A listing is read in full or not at all: more than 1000 descriptors, or pages left
+after the 10th, is :class:`~digestgate.errors.IncompleteReadError` (exit 3), never a
+silently shortened list (design section 8).
 
 Writing (distribution-spec 1.1 "Pushing Manifests with Subject"): the manifest is put by
 digest; an ``OCI-Subject`` answer naming the subject means the registry indexed it. Otherwise
@@ -39,7 +41,7 @@ import httpx
 
 from digestgate.concurrency import run_all
 from digestgate.digest import Digest
-from digestgate.errors import InternalError, NotFoundError, OperationalError
+from digestgate.errors import IncompleteReadError, InternalError, NotFoundError, OperationalError
 from digestgate.oci import media
 from digestgate.oci.manifest import (
     MAX_MANIFEST_SIZE,
@@ -68,15 +70,18 @@ def _matches(descriptor: Descriptor, artifact_type: str | None) -> bool:
     return artifact_type is None or descriptor.artifact_type == artifact_type
 
 
-def _cap(found: list[Descriptor], subject: Digest) -> list[Descriptor]:
+def _incomplete(repo: RegistryRepository, subject: Digest, problem: str) -> IncompleteReadError:
+    return IncompleteReadError(
+        f"the referrers of {subject} in {repo.name} {problem}; digestgate reads a listing in "
+        "full or not at all",
+        hint="remove the junk referrers pushed to this repository (anyone with push rights "
+        "can add them), then run again",
+    )
+
+
+def _cap(found: list[Descriptor], repo: RegistryRepository, subject: Digest) -> list[Descriptor]:
     if len(found) > MAX_REFERRERS:
-        log.warning(
-            "%s has more than %d referrers; only the first %d are read",
-            subject.short,
-            MAX_REFERRERS,
-            MAX_REFERRERS,
-        )
-        return found[:MAX_REFERRERS]
+        raise _incomplete(repo, subject, f"number more than {MAX_REFERRERS}")
     return found
 
 
@@ -100,7 +105,9 @@ def _api(
         url = url.copy_merge_params({"artifactType": artifact_type})
     found: list[Descriptor] = []
     pages = 0
-    while url is not None and pages < MAX_PAGES and len(found) <= MAX_REFERRERS:
+    while url is not None and len(found) <= MAX_REFERRERS:
+        if pages == MAX_PAGES:
+            raise _incomplete(repo, subject, f"span more than {MAX_PAGES} pages")
         pages += 1
         response = t.send("GET", url, scopes=repo.pull, headers={"Accept": media.OCI_INDEX})
         try:
@@ -115,7 +122,7 @@ def _api(
         index = _as_index(parse_manifest(raw, response.headers.get("content-type")), what)
         found.extend(d for d in index.manifests if _matches(d, artifact_type))
         url = next_link(response)
-    return _cap(found, subject)
+    return _cap(found, repo, subject)
 
 
 def read_fallback(repo: RegistryRepository, subject: Digest) -> list[Descriptor]:
@@ -139,8 +146,8 @@ def list_referrers(
             client.referrers_mode = "api"
             return found
         client.referrers_mode = "tag-schema"
-    entries = read_fallback(repo, subject)
-    return _cap([d for d in entries if _matches(d, artifact_type)], subject)
+    entries = _cap(read_fallback(repo, subject), repo, subject)
+    return [d for d in entries if _matches(d, artifact_type)]
 
 
 def referrer_descriptor(manifest: Manifest) -> Descriptor:

@@ -4,7 +4,8 @@ Every request has a timeout. Replayable requests (no body, or a body held in mem
 retried with exponential backoff and jitter on 429 (honouring ``Retry-After``, capped), 5xx
 and connection errors. Streaming uploads are never resent here: the upload code restarts the
 whole session instead. Redirects are followed by hand and ``Authorization`` is only ever sent
-to the registry's own origin (distribution-spec main, "Pulling blobs").
+to the registry's own origin (distribution-spec main, "Pulling blobs"); credentials go to a
+token service on another host only over HTTPS (:meth:`Transport.token_realm`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ BACKOFF_CAP: Final = 20.0
 MAX_TOKEN_RESPONSE: Final = 256 * 1024
 _DOCKER_HUB_API: Final = "registry-1.docker.io"
 _LINK_NEXT_RE: Final = re.compile(r'<([^>]*)>\s*;[^,]*\brel\s*=\s*"?next"?', re.IGNORECASE)
+#: A DNS name or an IP literal (httpx gives IPv6 hosts without brackets).
+_REALM_HOST_RE: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+")
 
 
 def join_url(response: httpx.Response, value: str, what: str) -> httpx.URL:
@@ -199,16 +202,45 @@ class Transport:
             self.base.port,
         )
 
-    def check_credentials_target(self, realm: str) -> None:
-        """Refuse to send credentials in clear text to a non-loopback, non-insecure host."""
-        url = httpx.URL(realm)
-        if url.scheme == "https":
-            return
-        host = url.host or ""
-        if is_loopback(host) or _listed(host, self.options.insecure_hosts):
-            return
+    def token_realm(self, realm: str, *, with_credentials: bool) -> httpx.URL:
+        """The token service URL a challenge named, checked before anything is sent there.
+
+        It must be an absolute ``http(s)`` URL without user info. Credentials go to a realm
+        on another host only over HTTPS, as Docker clients do (Docker Hub's registry sends
+        clients to auth.docker.io); over plain HTTP only to the registry's own host, and
+        only where that host may be plain HTTP (loopback, or ``--insecure-registry``).
+        """
+        try:
+            url = httpx.URL(realm)
+        except (httpx.InvalidURL, ValueError):
+            url = None
+        if (
+            url is None
+            or url.scheme not in ("http", "https")
+            or not _REALM_HOST_RE.fullmatch(url.host)
+            or url.userinfo
+        ):
+            raise AuthError(
+                f"{self.registry} named a token service that is not an http(s) URL: "
+                f"{redact_text(redact_url(realm), 120)!r}",
+                hint="the registry's WWW-Authenticate challenge is malformed; check the "
+                "registry address",
+            )
+        if url.scheme == "https" or not with_credentials:
+            return url
+        host = url.host.lower()
+        if host != (self.base.host or "").lower():
+            raise AuthError(
+                f"the token service {redact_url(url)} of {self.registry} is on another host "
+                "and not HTTPS",
+                hint="digestgate sends credentials to a token service on another host only "
+                "over HTTPS; the registry's token realm must be https://",
+            )
+        netloc = f"{host}:{url.port}" if url.port else host
+        if is_loopback(host) or _listed(netloc, self.options.insecure_hosts):
+            return url
         raise AuthError(
-            f"the token service {redact_url(realm)} of {self.registry} is not HTTPS",
+            f"the token service {redact_url(url)} of {self.registry} is not HTTPS",
             hint="refusing to send credentials in clear text; list the host with "
             "--insecure-registry only if that is intended",
         )
@@ -383,18 +415,23 @@ class Transport:
     def token_request(
         self,
         method: str,
-        realm: str,
+        realm: httpx.URL,
         *,
         params: list[tuple[str, str]] | None = None,
         data: dict[str, str] | None = None,
         basic: tuple[str, str] | None = None,
     ) -> tuple[int, bytes]:
-        """A request to a token service (retried like any other); status and capped body."""
+        """A request to a token service (retried like any other); status and capped body.
+
+        ``realm`` has passed :meth:`token_realm`. A redirect is not followed: it ends the
+        request like any other answer that is not 200.
+        """
         attempts = 1 + max(0, self.options.retries)
         for attempt in range(1, attempts + 1):
-            query: list[tuple[str, str | int | float | bool | None]] = list(params or [])
-            client = self._client_for(realm)
-            request = client.build_request(method, realm, params=query, data=data)
+            # The realm's own query is kept (as Docker clients do); ours is added to it.
+            url = realm.copy_merge_params(tuple(params or ()))
+            client = self._client_for(url)
+            request = client.build_request(method, url, data=data)
             if basic is not None:
                 request = next(httpx.BasicAuth(*basic).auth_flow(request))
             try:
