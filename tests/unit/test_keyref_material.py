@@ -10,7 +10,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from digestgate.errors import ConfigError
-from digestgate.evidence.keys import generate_keypair, load_public_key, load_signer
+from digestgate.evidence.keys import (
+    generate_keypair,
+    load_public_key,
+    load_signer,
+    looks_like_key_material,
+)
 
 
 def _body(pem: str) -> str:
@@ -102,3 +107,13 @@ def test_public_key_paths_are_still_read(tmp_path: Path) -> None:
     (tmp_path / "gate.pub").write_bytes(pair.public_pem)
     assert load_public_key(str(tmp_path / "gate.pub")).keyid == pair.keyid
     assert load_public_key(pair.public_pem.decode()).keyid == pair.keyid
+
+
+def test_a_key_body_quoted_inside_a_message_is_recognised() -> None:
+    # click quotes stray arguments back: "Got unexpected extra argument (MC4C...)".
+    for pem in _SEEDED:
+        body = _body(pem)
+        assert looks_like_key_material(f"Got unexpected extra argument ({body})")
+        assert looks_like_key_material(f"Got unexpected extra arguments (x {body} y)")
+    assert not looks_like_key_material("Got unexpected extra argument (keys/gate.key)")
+    assert not looks_like_key_material(f"No such option: --{'0123456789abcdef' * 4}")

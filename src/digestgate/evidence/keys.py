@@ -44,6 +44,7 @@ _PEM_MARKER: Final = "-----BEGIN"
 _BASE64_RUN_RE: Final = re.compile(r"[A-Za-z0-9+=]{40,}")
 _BASE64_RE: Final = re.compile(r"[A-Za-z0-9+/]+=*")
 _URLSAFE: Final = str.maketrans("-_", "+/")
+_WORD_SPLIT_RE: Final = re.compile(r"[\s()\[\]{}'\",;]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,33 +248,37 @@ def load_public_key(path_or_pem: str | bytes | os.PathLike[str]) -> PublicKey:
 # --- signers -------------------------------------------------------------------------------
 
 
-def looks_like_key_material(keyref: str) -> bool:
-    """True when a KEYREF (or any text) looks like a key itself, not a path, variable or URI.
+def looks_like_key_material(text: str) -> bool:
+    """True when a KEYREF (or a message quoting one) looks like a key, not a path or URI.
 
     Key text pasted where a reference belongs must never be echoed (not even in "does not
     exist"): PEM markers, control characters (PEM line breaks), a long run of base64 with
-    mixed case and digits, or a whole value that is base64 of a PEM or DER structure.
+    mixed case and digits, or a word (or what follows ``file:``/``env:`` in it) that is
+    base64 of a PEM text or a DER structure.
     """
-    if any(ch < " " or ch == "\x7f" for ch in keyref):
+    if any(ch < " " or ch == "\x7f" for ch in text):
         return True
-    if "-----" in keyref or "PRIVATE KEY" in keyref.upper():
+    if "-----" in text or "PRIVATE KEY" in text.upper():
         return True
-    for run in _BASE64_RUN_RE.findall(keyref):
+    for run in _BASE64_RUN_RE.findall(text):
         if all(any(kind(c) for c in run) for kind in (str.isupper, str.islower, str.isdigit)):
             return True
-    # The whole value, or what follows a scheme such as file: (base64 may contain '/',
-    # which cuts the runs above short).
-    for text in (keyref, keyref.partition(":")[2]):
-        compact = text.strip().translate(_URLSAFE)
-        if len(compact) < 44 or not _BASE64_RE.fullmatch(compact):
-            continue
-        try:
-            decoded = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
-        except ValueError:
-            continue
-        if decoded.startswith((b"-----", b"\x30")):  # PEM text, or a DER SEQUENCE
+    # Base64 may contain '/', which cuts the runs above short: decode each word instead.
+    for word in _WORD_SPLIT_RE.split(text):
+        if any(_decodes_to_key(part) for part in (word, word.partition(":")[2])):
             return True
     return False
+
+
+def _decodes_to_key(word: str) -> bool:
+    compact = word.translate(_URLSAFE)
+    if len(compact) < 44 or not _BASE64_RE.fullmatch(compact):
+        return False
+    try:
+        decoded = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except ValueError:
+        return False
+    return decoded.startswith((b"-----", b"\x30"))  # PEM text, or a DER SEQUENCE
 
 
 def _describe(keyref: str) -> str:
