@@ -189,3 +189,24 @@ def test_script_refs() -> None:
     assert script_ref(("bash", "-c", "docker build .")) is None
     assert script_ref(("/usr/bin/tool",)) is None
     assert script_ref(("make", "build")) is None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        'docker buildx imagetools create "${tags[@]}" "${sources[@]}"',
+        "docker buildx imagetools create ${tags[*]} ${refs[*]}",
+        'crane copy "$1@$2" "$3"',
+        'crane copy "$@"',
+        'regctl image copy "${SRC}@${DIGEST}" dst 2>&1',
+    ],
+)
+def test_expansions_are_opaque_not_digests(command: str) -> None:
+    from digestgate.lint.model import Loc, Workflow
+    from digestgate.lint.refs import Resolver, ref_problem
+    from digestgate.lint.shell import commands
+
+    resolver = Resolver(Workflow("w.yml", Loc("w.yml", 1, 1), ()), {})
+    (cmd,) = commands(command)
+    (match,) = [m for m in classify_command(cmd.argv, CFG) if m.kind is Kind.PROMOTION]
+    assert [ref_problem(r.text, resolver, "", None) for r in match.refs] == [None] * len(match.refs)

@@ -55,3 +55,15 @@ def test_assignments_and_export() -> None:
 
 def test_unbalanced_quotes_do_not_raise() -> None:
     assert argvs('docker build "unterminated') == [("docker", "build", '"unterminated')]
+
+
+def test_redirections_add_no_words() -> None:
+    assert argvs('docker push "$IMG" 2>&1 | tee x') == [("docker", "push", "$IMG"), ("tee", "x")]
+    assert argvs("bash 2>&1 ci/x.sh") == [("bash", "ci/x.sh")]
+    assert argvs("crane copy a b >/dev/null 2>&1") == [("crane", "copy", "a", "b")]
+    assert argvs("x 1>&2 && y &>/dev/null") == [("x",), ("y",)]
+
+
+def test_descriptor_digits_are_only_dropped_before_a_redirection() -> None:
+    assert argvs("sleep 2 >/dev/null") == [("sleep", "2")]
+    assert argvs('echo "a 2>b" v2>x') == [("echo", "a 2>b", "v2")]

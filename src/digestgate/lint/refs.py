@@ -17,7 +17,11 @@ from digestgate.lint.model import Step, Workflow
 _EXPR: Final = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _WHOLE_EXPR: Final = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 _WHOLE_VAR: Final = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
-_ANY_VAR: Final = re.compile(r"\$\{\{.*?\}\}|\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\$\(\.\.\.\)")
+#: expressions, parameter expansions (``${x}``, ``${arr[@]}``), variables, special parameters
+#: (``$@``, ``$1``) and command substitutions: opaque text whose ``@`` or ``:`` means nothing
+_ANY_VAR: Final = re.compile(
+    r"\$\{\{.*?\}\}|\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\$[@*#?$!0-9-]|\$\(\.\.\.\)"
+)
 _DIGEST: Final = re.compile(r"sha256:[0-9a-f]{64}")
 _TRANSPORTS: Final = (
     "containers-storage:",
@@ -143,9 +147,9 @@ def ref_problem(
         return (
             None if resolved is None else ref_problem(resolved, resolver, job_id, step, depth + 1)
         )
-    if "@" in ref:
-        digest = ref.rsplit("@", 1)[1]
-        return digest_problem(digest, resolver, job_id, step, depth + 1)
+    at = _last_outside_vars(ref, "@")
+    if at >= 0:
+        return digest_problem(ref[at + 1 :], resolver, job_id, step, depth + 1)
     last = _ANY_VAR.sub(lambda m: m.group(0).replace("/", "_"), ref).rsplit("/", 1)[-1]
     if ":" in last:
         tag = last.split(":", 1)[1]
@@ -155,6 +159,12 @@ def ref_problem(
     if _ANY_VAR.search(ref):
         return None
     return f"'{_short(ref)}' has neither tag nor digest (it means :latest)"
+
+
+def _last_outside_vars(text: str, char: str) -> int:
+    """Index of the last ``char`` of ``text`` that is not inside a variable or expression."""
+    masked = _ANY_VAR.sub(lambda m: "_" * len(m.group(0)), text)
+    return masked.rfind(char)
 
 
 def tag_value_problem(text: str) -> str:
@@ -176,7 +186,7 @@ def digest_var_problem(
         if resolved is None:
             return None
         text = resolved
-    if "@" in text:
+    if _last_outside_vars(text, "@") >= 0:
         problem = ref_problem(text, resolver, job_id, step, 1)
     elif text.startswith("sha256:"):
         problem = digest_problem(text, resolver, job_id, step, 1)

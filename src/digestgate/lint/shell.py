@@ -137,8 +137,41 @@ def _substitutions(text: str) -> tuple[str, list[str]]:
     return "".join(outer), inner
 
 
+def _drop_fd_numbers(text: str) -> str:
+    """``text`` without the file-descriptor numbers of redirections (``2>&1``, ``1>out``).
+
+    Outside quotes only: a run of digits that starts a word and is followed by ``<`` or
+    ``>`` names a descriptor, not an argument.
+    """
+    out: list[str] = []
+    quote = ""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote == '"' and i + 1 < n:
+                out.append(text[i : i + 2])
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch.isdigit() and (i == 0 or text[i - 1] in " \t;&|("):
+            j = i
+            while j < n and text[j].isdigit():
+                j += 1
+            if j < n and text[j] in "<>":
+                i = j
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def _tokenize(text: str) -> list[list[str]]:
     """Words of each simple command in ``text`` (quotes removed, comments dropped)."""
+    text = _drop_fd_numbers(text)
     try:
         lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|()<>")
         lexer.whitespace_split = True
