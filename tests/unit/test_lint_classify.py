@@ -48,6 +48,13 @@ def kinds(command: str, config: LintConfig = CFG) -> set[Kind]:
         "docker run -v /w:/w gcr.io/kaniko-project/executor:latest --context /w",
         "mvn -B jib:build",
         "crane mutate app@sha256:x --label a=b",
+        # global options before the subcommand
+        "podman --root /r --storage-driver vfs build .",
+        "buildah --storage-driver=vfs bud .",
+        "nerdctl --namespace k8s.io build .",
+        "docker --log-level debug buildx build .",
+        "skaffold -v info build",
+        "buildctl --addr tcp://b:1234 build --frontend dockerfile.v0",
     ],
 )
 def test_builds(command: str) -> None:
@@ -125,6 +132,17 @@ def test_not_validation(command: str) -> None:
         ("cosign copy a b", "a"),
         ("docker buildx imagetools create -t b:1 a@sha256:x", "a@sha256:x"),
         ("kubectl set image deploy/x c=a:1", "a:1"),
+        # global options before the subcommand, option values before the operands
+        ("regctl -v debug image copy a:1 b:1", "a:1"),
+        ("regctl --verbosity=info --host reg=x image copy a:1 b:1", "a:1"),
+        ("crane --verbose copy a:1 b:1", "a:1"),
+        ("crane --platform linux/amd64 copy a:1 b:1", "a:1"),
+        ("skopeo --debug --policy p.json copy docker://a:1 docker://b:1", "docker://a:1"),
+        ("oras --debug cp --from-username u a:1 b:1", "a:1"),
+        ("cosign --timeout 5m copy a:1 b:1", "a:1"),
+        ("kubectl -n prod --context c set image deploy/x c=a:1", "a:1"),
+        ("regctl image copy --platform linux/amd64 a:1 b:1", "a:1"),
+        ("skopeo copy --src-creds u:p --retry-times 3 docker://a:1 docker://b:1", "docker://a:1"),
     ],
 )
 def test_promotions_and_their_source(command: str, ref: str) -> None:
@@ -210,3 +228,12 @@ def test_expansions_are_opaque_not_digests(command: str) -> None:
     (cmd,) = commands(command)
     (match,) = [m for m in classify_command(cmd.argv, CFG) if m.kind is Kind.PROMOTION]
     assert [ref_problem(r.text, resolver, "", None) for r in match.refs] == [None] * len(match.refs)
+
+
+def test_helm_after_global_options_sets_a_tag() -> None:
+    command = "helm --kube-context p -n x upgrade a ./c --set image.tag=1"
+    (match,) = classify_command(tuple(command.split(" ")), CFG)
+    assert (match.kind, [(r.text, r.role) for r in match.refs]) == (
+        Kind.PROMOTION,
+        [("1", "tag")],
+    )

@@ -21,6 +21,7 @@ from typing import Final
 from digestgate.lint.argv import _after_globals, _base, _help, _positionals, normalize, script_ref
 from digestgate.lint.config import LintConfig
 from digestgate.lint.match import Kind, Match, Ref
+from digestgate.lint.options import BUILDAH_PUSH, COSIGN_COPY, GLOBAL_VALUES, ORAS_COPY
 from digestgate.lint.testrunners import _validation
 from digestgate.lint.tools import (
     KANIKO_IMAGE,
@@ -77,6 +78,16 @@ HARMLESS_ACTIONS: Final = (
     "imjasonh/setup-crane",
     "azure/setup-helm",
     "azure/setup-kubectl",
+    # installers of the other tools the linter models
+    "oras-project/setup-oras",
+    "regclient/actions/regctl-installer",
+    "ko-build/setup-ko",
+    "imranismail/setup-kustomize",
+    "buildpacks/github-actions/setup-pack",
+    "depot/setup-action",
+    "docker/setup-compose-action",
+    "docker/setup-docker-action",
+    "google-github-actions/setup-gcloud",
 )
 BUILD_ACTIONS: Final = (
     "docker/build-push-action",
@@ -87,21 +98,6 @@ PUSH_ACTIONS: Final = ("redhat-actions/push-to-registry",)
 VALIDATION_ACTIONS: Final = ("cypress-io/github-action",)
 #: Hosts whose ``https://HOST/owner/repo@ref`` references mirror the same actions.
 MIRROR_HOSTS: Final = ("github.com", "gitea.com", "code.forgejo.org", "data.forgejo.org")
-
-_DOCKER_GLOBAL_VALUE: Final = frozenset(
-    {
-        "-H",
-        "--host",
-        "-c",
-        "--context",
-        "--config",
-        "-l",
-        "--log-level",
-        "--tlscacert",
-        "--tlscert",
-        "--tlskey",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,9 +210,10 @@ def classify_command(argv: tuple[str, ...], config: LintConfig) -> list[Match]:
 
 def _builtin(words: list[str]) -> list[Match]:
     head = _base(words[0])
-    args = words[1:]
+    # global options (and their values) come before the subcommand: skip them
+    args = _after_globals(words[1:], GLOBAL_VALUES.get(head, frozenset()))
     if head in ("docker", "podman", "nerdctl"):
-        return _docker(head, _after_globals(args, _DOCKER_GLOBAL_VALUE))
+        return _docker(head, args)
     if head in ("docker-compose", "podman-compose"):
         return _compose(head, args)
     if head == "buildah":
@@ -226,22 +223,8 @@ def _builtin(words: list[str]) -> list[Match]:
         if sub in ("bud", "build", "build-using-dockerfile", "commit"):
             return [_build(f"buildah {sub}", args, pushes=False)]
         if sub == "push":
-            value_opts = frozenset(
-                {
-                    "--digestfile",
-                    "--authfile",
-                    "--creds",
-                    "-f",
-                    "--format",
-                    "--cert-dir",
-                    "--sign-by",
-                    "--retry",
-                    "--retry-delay",
-                    "--compression-format",
-                }
-            )
             pushed = Match(
-                Kind.PUSH, "buildah push", refs=_refs(_positionals(args[1:], value_opts)[:1])
+                Kind.PUSH, "buildah push", refs=_refs(_positionals(args[1:], BUILDAH_PUSH)[:1])
             )
             if any(a.split("=", 1)[0] == "--digestfile" for a in args):
                 return [pushed, Match(Kind.CAPTURE, "buildah push --digestfile")]
@@ -274,12 +257,14 @@ def _builtin(words: list[str]) -> list[Match]:
     if head == "regctl":
         return _regctl(args)
     if head == "oras" and args[:1] in (["cp"], ["copy"]):
-        return [Match(Kind.PROMOTION, "oras copy", refs=_refs(_positionals(args[1:])[:1]))]
+        refs = _refs(_positionals(args[1:], ORAS_COPY)[:1])
+        return [Match(Kind.PROMOTION, "oras copy", refs=refs)]
     if head == "cosign" and args[:1] == ["copy"]:
-        return [Match(Kind.PROMOTION, "cosign copy", refs=_refs(_positionals(args[1:])[:1]))]
-    if head == "kubectl" and args[:2] == ["set", "image"]:
-        refs = [a.split("=", 1)[1] for a in args[2:] if "=" in a and not a.startswith("-")]
-        return [Match(Kind.PROMOTION, "kubectl set image", refs=_refs(refs))]
+        refs = _refs(_positionals(args[1:], COSIGN_COPY)[:1])
+        return [Match(Kind.PROMOTION, "cosign copy", refs=refs)]
+    if head in ("kubectl", "oc") and args[:2] == ["set", "image"]:
+        images = [a.split("=", 1)[1] for a in args[2:] if "=" in a and not a.startswith("-")]
+        return [Match(Kind.PROMOTION, f"{head} set image", refs=_refs(images))]
     if head == "helm" and args[:1] in (["upgrade"], ["install"]):
         return _helm(args)
     if head == "digestgate":

@@ -12,24 +12,17 @@ from typing import Final
 
 from digestgate.lint.argv import _after_globals, _help, _positionals
 from digestgate.lint.match import Kind, Match, Ref
+from digestgate.lint.options import (
+    COMPOSE,
+    CRANE_COPY,
+    IMAGETOOLS_CREATE,
+    REGCTL_COPY,
+    SKOPEO_COPY,
+)
 from digestgate.lint.testrunners import _validation, _validation_inside
 
 KANIKO_IMAGE: Final = "gcr.io/kaniko-project/executor"
 
-_COMPOSE_VALUE: Final = frozenset(
-    {
-        "-f",
-        "--file",
-        "-p",
-        "--project-name",
-        "--profile",
-        "--env-file",
-        "--project-directory",
-        "--ansi",
-        "--progress",
-        "--parallel",
-    }
-)
 _CAPTURE_FLAGS: Final = (
     "--metadata-file",
     "--iidfile",
@@ -98,33 +91,15 @@ def _buildx(head: str, rest: list[str]) -> list[Match]:
     if sub == "bake":
         return [_build(f"{head} buildx bake", opts, pushes="--push" in opts)]
     if sub == "imagetools" and opts[:1] == ["create"]:
-        value_opts = frozenset(
-            {
-                "-t",
-                "--tag",
-                "-f",
-                "--file",
-                "--annotation",
-                "--builder",
-                "--platform",
-                "-p",
-                "--progress",
-            }
-        )
-        return [
-            Match(
-                Kind.PROMOTION,
-                f"{head} buildx imagetools create",
-                refs=_refs(_positionals(opts[1:], value_opts)),
-            )
-        ]
+        refs = _refs(_positionals(opts[1:], IMAGETOOLS_CREATE))
+        return [Match(Kind.PROMOTION, f"{head} buildx imagetools create", refs=refs)]
     if sub == "imagetools" and opts[:1] == ["inspect"]:
         return [Match(Kind.CAPTURE, f"{head} buildx imagetools inspect")]
     return []
 
 
 def _compose(what: str, args: list[str]) -> list[Match]:
-    rest = _after_globals(args, _COMPOSE_VALUE)
+    rest = _after_globals(args, COMPOSE)
     if not rest or _help(rest):
         return []
     sub = rest[0]
@@ -171,7 +146,7 @@ def _jvm(head: str, args: list[str]) -> list[Match]:
 
 def _crane(args: list[str]) -> list[Match]:
     sub = args[0] if args else ""
-    pos = _positionals(args[1:], frozenset({"--platform", "-t", "--tag", "-o", "--output"}))
+    pos = _positionals(args[1:], CRANE_COPY)
     if sub in ("copy", "cp", "tag"):
         return [Match(Kind.PROMOTION, f"crane {sub}", refs=_refs(pos[:1]))]
     if sub == "digest":
@@ -184,22 +159,7 @@ def _crane(args: list[str]) -> list[Match]:
 def _skopeo(args: list[str]) -> list[Match]:
     sub = args[0] if args else ""
     if sub == "copy":
-        value_opts = frozenset(
-            {
-                "--src-creds",
-                "--dest-creds",
-                "--authfile",
-                "-f",
-                "--format",
-                "--src-authfile",
-                "--dest-authfile",
-                "--override-arch",
-                "--override-os",
-                "--multi-arch",
-                "--sign-by",
-            }
-        )
-        pos = _positionals(args[1:], value_opts)
+        pos = _positionals(args[1:], SKOPEO_COPY)
         return [Match(Kind.PROMOTION, "skopeo copy", refs=_refs(pos[:1]))]
     if sub == "inspect":
         return [Match(Kind.CAPTURE, "skopeo inspect")]
@@ -211,7 +171,8 @@ def _regctl(args: list[str]) -> list[Match]:
         return []
     sub = args[1]
     if sub in ("copy", "cp"):
-        return [Match(Kind.PROMOTION, "regctl image copy", refs=_refs(_positionals(args[2:])[:1]))]
+        refs = _refs(_positionals(args[2:], REGCTL_COPY)[:1])
+        return [Match(Kind.PROMOTION, "regctl image copy", refs=refs)]
     if sub == "digest":
         return [Match(Kind.CAPTURE, "regctl image digest")]
     if sub == "mod":
