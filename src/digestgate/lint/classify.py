@@ -211,7 +211,7 @@ def classify_command(argv: tuple[str, ...], config: LintConfig) -> list[Match]:
 def _builtin(words: list[str]) -> list[Match]:
     head = _base(words[0])
     # global options (and their values) come before the subcommand: skip them
-    args = _after_globals(words[1:], GLOBAL_VALUES.get(head, frozenset()))
+    args = _after_globals(words[1:], GLOBAL_VALUES[head]) if head in GLOBAL_VALUES else words[1:]
     if head in ("docker", "podman", "nerdctl"):
         return _docker(head, args)
     if head in ("docker-compose", "podman-compose"):

@@ -80,6 +80,11 @@ GLOBAL_VALUES: Final[dict[str, frozenset[str]]] = {
     "az": _set("--subscription", "-o", "--output", "--query"),
     "ko": _set("--log-level"),
     "depot": _set("--token"),
+    "oras": _set(),
+    "pack": _set(),
+    "bazel": _set(),
+    "bazelisk": _set(),
+    "digestgate": _set(),
 }
 
 #: Subcommand options that take a value, so operands are told from option values.
