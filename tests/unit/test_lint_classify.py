@@ -298,3 +298,38 @@ def test_helm_after_global_options_sets_a_tag() -> None:
         Kind.PROMOTION,
         [("1", "tag")],
     )
+
+
+@pytest.mark.parametrize(
+    ("uses", "inputs", "pushes"),
+    [
+        ("depot/build-push-action@v1", {"push": "true"}, True),
+        ("depot/bake-action@v1", {"push": "false"}, False),
+        ("docker/build-push-action@v6", {"load": "true", "tags": "app:test"}, False),
+        (
+            "docker/build-push-action@v6",
+            {"outputs": "type=image,push-by-digest=true,push=true"},
+            True,
+        ),
+        ("aevea/action-kaniko@v0.12", {"image": "acme/app"}, True),
+        ("https://github.com/int128/kaniko-action@v1", {"push": "true"}, True),
+        ("acme/builder@v2", {"context": ".", "tags": "a:1"}, True),
+        ("acme/builder@v2", {"file": "deploy/Dockerfile", "image": "a", "push": "false"}, False),
+        ("acme/bake@v2", {"files": "docker-bake.hcl", "targets": "all", "push": "true"}, True),
+    ],
+)
+def test_build_actions_known_and_inferred(uses: str, inputs: dict[str, str], pushes: bool) -> None:
+    (match,) = classify_action(action_ref(uses), inputs, CFG)
+    assert (match.kind, match.pushes) == (Kind.BUILD, pushes)
+
+
+@pytest.mark.parametrize(
+    ("uses", "inputs"),
+    [
+        ("acme/image-audit@v4", {"image-ref": "a:1", "format": "sarif"}),
+        ("acme/notify@v1", {"message": "built a:1", "tags": "release"}),
+        ("acme/upload@v1", {"file": "report.json", "repository": "x"}),
+    ],
+)
+def test_inputs_without_a_build_stay_opaque(uses: str, inputs: dict[str, str]) -> None:
+    assert [m.kind for m in classify_action(action_ref(uses), inputs, CFG)] == [Kind.OPAQUE]

@@ -13,11 +13,19 @@ the shared handling of command words.
 
 from __future__ import annotations
 
-import fnmatch
 import re
-from dataclasses import dataclass
-from typing import Final
 
+from digestgate.lint.actions import (
+    BUILD_ACTIONS,
+    DIGESTGATE_ACTIONS,
+    HARMLESS_ACTIONS,
+    MIRROR_HOSTS,
+    PUSH_ACTIONS,
+    VALIDATION_ACTIONS,
+    ActionRef,
+    action_ref,
+    classify_action,
+)
 from digestgate.lint.argv import _after_globals, _base, _help, _positionals, normalize, script_ref
 from digestgate.lint.config import LintConfig
 from digestgate.lint.match import Kind, Match, Ref
@@ -57,133 +65,6 @@ __all__ = [
     "normalize",
     "script_ref",
 ]
-
-
-#: Actions known not to build, push or deploy images (docs/lint.md lists them).
-HARMLESS_ACTIONS: Final = (
-    "actions/checkout",
-    "actions/upload-artifact",
-    "actions/download-artifact",
-    "actions/cache",
-    "actions/cache/restore",
-    "actions/cache/save",
-    "actions/setup-*",
-    "actions/attest-build-provenance",
-    "actions/attest",
-    "docker/login-action",
-    "docker/setup-buildx-action",
-    "docker/setup-qemu-action",
-    "docker/metadata-action",
-    "sigstore/cosign-installer",
-    "imjasonh/setup-crane",
-    "azure/setup-helm",
-    "azure/setup-kubectl",
-    # installers of the other tools the linter models
-    "oras-project/setup-oras",
-    "regclient/actions/regctl-installer",
-    "ko-build/setup-ko",
-    "imranismail/setup-kustomize",
-    "buildpacks/github-actions/setup-pack",
-    "depot/setup-action",
-    "docker/setup-compose-action",
-    "docker/setup-docker-action",
-    "google-github-actions/setup-gcloud",
-)
-BUILD_ACTIONS: Final = (
-    "docker/build-push-action",
-    "docker/bake-action",
-    "redhat-actions/buildah-build",
-)
-PUSH_ACTIONS: Final = ("redhat-actions/push-to-registry",)
-VALIDATION_ACTIONS: Final = ("cypress-io/github-action",)
-#: Hosts whose ``https://HOST/owner/repo@ref`` references mirror the same actions.
-MIRROR_HOSTS: Final = ("github.com", "gitea.com", "code.forgejo.org", "data.forgejo.org")
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRef:
-    """A parsed ``uses:`` value: local (``./path``), docker (``docker://image``) or remote."""
-
-    kind: str
-    name: str
-    raw: str
-
-
-def action_ref(uses: str) -> ActionRef:
-    """Parse a ``uses:`` value; remote names are lower-cased without ``@ref``.
-
-    ``https://HOST/owner/repo@ref`` (Gitea, Forgejo) keeps its host in the name unless the
-    host is a known mirror of the public actions, so an action from an unknown host never
-    matches the known lists.
-    """
-    raw = uses.strip()
-    if raw.startswith("./") or raw == ".":
-        return ActionRef("local", raw, raw)
-    if raw.startswith("docker://"):
-        return ActionRef("docker", raw[len("docker://") :], raw)
-    name = raw.split("@", 1)[0].lower().rstrip("/")
-    match = re.match(r"https?://([^/]+)/(.*)", name)
-    if match:
-        host, rest = match.groups()
-        name = rest if host in MIRROR_HOSTS else f"{host}/{rest}"
-    return ActionRef("remote", name, raw)
-
-
-def _matches(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
-
-
-def _truthy(value: str | None) -> bool:
-    if value is None:
-        return False
-    text = value.strip().lower()
-    return text not in ("", "false", "0", "no") and not text.startswith("false")
-
-
-def classify_action(ref: ActionRef, with_: dict[str, str], config: LintConfig) -> list[Match]:
-    """Classify a remote or docker action; local ones are expanded by the caller."""
-    if ref.kind == "docker":
-        if ref.name.startswith(KANIKO_IMAGE):
-            return [
-                Match(
-                    Kind.BUILD,
-                    "kaniko executor image",
-                    pushes="--no-push" not in with_.get("args", ""),
-                )
-            ]
-        return [Match(Kind.OPAQUE, f"container action {ref.raw}")]
-    name = ref.name
-    if name in DIGESTGATE_ACTIONS:
-        return _digestgate_action(with_)
-    if name in BUILD_ACTIONS:
-        pushes = (
-            _truthy(with_.get("push"))
-            or "push=true" in with_.get("outputs", "").replace(" ", "")
-            or "type=registry" in with_.get("outputs", "")
-        )
-        return [Match(Kind.BUILD, name, pushes=pushes)]
-    if name in PUSH_ACTIONS:
-        return [Match(Kind.PUSH, name)]
-    if name in VALIDATION_ACTIONS:
-        return [Match(Kind.VALIDATION, name)]
-    if name == "actions/download-artifact":
-        wanted = (with_.get("name", "") + " " + with_.get("path", "")).lower()
-        return [Match(Kind.CONSUME, name)] if "release" in wanted else []
-    if _matches(name, HARMLESS_ACTIONS) or _matches(name, config.harmless_actions):
-        return []
-    return [Match(Kind.OPAQUE, f"action {ref.raw}")]
-
-
-#: digestgate's own composite action (action.yml at the repository root): its ``command``
-#: input names the subcommand it runs, so it is classified like the command line would be.
-DIGESTGATE_ACTIONS: Final = ("digestgate/digestgate",)
-
-
-def _digestgate_action(with_: dict[str, str]) -> list[Match]:
-    command = with_.get("command", "").strip()
-    if command.startswith("attest-"):
-        return _digestgate(["attest", command.removeprefix("attest-")])
-    return _digestgate([command])
 
 
 def is_lane(name: str | None, config: LintConfig) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from digestgate.lint import shell
+from digestgate.lint.actions import DIGEST_OUTPUTS
 from digestgate.lint.classify import (
     Kind,
     Match,
@@ -155,15 +156,10 @@ def _step(
             with_ = {k: v.value for k, v in step.with_.items()}
             for match in classify_action(ref, with_, config):
                 add(match.kind, match, loc, None)
-            if step.id and match_build_action(ref.name):
+            if step.id and ref.name in DIGEST_OUTPUTS:
                 facts.step_outputs.setdefault(step.id, {}).update(
-                    {"digest": KNOWN_DIGEST, "imageid": KNOWN_DIGEST}
+                    dict.fromkeys(DIGEST_OUTPUTS[ref.name], KNOWN_DIGEST)
                 )
-
-
-def match_build_action(name: str) -> bool:
-    """Actions whose ``digest`` output is the pushed image's digest."""
-    return name in ("docker/build-push-action", "docker/bake-action")
 
 
 def _command(
