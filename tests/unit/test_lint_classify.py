@@ -333,3 +333,23 @@ def test_build_actions_known_and_inferred(uses: str, inputs: dict[str, str], pus
 )
 def test_inputs_without_a_build_stay_opaque(uses: str, inputs: dict[str, str]) -> None:
     assert [m.kind for m in classify_action(action_ref(uses), inputs, CFG)] == [Kind.OPAQUE]
+
+
+@pytest.mark.parametrize(
+    ("command", "image", "detached", "long_lived"),
+    [
+        ("docker run --rm -v /w:/w -e A=1 app:ci selftest", "app:ci", False, False),
+        ("docker run -d --restart unless-stopped -p 80:80 app:1", "app:1", True, True),
+        ("docker container run -itd --name web --network=n app", "app", True, True),
+        ("podman run --pull always --rm app@sha256:x", "app@sha256:x", False, False),
+    ],
+)
+def test_docker_run_names_its_image(
+    command: str, image: str, detached: bool, long_lived: bool
+) -> None:
+    (run,) = [m for m in classify_command(tuple(command.split()), CFG) if m.kind is Kind.RUN]
+    assert ([r.text for r in run.refs], run.detached, run.long_lived) == (
+        [image],
+        detached,
+        long_lived,
+    )

@@ -189,7 +189,14 @@ def _inferred_build(name: str, inputs: dict[str, str]) -> Match | None:
     if not source or not set(inputs) & _IMAGE_INPUTS:
         return None
     pushes = _build_pushes("input" if "push" in inputs else "always", inputs)
-    return Match(Kind.BUILD, f"{name} (an image build, judged from its inputs)", pushes=pushes)
+    what = f"{name} (an image build, judged from its inputs)"
+    return Match(Kind.BUILD, what, pushes=pushes, tags=_tags(inputs))
+
+
+def _tags(inputs: dict[str, str]) -> tuple[str, ...]:
+    """The image names a build action gives its result (``tags``, one per line or comma)."""
+    text = inputs.get("tags") or inputs.get("tag") or ""
+    return tuple(t.strip() for t in re.split(r"[\n,]", text) if t.strip())
 
 
 def classify_action(ref: ActionRef, with_: dict[str, str], config: LintConfig) -> list[Match]:
@@ -204,7 +211,8 @@ def classify_action(ref: ActionRef, with_: dict[str, str], config: LintConfig) -
     if name in DIGESTGATE_ACTIONS:
         return _digestgate_action(with_)
     if name in BUILD_ACTIONS:
-        return [Match(Kind.BUILD, name, pushes=_build_pushes(BUILD_ACTIONS[name], inputs))]
+        pushes = _build_pushes(BUILD_ACTIONS[name], inputs)
+        return [Match(Kind.BUILD, name, pushes=pushes, tags=_tags(inputs))]
     if name in PUSH_ACTIONS:
         return [Match(Kind.PUSH, name)]
     if name in VALIDATION_ACTIONS:

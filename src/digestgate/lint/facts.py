@@ -43,6 +43,7 @@ class Event:
     step: Step | None = None
     via: str | None = None
     foreign: bool = False  # from a called reusable workflow (that file is linted on its own)
+    remote: bool = False  # runs on another host (ssh), not on the job's runner
 
 
 @dataclass(frozen=True, slots=True)

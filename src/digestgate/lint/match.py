@@ -22,6 +22,7 @@ class Kind(StrEnum):
     CAPTURE = "capture"  # passes a digest on
     CONSUME = "consume"  # consumes a validated release (digestgate promote/verify/gate)
     OPAQUE = "opaque"  # cannot be inspected
+    RUN = "run"  # docker run IMAGE: a smoke test of a fresh build, or a deployment
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +47,6 @@ class Match:
     starts_services: bool = False
     #: names a build gives its image (-t/--tag), to tell which later push publishes it
     tags: tuple[str, ...] = ()
+    #: docker run: detached (-d), and marked long-lived (--restart or --name)
+    detached: bool = False
+    long_lived: bool = False

@@ -115,6 +115,19 @@ IMAGETOOLS_CREATE: Final = _set(
     "-t", "--tag", "-f", "--file", "--annotation", "--builder", "--platform", "-p",
     "--progress",
 )
+DOCKER_RUN: Final = _set(
+    "-e", "--env", "--env-file", "-v", "--volume", "-p", "--publish", "--name", "-w",
+    "--workdir", "--network", "--net", "-u", "--user", "--entrypoint", "-l", "--label",
+    "--label-file", "--mount", "--platform", "--restart", "-m", "--memory", "--memory-swap",
+    "--cpus", "-c", "--cpu-shares", "--cpuset-cpus", "--add-host", "--dns", "-h",
+    "--hostname", "--log-driver", "--log-opt", "--gpus", "--cap-add", "--cap-drop",
+    "--device", "--tmpfs", "--ulimit", "--shm-size", "--pull", "--health-cmd",
+    "--health-interval", "--health-retries", "--health-timeout", "--security-opt", "--ipc",
+    "--pid", "--stop-signal", "--stop-timeout", "--cidfile", "--link", "--expose",
+    "--volumes-from", "--runtime", "--cgroupns", "--userns", "--uts", "--network-alias",
+    "--ip", "--ip6", "--sysctl", "--storage-opt", "--annotation", "-a", "--attach",
+    "--detach-keys", "--domainname", "--mac-address", "--oom-score-adj", "--isolation",
+)
 BUILDAH_PUSH: Final = _set(
     "--digestfile", "--authfile", "--creds", "-f", "--format", "--cert-dir", "--sign-by",
     "--retry", "--retry-delay", "--compression-format", "--compression-level",

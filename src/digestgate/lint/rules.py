@@ -21,6 +21,7 @@ from digestgate.lint.refs import (
     ref_problem,
     tag_value_problem,
 )
+from digestgate.lint.smoke import mark_smoke_tests
 
 _BYPASS: Final = re.compile(r"\b(always|failure|cancelled)\s*\(\s*\)")
 _RELEASE_TRIGGERS: Final = ("release", "create")
@@ -30,6 +31,7 @@ _DIGEST_NAME: Final = re.compile(r"digest", re.IGNORECASE)
 def check_workflow(workflow: Workflow, config: LintConfig) -> list[Finding]:
     """Every DG101-DG106 finding of one workflow."""
     facts = workflow_facts(workflow, config)
+    mark_smoke_tests(workflow, facts)
     release = _release_path(workflow, config)
     findings: list[Finding] = []
     findings += _build_after_validation(workflow, facts, release)

@@ -15,6 +15,7 @@ from digestgate.lint.match import Kind, Match, Ref
 from digestgate.lint.options import (
     COMPOSE,
     CRANE_COPY,
+    DOCKER_RUN,
     IMAGETOOLS_CREATE,
     REGCTL_COPY,
     SKOPEO_COPY,
@@ -125,6 +126,22 @@ def _docker_run(head: str, sub: str, rest: list[str]) -> list[Match]:
     matches = _validation_inside(rest)
     if "docker.sock" in joined:
         matches.append(Match(Kind.OPAQUE, f"{head} {sub} with the Docker socket mounted"))
+    if sub == "container" and rest[:1] == ["run"]:
+        sub, rest = "run", rest[1:]
+    if sub == "run":
+        operands = _positionals(rest, DOCKER_RUN)
+        if operands:
+            flags = {w for w in rest if w.startswith("-")}
+            detached = bool(flags & {"-d", "--detach", "-itd", "-dit", "-id", "-di", "-td", "-dt"})
+            long_lived = any(f.split("=", 1)[0] in ("--restart", "--name") for f in flags)
+            run = Match(
+                Kind.RUN,
+                f"{head} run",
+                refs=_refs(operands[:1]),
+                detached=detached,
+                long_lived=long_lived,
+            )
+            matches.append(run)
     return matches
 
 
