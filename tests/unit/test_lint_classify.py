@@ -353,3 +353,94 @@ def test_docker_run_names_its_image(
         detached,
         long_lived,
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "refs"),
+    [
+        (
+            "kustomize edit set image web=r/web:1 api=r/api@sha256:x",
+            [("r/web:1", "image"), ("r/api@sha256:x", "image")],
+        ),
+        ("yq -i '.image.tag = strenv(TAG)' values.yaml", [("$TAG", "tag")]),
+        ("yq e -i '.spec.containers[0].image = \"r/a:1\"' d.yaml", [("r/a:1", "image")]),
+        ("yq w -i values.yaml image.tag 1.2", [("1.2", "tag")]),
+        ("sed -i 's|image: .*|image: r/a:$V|' k8s/d.yaml", [("r/a:$V", "image")]),
+        ("sed -i s/IMAGE_TAG/$SHA/ k8s/d.yml", [("$SHA", "tag")]),
+        ('curl -X POST https://d/x -d \'{"image": "r/a:1"}\'', [("r/a:1", "image")]),
+        ('curl -X POST https://d/x --json \'{"digest": "$D"}\'', [("$D", "digest")]),
+        ("curl -X POST 'https://d/hook?image=r/a:1&t=x'", [("r/a:1", "image")]),
+        ("http POST https://d/x image=r/a:1", [("r/a:1", "image")]),
+        ("gh workflow run deploy.yml -f image=r/a:1", [("r/a:1", "image")]),
+        ("gcloud --project p run deploy api --image r/a:1", [("r/a:1", "image")]),
+        ("az containerapp update -n a --image r/a:1", [("r/a:1", "image")]),
+        ("docker service update --image r/a:1 stack_web", [("r/a:1", "image")]),
+        ("kubectl run debug --image=r/a:1", [("r/a:1", "image")]),
+        ("argocd app set web -p image.tag=1.2", [("1.2", "tag")]),
+    ],
+)
+def test_deploys_and_the_image_they_set(command: str, refs: list[tuple[str, str]]) -> None:
+    from digestgate.lint.shell import commands
+
+    (cmd,) = commands(command)
+    (match,) = [m for m in classify_command(cmd.argv, CFG) if m.kind is Kind.PROMOTION]
+    assert [(r.text, r.role) for r in match.refs] == refs
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "sed -i 's/FROM node:.*/FROM node:20/' Dockerfile",
+        'curl -fsS -X POST $HOOK -d \'{"text": "deployed image a:1"}\'',
+        "curl -fsS https://example.org/health",
+        "yq '.version' chart/Chart.yaml",
+        "gcloud run services list",
+        "kubectl get pods",
+    ],
+)
+def test_look_alikes_deploy_nothing(command: str) -> None:
+    from digestgate.lint.shell import commands
+
+    (cmd,) = commands(command)
+    assert Kind.PROMOTION not in {m.kind for m in classify_command(cmd.argv, CFG)}
+
+
+@pytest.mark.parametrize(
+    ("uses", "inputs", "refs"),
+    [
+        ("aws-actions/amazon-ecs-render-task-definition@v1", {"image": "r/a:1"}, ["r/a:1"]),
+        ("azure/k8s-deploy@v5", {"images": "r/a@sha256:x\nr/b:1"}, ["r/a@sha256:x", "r/b:1"]),
+        (
+            "azure/webapps-deploy@v3",
+            {"images": "ghcr.io/${{ env.R }}:${{ github.sha }}"},
+            ["ghcr.io/${{ env.R }}:${{ github.sha }}"],
+        ),
+        ("google-github-actions/deploy-cloudrun@v2", {"image": "r/a:1"}, ["r/a:1"]),
+        ("acme/deploy-to-k8s@v1", {"image": "r/a:1", "cluster": "c"}, ["r/a:1"]),
+        ("aws-actions/amazon-ecs-deploy-task-definition@v2", {"task-definition": "t.json"}, []),
+    ],
+)
+def test_deploy_actions_and_their_image_inputs(
+    uses: str, inputs: dict[str, str], refs: list[str]
+) -> None:
+    matches = classify_action(action_ref(uses), inputs, CFG)
+    assert [(m.kind, [r.text for r in m.refs]) for m in matches] == [(Kind.PROMOTION, refs)]
+
+
+def test_cloud_run_from_source_builds() -> None:
+    kinds_ = [
+        m.kind
+        for m in classify_action(
+            action_ref("google-github-actions/deploy-cloudrun@v2"), {"source": "."}, CFG
+        )
+    ]
+    assert kinds_ == [Kind.BUILD, Kind.PROMOTION]
+
+
+def test_ssh_actions_are_read_not_opaque() -> None:
+    assert (
+        classify_action(
+            action_ref("https://github.com/appleboy/ssh-action@v1"), {"script": "ls"}, CFG
+        )
+        == []
+    )

@@ -67,3 +67,40 @@ def test_redirections_add_no_words() -> None:
 def test_descriptor_digits_are_only_dropped_before_a_redirection() -> None:
     assert argvs("sleep 2 >/dev/null") == [("sleep", "2")]
     assert argvs('echo "a 2>b" v2>x') == [("echo", "a 2>b", "v2")]
+
+
+def test_ssh_remote_command_runs_remotely() -> None:
+    cmds = commands('ssh -i k -o X=y deploy@h "cd /srv && docker compose up -d"')
+    assert [(c.argv, c.remote) for c in cmds] == [
+        (("ssh", "-i", "k", "-o", "X=y", "deploy@h", "cd /srv && docker compose up -d"), False),
+        (("cd", "/srv"), True),
+        (("docker", "compose", "up", "-d"), True),
+    ]
+
+
+def test_ssh_heredoc_is_a_remote_script_with_its_own_lines() -> None:
+    text = "ssh h << 'EOF'\n  cd /x\n  docker compose up -d\nEOF\necho ok"
+    assert [(c.argv, c.line, c.remote) for c in commands(text)] == [
+        (("ssh", "h"), 0, False),
+        (("cd", "/x"), 1, True),
+        (("docker", "compose", "up", "-d"), 2, True),
+        (("echo", "ok"), 4, False),
+    ]
+
+
+def test_quoted_heredoc_delimiters_and_data_heredocs() -> None:
+    text = "cat > f <<'EOF'\ndocker build .\nEOF\nbash -s <<-EOS\n\tdocker build .\n\tEOS"
+    assert [(c.argv, c.line) for c in commands(text)] == [
+        (("cat",), 0),
+        (("bash", "-s"), 3),
+        (("docker", "build", "."), 4),
+    ]
+    assert [line for line, _ in logical_lines(text)] == [0, 3]
+
+
+def test_sshpass_and_bash_c_inside_the_remote_command() -> None:
+    cmds = commands('sshpass -p "$P" ssh u@h "bash -c \'docker pull x && docker run -d x\'"')
+    assert [c.argv for c in cmds if c.remote][-2:] == [
+        ("docker", "pull", "x"),
+        ("docker", "run", "-d", "x"),
+    ]

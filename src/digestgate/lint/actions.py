@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from digestgate.lint.config import LintConfig
-from digestgate.lint.match import Kind, Match
+from digestgate.lint.deploy import role_of
+from digestgate.lint.match import Kind, Match, Ref
 from digestgate.lint.tools import KANIKO_IMAGE, _digestgate
 
 #: Actions known not to build, push or deploy images (docs/lint.md lists them).
@@ -104,6 +105,41 @@ METADATA_OUTPUTS: Final[dict[str, tuple[str, ...]]] = {
     "depot/build-push-action": ("metadata",),
     "depot/bake-action": ("metadata",),
 }
+#: Deploy actions and the inputs that hold the image they deploy (tags and digests too).
+DEPLOY_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "aws-actions/amazon-ecs-render-task-definition": ("image",),
+    "aws-actions/amazon-ecs-deploy-task-definition": (),
+    "google-github-actions/deploy-cloudrun": ("image",),
+    "google-github-actions/deploy-gke": ("image",),
+    "azure/webapps-deploy": ("images",),
+    "azure/container-apps-deploy-action": ("imagetodeploy",),
+    "azure/aci-deploy": ("image",),
+    "azure/k8s-deploy": ("images",),
+    "azure/functions-container-action": ("image",),
+}
+#: Inputs of deploy actions that build from source instead of taking an image.
+_SOURCE_DEPLOY_INPUTS: Final = frozenset({"source", "appsourcepath"})
+#: Actions that run a shell script on another host over ssh, and the inputs holding it.
+SSH_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "appleboy/ssh-action": ("script",),
+    "garygrossgarten/github-action-ssh": ("command",),
+    "fifsky/ssh-action": ("command",),
+    "d3rhase/ssh-command-action": ("command",),
+    "jderusse/ga-ssh": ("script",),
+    "tiyee/action-ssh": ("command",),
+    "nekiro/ssh-job": ("command",),
+    "cross-the-world/ssh-pipeline": ("script",),
+    "easingthemes/ssh-deploy": ("script-before", "script-after"),
+}
+_DEPLOY_NAME: Final = re.compile(
+    r"deploy|release|rollout|ecs|k8s|kube|helm|cloud-?run|webapp|container-?app|argo|fly"
+)
+_IMAGE_KEYS: Final = frozenset(
+    {"image", "images", "image-uri", "image-url", "imagetodeploy", "container-image",
+     "docker-image", "image-tag", "image-digest"}
+)  # fmt: skip
+#: one image of a list input: words separated by spaces, commas or lines; ${{ }} kept whole
+_WORDS: Final = re.compile(r"(?:\$\{\{.*?\}\}|[^\s,])+")
 PUSH_ACTIONS: Final = ("redhat-actions/push-to-registry",)
 VALIDATION_ACTIONS: Final = ("cypress-io/github-action",)
 #: Hosts whose ``https://HOST/owner/repo@ref`` references mirror the same actions.
@@ -215,6 +251,11 @@ def classify_action(ref: ActionRef, with_: dict[str, str], config: LintConfig) -
         return [Match(Kind.BUILD, name, pushes=pushes, tags=_tags(inputs))]
     if name in PUSH_ACTIONS:
         return [Match(Kind.PUSH, name)]
+    if name in SSH_ACTIONS:
+        return []  # its script is read and classified command by command (facts)
+    deployed = _deploy(name, inputs)
+    if deployed:
+        return deployed
     if name in VALIDATION_ACTIONS:
         return [Match(Kind.VALIDATION, name)]
     if name == "actions/download-artifact":
@@ -226,6 +267,23 @@ def classify_action(ref: ActionRef, with_: dict[str, str], config: LintConfig) -
     if inferred is not None:
         return [inferred]
     return [Match(Kind.OPAQUE, f"action {ref.raw}")]
+
+
+def _deploy(name: str, inputs: dict[str, str]) -> list[Match]:
+    """A deploy action: its image inputs are what goes live (a tag there is DG102)."""
+    if name in DEPLOY_ACTIONS:
+        keys = DEPLOY_ACTIONS[name]
+    elif _DEPLOY_NAME.search(name.rsplit("/", 1)[-1]) and set(inputs) & _IMAGE_KEYS:
+        keys = tuple(sorted(set(inputs) & _IMAGE_KEYS))
+    else:
+        return []
+    refs = tuple(
+        Ref(image, role_of(key)) for key in keys for image in _WORDS.findall(inputs.get(key, ""))
+    )
+    matches = [Match(Kind.PROMOTION, name, refs=refs)]
+    if set(inputs) & _SOURCE_DEPLOY_INPUTS:
+        matches.insert(0, Match(Kind.BUILD, f"{name} (builds from source)", pushes=True))
+    return matches
 
 
 def _digestgate_action(with_: dict[str, str]) -> list[Match]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from digestgate.lint import deploy
 from digestgate.lint.actions import (
     BUILD_ACTIONS,
     DIGESTGATE_ACTIONS,
@@ -38,7 +39,6 @@ from digestgate.lint.tools import (
     _crane,
     _digestgate,
     _docker,
-    _helm,
     _jvm,
     _kaniko,
     _refs,
@@ -147,9 +147,19 @@ def _builtin(words: list[str]) -> list[Match]:
         images = [a.split("=", 1)[1] for a in args[2:] if "=" in a and not a.startswith("-")]
         return [Match(Kind.PROMOTION, f"{head} set image", refs=_refs(images))]
     if head == "helm" and args[:1] in (["upgrade"], ["install"]):
-        return _helm(args)
+        return deploy.helm(args)
+    if head == "kustomize":
+        return deploy.kustomize(args)
+    if head in ("gcloud", "az", "aws", "fly", "flyctl"):
+        return deploy.cloud(head, args)
+    if head in ("kubectl", "oc", "argocd"):
+        return deploy.workloads(head, args)
+    if head in ("yq", "sed"):
+        return deploy.manifest_edit(head, args)
     if head == "digestgate":
         return _digestgate(args)
     if head == "gh" and args[:2] == ["release", "download"]:
         return [Match(Kind.CONSUME, "gh release download")]
+    if head in ("curl", "wget", "http", "https", "xh", "gh"):
+        return deploy.http_payload(head, args)
     return _validation(words)

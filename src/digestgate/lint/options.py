@@ -115,6 +115,9 @@ IMAGETOOLS_CREATE: Final = _set(
     "-t", "--tag", "-f", "--file", "--annotation", "--builder", "--platform", "-p",
     "--progress",
 )
+COMPOSE_UP: Final = _set(
+    "-t", "--timeout", "--scale", "--exit-code-from", "--pull", "--wait-timeout",
+)
 DOCKER_RUN: Final = _set(
     "-e", "--env", "--env-file", "-v", "--volume", "-p", "--publish", "--name", "-w",
     "--workdir", "--network", "--net", "-u", "--user", "--entrypoint", "-l", "--label",

@@ -97,6 +97,9 @@ class Resolver:
             for assignment in reversed(facts.assigns):
                 if assignment.name == name and (step is None or assignment.step is step):
                     return self.value(assignment.value, job_id, step, depth)
+            for written in reversed(facts.env_writes):  # $GITHUB_ENV of earlier steps
+                if written.name == name and written.step is not step:
+                    return self.value(written.value, job_id, written.step, depth)
         return None
 
 
@@ -126,11 +129,17 @@ def digest_problem(
         if len(set(text[7:])) == 1:
             return f"'{text[:20]}...' is a placeholder digest"
         return None
-    if _ANY_VAR.search(text):
-        return None
+    variable = _ANY_VAR.search(text)
+    if variable and _could_be_digest(text[: variable.start()]):
+        return None  # e.g. '${DIGEST}': the value is not known here
     if text.startswith("sha256:"):
         return f"'{_short(text)}' is a placeholder or malformed digest (need 64 hex digits)"
     return f"'{_short(text)}' is not a sha256 digest"
+
+
+def _could_be_digest(prefix: str) -> bool:
+    """Whether literal text before a variable may still start a digest (``sha256:`` or none)."""
+    return "sha256:".startswith(prefix) or prefix.startswith("sha256:")
 
 
 def ref_problem(
@@ -150,14 +159,16 @@ def ref_problem(
     at = _last_outside_vars(ref, "@")
     if at >= 0:
         return digest_problem(ref[at + 1 :], resolver, job_id, step, depth + 1)
-    last = _ANY_VAR.sub(lambda m: m.group(0).replace("/", "_"), ref).rsplit("/", 1)[-1]
-    if ":" in last:
-        tag = last.split(":", 1)[1]
+    masked = _ANY_VAR.sub(lambda m: "\0" * len(m.group(0)), ref)
+    slash = masked.rfind("/")
+    last, masked_last = ref[slash + 1 :], masked[slash + 1 :]
+    if ":" in masked_last:
+        tag = last[masked_last.index(":") + 1 :]
         if _digesty(tag):
             return f"'{_short(ref)}' puts a digest after ':' (a tag); use '@' instead"
         return f"'{_short(ref)}' references the image by tag"
-    if _ANY_VAR.search(ref):
-        return None
+    if "\0" in masked_last:
+        return None  # the name or tag is a variable the linter cannot see
     return f"'{_short(ref)}' has neither tag nor digest (it means :latest)"
 
 

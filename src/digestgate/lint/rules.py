@@ -22,6 +22,7 @@ from digestgate.lint.refs import (
     tag_value_problem,
 )
 from digestgate.lint.smoke import mark_smoke_tests
+from digestgate.lint.started import mark_deployments
 
 _BYPASS: Final = re.compile(r"\b(always|failure|cancelled)\s*\(\s*\)")
 _RELEASE_TRIGGERS: Final = ("release", "create")
@@ -32,6 +33,7 @@ def check_workflow(workflow: Workflow, config: LintConfig) -> list[Finding]:
     """Every DG101-DG106 finding of one workflow."""
     facts = workflow_facts(workflow, config)
     mark_smoke_tests(workflow, facts)
+    mark_deployments(facts)
     release = _release_path(workflow, config)
     findings: list[Finding] = []
     findings += _build_after_validation(workflow, facts, release)
@@ -111,10 +113,17 @@ def _promote_by_tag(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Find
                     problem: str | None = tag_value_problem(ref.text)
                 elif ref.role == "digest":
                     problem = digest_problem(ref.text, resolver, job_id, event.step)
+                elif ref.role == "absent":
+                    where = " on the remote host" if event.remote else ""
+                    problem = (
+                        f"the compose file '{ref.text}'{where} is not in the repository, "
+                        "so the deploy pulls whatever tags it names"
+                    )
                 else:
                     problem = ref_problem(ref.text, resolver, job_id, event.step)
                 if problem:
-                    out.append(_at("DG102", event.loc, f"{event.match.what}: {problem}"))
+                    origin = f" (written at {ref.origin})" if ref.origin else ""
+                    out.append(_at("DG102", event.loc, f"{event.match.what}: {problem}{origin}"))
         for assignment in job_facts.assigns:
             if _DIGEST_NAME.search(assignment.name) and assignment.loc.file == workflow.path:
                 problem = digest_var_problem(

@@ -17,7 +17,7 @@ from typing import Final
 
 _EXPR: Final = re.compile(r"\$\{\{.*?\}\}")
 _MARK: Final = re.compile(r"DGXPR(\d+)X")
-_HEREDOC: Final = re.compile(r"(?<!<)<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+_HEREDOC: Final = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 _ASSIGN: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
 _SEPARATORS: Final = frozenset({";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "((", "))"})
 _REDIRECT: Final = re.compile(r"^[0-9]*[<>]+&?$|^&>>?$|^>&$")
@@ -26,6 +26,12 @@ _KEYWORDS: Final = frozenset(
 )
 _DECLARE: Final = frozenset({"export", "local", "readonly", "declare", "typeset"})
 _MAX_DEPTH: Final = 4
+_SHELLS: Final = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
+#: ssh options that take a value (the first operand after them is the host)
+_SSH_VALUES: Final = frozenset(
+    {"-B", "-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O",
+     "-o", "-p", "-Q", "-R", "-S", "-W", "-w"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +42,31 @@ class Command:
     assigns: tuple[tuple[str, str], ...]
     line: int
     text: str
+    remote: bool = False
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
     """``(first line index, text)`` per logical line: continuations joined, heredocs skipped."""
-    out: list[tuple[int, str]] = []
-    heredoc: tuple[str, bool] | None = None
+    return [(start, logical) for start, logical, _ in _logical(text)]
+
+
+def _logical(text: str) -> list[tuple[int, str, list[tuple[int, str]]]]:
+    """Logical lines with the heredoc bodies they open: ``(start, text, [(start, body)])``."""
+    out: list[tuple[int, str, list[tuple[int, str]]]] = []
+    pending: list[tuple[str, bool]] = []  # delimiters still to read, with <<- tab stripping
+    body: list[str] = []
+    body_start = 0
     buf = ""
     start: int | None = None
     for idx, raw in enumerate(text.split("\n")):
-        if heredoc is not None:
-            delim, strip_tabs = heredoc
+        if pending:
+            delim, strip_tabs = pending[0]
             if (raw.lstrip("\t") if strip_tabs else raw).strip() == delim:
-                heredoc = None
+                out[-1][2].append((body_start, "\n".join(body)))
+                pending.pop(0)
+                body, body_start = [], idx + 1
+            else:
+                body.append(raw)
             continue
         if start is None:
             start = idx
@@ -57,31 +75,67 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
             buf += stripped[:-1] + " "
             continue
         buf += raw
-        out.append((start, buf))
-        found = _HEREDOC.search(_strip_quoted(buf))
-        if found:
-            heredoc = (found.group(2), "<<-" in found.group(0))
+        out.append((start, buf, []))
+        pending = _heredocs(buf)
+        body, body_start = [], idx + 1
         buf = ""
         start = None
+    if pending and body:  # an unterminated heredoc runs to the end of the text
+        out[-1][2].append((body_start, "\n".join(body)))
     if start is not None and buf.strip():
-        out.append((start, buf))
+        out.append((start, buf, []))
     return out
 
 
-def _strip_quoted(text: str) -> str:
-    """The text with quoted parts blanked (so a ``<<`` inside quotes is no heredoc)."""
-    return re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", "''", text)
+def _heredocs(line: str) -> list[tuple[str, bool]]:
+    """The heredoc delimiters a line opens, in order, each with whether ``<<-`` strips tabs.
+
+    ``<<`` inside quotes opens nothing; the delimiter itself may be quoted (``<< 'EOF'``).
+    """
+    found: list[tuple[str, bool]] = []
+    quote = ""
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif line.startswith("<<", i) and not line.startswith("<<<", i):
+            match = _HEREDOC.match(line, i)
+            if match:
+                found.append((match.group(2), "<<-" in match.group(0)))
+                i = match.end()
+                continue
+            i += 2
+            continue
+        i += 1
+    return found
 
 
-def commands(text: str) -> list[Command]:
-    """Every simple command of a shell text, in order."""
+def commands(text: str, *, remote: bool = False) -> list[Command]:
+    """Every simple command of a shell text, in order; ``remote``: it runs over ssh."""
     result: list[Command] = []
-    for line, logical in logical_lines(text):
-        _split_line(logical, line, result, 0)
+    _commands(text, 0, remote, result, 0)
     return result
 
 
-def _split_line(logical: str, line: int, out: list[Command], depth: int) -> None:
+def _commands(text: str, offset: int, remote: bool, out: list[Command], depth: int) -> None:
+    for line, logical, bodies in _logical(text):
+        first = len(out)
+        _split_line(logical, offset + line, out, depth, remote)
+        if not bodies or depth >= _MAX_DEPTH:
+            continue
+        consumer = next((c for c in reversed(out[first:]) if _reads_script(c.argv)), None)
+        if consumer is None:
+            continue
+        inner = remote or _ssh_command(consumer.argv) is not None
+        for start, body in bodies:
+            _commands(body, offset + start, inner, out, depth + 1)
+
+
+def _split_line(logical: str, line: int, out: list[Command], depth: int, remote: bool) -> None:
     table: list[str] = []
 
     def protect(match: re.Match[str]) -> str:
@@ -91,10 +145,10 @@ def _split_line(logical: str, line: int, out: list[Command], depth: int) -> None
     protected = _EXPR.sub(protect, logical)
     outer, inner = _substitutions(protected)
     for words in _tokenize(outer):
-        _emit(words, table, line, out, depth)
+        _emit(words, table, line, out, depth, remote)
     if depth < _MAX_DEPTH:
         for body in inner:
-            _split_line(_restore(body, table), line, out, depth + 1)
+            _split_line(_restore(body, table), line, out, depth + 1, remote)
 
 
 def _restore(text: str, table: list[str]) -> str:
@@ -194,7 +248,9 @@ def _tokenize(text: str) -> list[list[str]]:
     return [g for g in groups if g]
 
 
-def _emit(words: list[str], table: list[str], line: int, out: list[Command], depth: int) -> None:
+def _emit(
+    words: list[str], table: list[str], line: int, out: list[Command], depth: int, remote: bool
+) -> None:
     argv = [_restore(w, table).replace("DGSUB", "$(...)") for w in words]
     while argv and argv[0] in _KEYWORDS:
         argv.pop(0)
@@ -214,19 +270,66 @@ def _emit(words: list[str], table: list[str], line: int, out: list[Command], dep
     if not argv and not assigns:
         return
     text = " ".join(argv) if argv else " ".join(f"{k}={v}" for k, v in assigns)
-    out.append(Command(tuple(argv), tuple(assigns), line, text))
-    # ``bash -c "..."`` and ``sh -c '...'`` run their argument as a script.
+    out.append(Command(tuple(argv), tuple(assigns), line, text, remote))
     if depth >= _MAX_DEPTH:
         return
+    script = _inline_script(argv)
+    if script is not None:  # ``bash -c "..."``: the argument is a script
+        _split_line(script, line, out, depth + 1, remote)
+        return
+    ssh = _ssh_command(argv)
+    if ssh:  # ``ssh host "cmd ..."``: the words after the host run on the remote host
+        _split_line(" ".join(ssh), line, out, depth + 1, True)
+
+
+def _inline_script(argv: list[str]) -> str | None:
+    """The script of ``bash -c SCRIPT`` (also behind other words: ``sudo sh -c``)."""
     for start, head in enumerate(argv):
-        if _base(head) not in {"bash", "sh", "zsh", "dash"}:
+        if _base(head) not in _SHELLS:
             continue
         for i in range(start + 1, len(argv) - 1):
             word = argv[i]
             if word.startswith("-") and "c" in word[1:] and not word.startswith("--"):
-                _split_line(argv[i + 1], line, out, depth + 1)
-                return
-        return
+                return argv[i + 1]
+        return None
+    return None
+
+
+def _ssh_command(argv: tuple[str, ...] | list[str]) -> list[str] | None:
+    """The remote command words of an ``ssh`` invocation ([] when it reads stdin), or None."""
+    words = list(argv)
+    while words and _base(words[0]) in ("sudo", "sshpass", "timeout", "env"):
+        head = _base(words.pop(0))
+        while words and words[0].startswith("-"):
+            option = words.pop(0)
+            if head == "sshpass" and option in ("-p", "-f", "-d", "-P") and words:
+                words.pop(0)
+        if head == "timeout" and words:
+            words.pop(0)
+    if not words or _base(words[0]) != "ssh":
+        return None
+    rest = _positionals_after_options(words[1:], _SSH_VALUES)
+    return rest[1:] if rest else None
+
+
+def _positionals_after_options(args: list[str], values: frozenset[str]) -> list[str]:
+    """The words from the first operand on (options, and values of ``values``, skipped)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in values else 1
+    return args[i:]
+
+
+def _reads_script(argv: tuple[str, ...]) -> bool:
+    """Whether a command runs the heredoc fed to it as a script (ssh, bash -s, sh)."""
+    ssh = _ssh_command(argv)
+    if ssh is not None:
+        return not ssh or _reads_script(tuple(ssh))
+    words = [w for w in argv if w not in ("sudo", "-E", "env")]
+    if not words or _base(words[0]) not in _SHELLS:
+        return False
+    operands = [w for w in words[1:] if not w.startswith("-")]
+    return not operands or "-s" in words
 
 
 def _base(word: str) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Final
 
 from digestgate.lint.argv import _after_globals, _help, _positionals
-from digestgate.lint.match import Kind, Match, Ref
+from digestgate.lint.deploy import workloads
+from digestgate.lint.match import ComposeUse, Kind, Match, Ref
 from digestgate.lint.options import (
     COMPOSE,
+    COMPOSE_UP,
     CRANE_COPY,
     DOCKER_RUN,
     IMAGETOOLS_CREATE,
@@ -51,6 +53,17 @@ def _build(what: str, args: list[str], *, pushes: bool) -> Match:
     )
 
 
+def _option_values(args: list[str], names: tuple[str, ...]) -> tuple[str, ...]:
+    """The values of an option that may repeat (``-f a.yml -f b.yml``, ``--file=a.yml``)."""
+    values: list[str] = []
+    for i, word in enumerate(args):
+        if word in names and i + 1 < len(args):
+            values.append(args[i + 1])
+        elif word.startswith(tuple(f"{n}=" for n in names if n.startswith("--"))):
+            values.append(word.split("=", 1)[1])
+    return tuple(values)
+
+
 def _refs(texts: list[str]) -> tuple[Ref, ...]:
     return tuple(Ref(t) for t in texts)
 
@@ -74,8 +87,17 @@ def _docker(head: str, args: list[str]) -> list[Match]:
         if len(pos) >= 2:
             return [Match(Kind.TAG, f"{head} tag", refs=_refs(pos[:1]), target=pos[1])]
         return []
+    if sub == "service":
+        return workloads("docker", args)
+    if sub in ("load", "import"):
+        return [Match(Kind.LOAD, f"{head} {sub}")]
     if sub == "stack" and rest[:1] == ["deploy"]:
-        return [Match(Kind.PROMOTION, f"{head} stack deploy")]
+        files = _option_values(rest[1:], ("-c", "--compose-file"))
+        use = ComposeUse(files, (), builds=False)
+        return [Match(Kind.PROMOTION, f"{head} stack deploy", compose=use)]
+    if sub in ("stop", "rm", "kill") or (sub == "container" and rest[:1] in (["stop"], ["rm"])):
+        names = _positionals(rest[1:] if sub == "container" else rest, frozenset({"-t"}))
+        return [Match(Kind.STOP, f"{head} {sub}", refs=_refs(names))]
     if sub == "inspect" and "RepoDigests" in " ".join(rest):
         return [Match(Kind.CAPTURE, f"{head} inspect")]
     if sub in ("run", "exec", "container"):
@@ -107,10 +129,15 @@ def _compose(what: str, args: list[str]) -> list[Match]:
     if sub == "build":
         return [_build(f"{what} build", rest, pushes=False)]
     if sub == "up":
-        matches = [Match(Kind.PROMOTION, f"{what} up", starts_services=True)]
-        if "--build" in rest:
+        builds = "--build" in rest
+        files = _option_values(args, ("-f", "--file"))
+        use = ComposeUse(files, tuple(_positionals(rest[1:], COMPOSE_UP)), builds)
+        matches = [Match(Kind.PROMOTION, f"{what} up", starts_services=True, compose=use)]
+        if builds:
             matches.insert(0, _build(f"{what} up --build", rest, pushes=False))
         return matches
+    if sub in ("down", "stop", "rm", "kill"):
+        return [Match(Kind.STOP, f"{what} {sub}")]
     if sub == "push":
         return [Match(Kind.PUSH, f"{what} push")]
     if sub in ("run", "exec"):
@@ -195,32 +222,6 @@ def _regctl(args: list[str]) -> list[Match]:
     if sub == "mod":
         return [_build("regctl image mod", args, pushes=True)]
     return []
-
-
-def _helm(args: list[str]) -> list[Match]:
-    if "image" not in " ".join(args).lower():
-        return []
-    refs: list[Ref] = []
-    for i, word in enumerate(args):
-        value = None
-        if word in ("--set", "--set-string") and i + 1 < len(args):
-            value = args[i + 1]
-        elif word.startswith(("--set=", "--set-string=")):
-            value = word.split("=", 1)[1]
-        if value is None:
-            continue
-        for pair in value.split(","):
-            key, _, val = pair.partition("=")
-            low = key.lower()
-            if "image" not in low:
-                continue
-            if low.endswith("tag"):
-                refs.append(Ref(val, "tag"))
-            elif low.endswith("digest"):
-                refs.append(Ref(val, "digest"))
-            elif not low.endswith(("repository", "registry", "pullpolicy", "name")):
-                refs.append(Ref(val))
-    return [Match(Kind.PROMOTION, f"helm {args[0]}", refs=tuple(refs))]
 
 
 def _digestgate(args: list[str]) -> list[Match]:
