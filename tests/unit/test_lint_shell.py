@@ -104,3 +104,38 @@ def test_sshpass_and_bash_c_inside_the_remote_command() -> None:
         ("docker", "pull", "x"),
         ("docker", "run", "-d", "x"),
     ]
+
+
+def test_function_bodies_run_only_when_called() -> None:
+    from digestgate.lint.shell import parse
+
+    text = (
+        'build() {\n  docker build -t "$1" .\n}\n'
+        'function retag {\n  docker tag "$1" "$2"\n}\n'
+        'notify() { curl -d "x=${1}" "$HOOK"; }\n'
+        "retag a:rc a:1\nnotify a:1"
+    )
+    parsed = parse(text)
+    assert [(c.argv, c.line) for c in parsed.commands] == [
+        (("retag", "a:rc", "a:1"), 7),
+        (("docker", "tag", "a:rc", "a:1"), 4),
+        (("notify", "a:1"), 8),
+        (("curl", "-d", "x=a:1", "$HOOK"), 6),
+    ]
+    assert sorted(parsed.functions) == ["build", "notify", "retag"]
+    assert [c.argv for c in parsed.functions["build"]] == [("docker", "build", "-t", "$1", ".")]
+
+
+def test_recursive_functions_stop() -> None:
+    assert argvs("f() {\n  f\n  docker build .\n}\nf") == [
+        ("f",),
+        ("f",),
+        ("docker", "build", "."),
+    ]
+
+
+def test_all_arguments_expand_to_the_call_words() -> None:
+    assert argvs('copy() { crane copy "$@"; }\ncopy a@sha256:x b:1') == [
+        ("copy", "a@sha256:x", "b:1"),
+        ("crane", "copy", "a@sha256:x", "b:1"),
+    ]

@@ -141,10 +141,11 @@ def _step(
     if step.run is not None:
         commands = shell.commands(step.run.value)
         dirs = command_dirs(commands, step.working_directory)
+        scope: dict[str, tuple[str, list[shell.Command]]] = {}
         for command, cwd in zip(commands, dirs, strict=True):
             loc = step.run.line_loc(command.line)
             _record(facts, step, command, at or loc)
-            where = _Where(loc, None, cwd, step.working_directory)
+            where = _Where(loc, None, cwd, step.working_directory, scope)
             _command(facts, add, command, where, step.scripts, config, 0)
         _outputs(facts, step)
     if step.uses is not None:
@@ -185,6 +186,8 @@ class _Where:
     via: str | None
     cwd: str | None
     start: str | None
+    #: functions of the scripts the run block sourced: name -> (script path, body)
+    scope: dict[str, tuple[str, list[shell.Command]]] = field(default_factory=dict)
 
 
 def _ssh_action(facts: JobFacts, add: Adder, step: Step, name: str, config: LintConfig) -> None:
@@ -210,6 +213,15 @@ def _command(
     config: LintConfig,
     level: int,
 ) -> None:
+    name = command.argv[0] if command.argv else ""
+    if name in where.scope and not command.remote:
+        if level <= _MAX_DEPTH:  # a function of a sourced library: its body runs here
+            path, body = where.scope[name]
+            for inner in body:
+                called = shell.with_arguments(inner, command.argv[1:])
+                nested = replace(where, via=f"{path}:{inner.line + 1}")
+                _command(facts, add, called, nested, scripts, config, level + 1)
+        return
     matches = classify_command(command.argv, config)
     for match in matches:
         if match.compose is not None:
@@ -227,10 +239,13 @@ def _command(
             missing = Match(Kind.OPAQUE, f"script {word} (not in the repository)")
             add(Kind.OPAQUE, missing, where.loc, where.via, False)
         return
-    inner = shell.commands(script.text)
-    for command_, cwd in zip(inner, command_dirs(inner, where.start), strict=True):
+    parsed = shell.parse(script.text)
+    if command.argv[0] in ("source", "."):  # its functions can be called from here on
+        where.scope.update({n: (script.path, b) for n, b in parsed.functions.items()})
+    ran = parsed.commands
+    for command_, cwd in zip(ran, command_dirs(ran, where.start), strict=True):
         via = f"{script.path}:{command_.line + 1}"
-        nested = _Where(where.loc, via, cwd, where.start)
+        nested = _Where(where.loc, via, cwd, where.start, where.scope)
         _command(facts, add, command_, nested, script.scripts, config, level + 1)
 
 

@@ -275,7 +275,7 @@ class Loader:
         if level > _MAX_SCRIPT_DEPTH:
             return found
         base = working_dir if working_dir and "${{" not in working_dir else ""
-        for command in shell.commands(text):
+        for command in _every_command(text):
             word = script_ref(command.argv)
             if word is None or word in found:
                 continue
@@ -293,7 +293,7 @@ class Loader:
 
     def _read_compose(self, text: str, working_dir: str | None) -> None:
         """Read the repository compose files that the compose deploys of ``text`` name."""
-        commands = shell.commands(text)
+        commands = _every_command(text)
         for command, cwd in zip(commands, command_dirs(commands, working_dir), strict=True):
             for match in classify_command(command.argv, _DEFAULTS):
                 if match.compose is None:
@@ -315,6 +315,12 @@ class Loader:
 
 
 # ------------------------------------------------------------------------ helpers
+def _every_command(text: str) -> list[shell.Command]:
+    """The commands a text runs plus its function bodies (others may source and call them)."""
+    parsed = shell.parse(text)
+    return parsed.commands + [c for body in parsed.functions.values() for c in body]
+
+
 def _scalar(node: YNode | None) -> str | None:
     return node.text if isinstance(node, YScalar) and node.value is not None else None
 

@@ -12,20 +12,26 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Final
 
+from digestgate.lint.shellwords import restore, substitutions, tokenize
+
 _EXPR: Final = re.compile(r"\$\{\{.*?\}\}")
-_MARK: Final = re.compile(r"DGXPR(\d+)X")
 _HEREDOC: Final = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 _ASSIGN: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
-_SEPARATORS: Final = frozenset({";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "((", "))"})
-_REDIRECT: Final = re.compile(r"^[0-9]*[<>]+&?$|^&>>?$|^>&$")
 _KEYWORDS: Final = frozenset(
     {"if", "then", "do", "else", "elif", "while", "until", "!", "{", "}", "fi", "done", "time"}
 )
 _DECLARE: Final = frozenset({"export", "local", "readonly", "declare", "typeset"})
 _MAX_DEPTH: Final = 4
+_POSITIONAL: Final = re.compile(r"\$\{?([1-9])\}?")
+#: ``name() {``, ``name () {``, ``function name {``, ``function name() {`` (brace optional)
+_FUNCTION: Final = re.compile(
+    r"\s*(?:function\s+([A-Za-z_][\w:.-]*)\s*(?:\(\s*\))?|([A-Za-z_][\w:.-]*)\s*\(\s*\))"
+    r"\s*(\{.*|)$",
+    re.S,
+)
 _SHELLS: Final = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
 #: ssh options that take a value (the first operand after them is the host)
 _SSH_VALUES: Final = frozenset(
@@ -114,15 +120,111 @@ def _heredocs(line: str) -> list[tuple[str, bool]]:
     return found
 
 
+Lines = list[tuple[int, str, list[tuple[int, str]]]]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A shell text's commands in the order they run, and the functions it defines.
+
+    ``commands`` are the top-level commands, each call of a function defined in the text
+    followed by the commands of its body (a function that is never called runs nothing).
+    ``functions`` maps each defined name to its body, for scripts that others ``source``.
+    """
+
+    commands: list[Command]
+    functions: dict[str, list[Command]] = field(default_factory=dict)
+
+
 def commands(text: str, *, remote: bool = False) -> list[Command]:
-    """Every simple command of a shell text, in order; ``remote``: it runs over ssh."""
-    result: list[Command] = []
-    _commands(text, 0, remote, result, 0)
-    return result
+    """Every simple command that a shell text runs, in order; ``remote``: it runs over ssh."""
+    return parse(text, remote=remote).commands
 
 
-def _commands(text: str, offset: int, remote: bool, out: list[Command], depth: int) -> None:
-    for line, logical, bodies in _logical(text):
+def parse(text: str, *, remote: bool = False) -> Parsed:
+    """The commands a shell text runs and the functions it defines."""
+    return _parse(_logical(text), 0, remote, 0)
+
+
+def _parse(lines: Lines, offset: int, remote: bool, depth: int) -> Parsed:
+    top, defined = _split_functions(lines)
+    bodies = {name: _run(body, offset, remote, depth) for name, body in defined.items()}
+    out: list[Command] = []
+    for command in _run(top, offset, remote, depth):
+        out.append(command)
+        expand(command, bodies, out, frozenset())
+    return Parsed(out, bodies)
+
+
+def expand(
+    command: Command, bodies: dict[str, list[Command]], out: list[Command], active: frozenset[str]
+) -> None:
+    """Append the body of the function ``command`` calls (and of the calls in it) to ``out``."""
+    name = command.argv[0] if command.argv else ""
+    if name not in bodies or name in active or len(active) >= _MAX_DEPTH:
+        return
+    for inner in bodies[name]:
+        called = with_arguments(inner, command.argv[1:])
+        out.append(called)
+        expand(called, bodies, out, active | {name})
+
+
+def with_arguments(command: Command, args: tuple[str, ...]) -> Command:
+    """A function body command with ``$1``..``$9`` and ``"$@"`` replaced by the call's words."""
+
+    def one(match: re.Match[str]) -> str:
+        index = int(match.group(1)) - 1
+        return args[index] if index < len(args) else match.group(0)
+
+    argv: list[str] = []
+    for word in command.argv:
+        if word in ("$@", "$*", "${@}", "${*}"):
+            argv.extend(args)
+        else:
+            argv.append(_POSITIONAL.sub(one, word))
+    return replace(command, argv=tuple(argv))
+
+
+def _split_functions(lines: Lines) -> tuple[Lines, dict[str, Lines]]:
+    """Logical lines outside function definitions, and each function's body lines."""
+    top: Lines = []
+    defined: dict[str, Lines] = {}
+    name: str | None = None
+    depth = 0
+    opened = False
+    for line, logical, bodies in lines:
+        if name is None:
+            found = _FUNCTION.match(logical)
+            if not found:
+                top.append((line, logical, bodies))
+                continue
+            name, logical = found.group(1) or found.group(2), found.group(3)
+            defined[name], depth, opened = [], 0, False
+        text = logical
+        if not opened and text.strip().startswith("{"):
+            text, opened = text.strip()[1:], True
+            depth = 1
+        if not opened:
+            continue
+        depth += _braces(text)
+        if depth <= 0:
+            text = text.rstrip().rstrip(";").rstrip()
+            text = text[: text.rfind("}")] if text.endswith("}") else text
+            name = None
+        if text.strip():
+            defined[next(reversed(defined))].append((line, text, bodies))
+    return top, defined
+
+
+def _braces(text: str) -> int:
+    """Opening minus closing brace words of a line (``{ ...; }`` groups), quotes skipped."""
+    words = re.split(r"[\s;&|()]+", re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", "q", text))
+    return words.count("{") - words.count("}")
+
+
+def _run(lines: Lines, offset: int, remote: bool, depth: int) -> list[Command]:
+    out: list[Command] = []
+    for line, logical, bodies in lines:
         first = len(out)
         _split_line(logical, offset + line, out, depth, remote)
         if not bodies or depth >= _MAX_DEPTH:
@@ -132,7 +234,8 @@ def _commands(text: str, offset: int, remote: bool, out: list[Command], depth: i
             continue
         inner = remote or _ssh_command(consumer.argv) is not None
         for start, body in bodies:
-            _commands(body, offset + start, inner, out, depth + 1)
+            out += _parse(_logical(body), offset + start, inner, depth + 1).commands
+    return out
 
 
 def _split_line(logical: str, line: int, out: list[Command], depth: int, remote: bool) -> None:
@@ -143,115 +246,18 @@ def _split_line(logical: str, line: int, out: list[Command], depth: int, remote:
         return f"DGXPR{len(table) - 1}X"
 
     protected = _EXPR.sub(protect, logical)
-    outer, inner = _substitutions(protected)
-    for words in _tokenize(outer):
+    outer, inner = substitutions(protected)
+    for words in tokenize(outer):
         _emit(words, table, line, out, depth, remote)
     if depth < _MAX_DEPTH:
         for body in inner:
-            _split_line(_restore(body, table), line, out, depth + 1, remote)
-
-
-def _restore(text: str, table: list[str]) -> str:
-    return _MARK.sub(lambda m: table[int(m.group(1))] if int(m.group(1)) < len(table) else "", text)
-
-
-def _substitutions(text: str) -> tuple[str, list[str]]:
-    """Cut ``$(...)`` and backtick bodies out of ``text`` (outside single quotes)."""
-    outer: list[str] = []
-    inner: list[str] = []
-    i, n = 0, len(text)
-    in_single = False
-    while i < n:
-        ch = text[i]
-        if ch == "'" and not in_single:
-            end = text.find("'", i + 1)
-            if end < 0:
-                outer.append(text[i:])
-                break
-            outer.append(text[i : end + 1])
-            i = end + 1
-            continue
-        if text.startswith("$(", i) and not text.startswith("$((", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                depth += {"(": 1, ")": -1}.get(text[j], 0)
-                j += 1
-            inner.append(text[i + 2 : j - 1] if depth == 0 else text[i + 2 :])
-            outer.append("DGSUB")
-            i = j
-            continue
-        if ch == "`":
-            end = text.find("`", i + 1)
-            inner.append(text[i + 1 : end] if end >= 0 else text[i + 1 :])
-            outer.append("DGSUB")
-            i = end + 1 if end >= 0 else n
-            continue
-        outer.append(ch)
-        i += 1
-    return "".join(outer), inner
-
-
-def _drop_fd_numbers(text: str) -> str:
-    """``text`` without the file-descriptor numbers of redirections (``2>&1``, ``1>out``).
-
-    Outside quotes only: a run of digits that starts a word and is followed by ``<`` or
-    ``>`` names a descriptor, not an argument.
-    """
-    out: list[str] = []
-    quote = ""
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if quote:
-            if ch == "\\" and quote == '"' and i + 1 < n:
-                out.append(text[i : i + 2])
-                i += 2
-                continue
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch.isdigit() and (i == 0 or text[i - 1] in " \t;&|("):
-            j = i
-            while j < n and text[j].isdigit():
-                j += 1
-            if j < n and text[j] in "<>":
-                i = j
-                continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _tokenize(text: str) -> list[list[str]]:
-    """Words of each simple command in ``text`` (quotes removed, comments dropped)."""
-    text = _drop_fd_numbers(text)
-    try:
-        lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|()<>")
-        lexer.whitespace_split = True
-        lexer.commenters = "#"
-        tokens = list(lexer)
-    except ValueError:  # unbalanced quotes: fall back to plain words
-        tokens = re.findall(r"&&|\|\||[;|&()]|[^\s;|&()]+", text.split(" #")[0])
-    groups: list[list[str]] = [[]]
-    skip_next = False
-    for token in tokens:
-        if skip_next:
-            skip_next = False
-            continue
-        if token in _SEPARATORS:
-            groups.append([])
-        elif _REDIRECT.match(token):
-            skip_next = True
-        else:
-            groups[-1].append(token)
-    return [g for g in groups if g]
+            _split_line(restore(body, table), line, out, depth + 1, remote)
 
 
 def _emit(
     words: list[str], table: list[str], line: int, out: list[Command], depth: int, remote: bool
 ) -> None:
-    argv = [_restore(w, table).replace("DGSUB", "$(...)") for w in words]
+    argv = [restore(w, table).replace("DGSUB", "$(...)") for w in words]
     while argv and argv[0] in _KEYWORDS:
         argv.pop(0)
     assigns: list[tuple[str, str]] = []
