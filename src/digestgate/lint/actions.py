@@ -19,6 +19,10 @@ HARMLESS_ACTIONS: Final = (
     "actions/checkout",
     "actions/upload-artifact",
     "actions/download-artifact",
+    "forgejo/upload-artifact",
+    "forgejo/download-artifact",
+    "christopherhx/gitea-upload-artifact",
+    "christopherhx/gitea-download-artifact",
     "actions/cache",
     "actions/cache/restore",
     "actions/cache/save",
@@ -258,7 +262,7 @@ def classify_action(ref: ActionRef, with_: dict[str, str], config: LintConfig) -
         return deployed
     if name in VALIDATION_ACTIONS:
         return [Match(Kind.VALIDATION, name)]
-    if name == "actions/download-artifact":
+    if name.endswith("download-artifact"):
         wanted = (with_.get("name", "") + " " + with_.get("path", "")).lower()
         return [Match(Kind.CONSUME, name)] if "release" in wanted else []
     if _matches(name, HARMLESS_ACTIONS) or _matches(name, config.harmless_actions):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from digestgate.lint.capture import digest_not_captured
 from digestgate.lint.classify import Kind
 from digestgate.lint.config import LintConfig
 from digestgate.lint.facts import Event, JobFacts, workflow_facts
@@ -39,7 +40,7 @@ def check_workflow(workflow: Workflow, config: LintConfig) -> list[Finding]:
     findings += _build_after_validation(workflow, facts, release)
     findings += _promote_by_tag(workflow, facts)
     findings += _promotion_not_gated(workflow, facts)
-    findings += _digest_not_captured(workflow, facts)
+    findings += digest_not_captured(workflow, facts)
     findings += _release_rebuild(workflow, facts)
     findings += _opaque_steps(workflow, facts, release)
     unique = {(f.rule, f.file, f.line, f.column, f.message): f for f in findings}
@@ -265,57 +266,6 @@ def _in_job_order(job_facts: JobFacts, promotions: list[Event]) -> list[Finding]
                 )
             )
     return out
-
-
-# ------------------------------------------------------------------------------ DG104
-_FILE_CAPTURE: Final = (Kind.CAPTURE,)
-
-
-def _digest_not_captured(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Finding]:
-    out: list[Finding] = []
-    for job_id, job_facts in facts.items():
-        job = workflow.jobs[job_id]
-        downstream = workflow.descendants(job_id)
-        for index, event in enumerate(job_facts.events):
-            if event.kind is not Kind.BUILD or event.foreign or not event.match.pushes:
-                continue
-            if event.match.captured:
-                continue
-            later = job_facts.events[index:]
-            if any(e.kind is Kind.CAPTURE for e in later):
-                continue
-            step_id = event.step.id if event.step is not None else None
-            used = step_id is not None and _outputs_used(job, step_id)
-            if used and not job.matrix:
-                continue
-            if not job.matrix and any(facts[d].has(Kind.CAPTURE) for d in downstream):
-                continue
-            why = (
-                "matrix legs overwrite each other's job outputs; capture to a file or run "
-                "'digestgate capture' in the job"
-                if used
-                else "its digest is never passed on"
-            )
-            out.append(
-                _at(
-                    "DG104",
-                    event.loc,
-                    f"image build '{event.match.what}'{_via(event)} pushes, but {why}",
-                )
-            )
-    return out
-
-
-def _outputs_used(job: Job, step_id: str) -> bool:
-    needle = re.compile(rf"steps\.{re.escape(step_id)}\.outputs\.")
-    texts = [t.value for t in job.outputs.values()]
-    for step in job.steps:
-        texts += [t.value for t in step.with_.values()] + [t.value for t in step.env.values()]
-        if step.run is not None:
-            texts.append(step.run.value)
-        if step.if_ is not None:
-            texts.append(step.if_.value)
-    return any(needle.search(t) for t in texts)
 
 
 # ------------------------------------------------------------------------------ DG105
