@@ -109,12 +109,13 @@ def _called(facts: JobFacts, job: Job, config: LintConfig, depth: int) -> None:
     assert job.uses is not None
     loc = job.uses.loc
     if not job.uses.value.startswith("./"):
-        match = Match(Kind.OPAQUE, f"remote reusable workflow {job.uses.value}")
+        what = f"remote reusable workflow {job.uses.value}"
+        match = Match(Kind.OPAQUE, what, unreadable=True)
         facts.events.append(Event(Kind.OPAQUE, match, loc))
         return
     if job.called is None or depth >= _MAX_DEPTH:
         why = job.called_error or "nested too deeply"
-        match = Match(Kind.OPAQUE, f"reusable workflow {job.uses.value} ({why})")
+        match = Match(Kind.OPAQUE, f"reusable workflow {job.uses.value} ({why})", unreadable=True)
         facts.events.append(Event(Kind.OPAQUE, match, loc))
         return
     for inner in workflow_facts(job.called, config, depth + 1).values():
@@ -161,7 +162,9 @@ def _step(
                     if action
                     else "not read"
                 )
-                opaque = Match(Kind.OPAQUE, f"local action {ref.raw} ({why})")
+                unreadable = action is None or bool(action.error)
+                what = f"local action {ref.raw} ({why})"
+                opaque = Match(Kind.OPAQUE, what, unreadable=unreadable)
                 add(Kind.OPAQUE, opaque, loc, None, False)
             else:
                 for inner in action.steps:

@@ -310,11 +310,18 @@ def _opaque_steps(
                     if upstream
                     else "after validation in the same job"
                 )
+                what = f"{event.match.what}{_via(event)}"
+                out.append(_at("DG106", event.loc, f"{what} runs {reason} and cannot be inspected"))
+            elif event.kind is Kind.OPAQUE and event.match.unreadable:
+                # a job (or local action) that cannot be read at all may build, push or
+                # deploy anything on the release path: never silently clean
+                what = f"{event.match.what}{_via(event)}"
                 out.append(
                     _at(
                         "DG106",
                         event.loc,
-                        f"{event.match.what}{_via(event)} runs {reason} and cannot be inspected",
+                        f"{what} in job {job_id!r} cannot be read, so what it builds, pushes "
+                        "or deploys is unknown",
                     )
                 )
     return out
