@@ -61,6 +61,8 @@ class Match:
     long_lived: bool = False
     #: compose up / stack deploy: the files (-f/-c) and services it names, and --build
     compose: ComposeUse | None = None
+    #: a build whose result is started right away (compose up --build): it ships
+    started: bool = False
     #: an opaque job or local action that cannot be read at all (DG106 wherever it runs)
     unreadable: bool = False
 

@@ -280,7 +280,10 @@ def _release_rebuild(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Fin
     out: list[Finding] = []
     for job_facts in facts.values():
         for event in job_facts.events:
-            if event.kind is Kind.BUILD:
+            # a build that pushes nothing and starts nothing (a test image, 'load: true')
+            # releases nothing; one that pushes, runs on a server or is started is released
+            ships = event.match.pushes or event.remote or event.match.started
+            if event.kind is Kind.BUILD and ships:
                 out.append(
                     _at(
                         "DG105",

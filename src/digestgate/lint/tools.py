@@ -8,6 +8,7 @@ says what the command does (build, push, tag, promotion, capture). :func:`_built
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from digestgate.lint.argv import _after_globals, _help, _positionals
@@ -134,7 +135,8 @@ def _compose(what: str, args: list[str]) -> list[Match]:
         use = ComposeUse(files, tuple(_positionals(rest[1:], COMPOSE_UP)), builds)
         matches = [Match(Kind.PROMOTION, f"{what} up", starts_services=True, compose=use)]
         if builds:
-            matches.insert(0, _build(f"{what} up --build", rest, pushes=False))
+            built = _build(f"{what} up --build", rest, pushes=False)
+            matches.insert(0, replace(built, started=True))
         return matches
     if sub in ("down", "stop", "rm", "kill"):
         return [Match(Kind.STOP, f"{what} {sub}")]
