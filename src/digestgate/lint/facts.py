@@ -142,7 +142,7 @@ def _step(
     if step.run is not None:
         commands = shell.commands(step.run.value)
         dirs = command_dirs(commands, step.working_directory)
-        scope: dict[str, tuple[str, list[shell.Command]]] = {}
+        scope: dict[str, tuple[str, tuple[shell.Command, ...]]] = {}
         for command, cwd in zip(commands, dirs, strict=True):
             loc = step.run.line_loc(command.line)
             _record(facts, step, command, at or loc)
@@ -190,7 +190,7 @@ class _Where:
     cwd: str | None
     start: str | None
     #: functions of the scripts the run block sourced: name -> (script path, body)
-    scope: dict[str, tuple[str, list[shell.Command]]] = field(default_factory=dict)
+    scope: dict[str, tuple[str, tuple[shell.Command, ...]]] = field(default_factory=dict)
 
 
 def _ssh_action(facts: JobFacts, add: Adder, step: Step, name: str, config: LintConfig) -> None:

@@ -318,7 +318,7 @@ class Loader:
 def _every_command(text: str) -> list[shell.Command]:
     """The commands a text runs plus its function bodies (others may source and call them)."""
     parsed = shell.parse(text)
-    return parsed.commands + [c for body in parsed.functions.values() for c in body]
+    return [*parsed.commands, *(c for body in parsed.functions.values() for c in body)]
 
 
 def _scalar(node: YNode | None) -> str | None:

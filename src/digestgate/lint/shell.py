@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Final
 
 from digestgate.lint.shellwords import restore, substitutions, tokenize
@@ -99,6 +102,8 @@ def _heredocs(line: str) -> list[tuple[str, bool]]:
     ``<<`` inside quotes opens nothing; the delimiter itself may be quoted (``<< 'EOF'``).
     """
     found: list[tuple[str, bool]] = []
+    if "<<" not in line:
+        return found
     quote = ""
     i = 0
     while i < len(line):
@@ -130,19 +135,21 @@ class Parsed:
     ``commands`` are the top-level commands, each call of a function defined in the text
     followed by the commands of its body (a function that is never called runs nothing).
     ``functions`` maps each defined name to its body, for scripts that others ``source``.
+    Parsed texts are cached, so both are immutable.
     """
 
-    commands: list[Command]
-    functions: dict[str, list[Command]] = field(default_factory=dict)
+    commands: tuple[Command, ...]
+    functions: Mapping[str, tuple[Command, ...]]
 
 
 def commands(text: str, *, remote: bool = False) -> list[Command]:
     """Every simple command that a shell text runs, in order; ``remote``: it runs over ssh."""
-    return parse(text, remote=remote).commands
+    return list(parse(text, remote=remote).commands)
 
 
+@lru_cache(maxsize=2048)
 def parse(text: str, *, remote: bool = False) -> Parsed:
-    """The commands a shell text runs and the functions it defines."""
+    """The commands a shell text runs and the functions it defines (cached by text)."""
     return _parse(_logical(text), 0, remote, 0)
 
 
@@ -153,7 +160,7 @@ def _parse(lines: Lines, offset: int, remote: bool, depth: int) -> Parsed:
     for command in _run(top, offset, remote, depth):
         out.append(command)
         expand(command, bodies, out, frozenset())
-    return Parsed(out, bodies)
+    return Parsed(tuple(out), MappingProxyType({n: tuple(b) for n, b in bodies.items()}))
 
 
 def expand(

@@ -13,6 +13,7 @@ from typing import Final
 
 _MARK: Final = re.compile(r"DGXPR(\d+)X")
 _SEPARATORS: Final = frozenset({";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "((", "))"})
+_FD: Final = re.compile(r"\d[<>]")
 _REDIRECT: Final = re.compile(r"^[0-9]*[<>]+&?$|^&>>?$|^>&$")
 
 
@@ -22,6 +23,8 @@ def restore(text: str, table: list[str]) -> str:
 
 def substitutions(text: str) -> tuple[str, list[str]]:
     """Cut ``$(...)`` and backtick bodies out of ``text`` (outside single quotes)."""
+    if "$(" not in text and "`" not in text:
+        return text, []
     outer: list[str] = []
     inner: list[str] = []
     i, n = 0, len(text)
@@ -62,6 +65,8 @@ def _drop_fd_numbers(text: str) -> str:
     Outside quotes only: a run of digits that starts a word and is followed by ``<`` or
     ``>`` names a descriptor, not an argument.
     """
+    if not _FD.search(text):
+        return text
     out: list[str] = []
     quote = ""
     i, n = 0, len(text)
