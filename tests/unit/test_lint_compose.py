@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from digestgate.lint.api import lint_paths
 from digestgate.lint.compose import (
     ComposeFile,
     Service,
@@ -69,3 +72,20 @@ def test_a_file_that_is_not_in_the_repository_is_one_absent_ref() -> None:
     (ref,) = compose_refs(ComposeUse((), (), builds=False), None, files)
     assert (ref.text, ref.role) == ("docker-compose.yml", "absent")
     assert compose_refs(ComposeUse((), (), builds=True), None, files) == ()
+
+
+def test_a_compose_file_that_cannot_be_read_says_why(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services: [web\n", encoding="utf-8")
+    flow = tmp_path / ".github" / "workflows" / "deploy.yml"
+    flow.parent.mkdir(parents=True)
+    flow.write_text(
+        "on: push\njobs:\n  d:\n    runs-on: [self-hosted]\n    steps:\n"
+        "      - run: docker compose up -d\n",
+        encoding="utf-8",
+    )
+    (finding,) = lint_paths([flow], cwd=tmp_path).findings
+    assert (finding.rule, finding.line) == ("DG102", 6)
+    assert finding.message.startswith(
+        "docker compose up: the compose file 'compose.yaml' cannot be read "
+        "(compose.yaml:2:1: invalid YAML"
+    )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from digestgate.lint.config import LintConfig
-from digestgate.lint.deploy import role_of
+from digestgate.lint.deploy import EXPRESSION, role_of
 from digestgate.lint.match import Kind, Match, Ref
 from digestgate.lint.tools import KANIKO_IMAGE, _digestgate
 
@@ -143,7 +143,7 @@ _IMAGE_KEYS: Final = frozenset(
      "docker-image", "image-tag", "image-digest"}
 )  # fmt: skip
 #: one image of a list input: words separated by spaces, commas or lines; ${{ }} kept whole
-_WORDS: Final = re.compile(r"(?:\$\{\{.*?\}\}|[^\s,])+")
+_WORDS: Final = re.compile(rf"(?:{EXPRESSION}|[^\s,])+")
 PUSH_ACTIONS: Final = ("redhat-actions/push-to-registry",)
 VALIDATION_ACTIONS: Final = ("cypress-io/github-action",)
 #: Hosts whose ``https://HOST/owner/repo@ref`` references mirror the same actions.

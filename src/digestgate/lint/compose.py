@@ -126,7 +126,8 @@ def compose_refs(
         if found is None or found.error:
             if not use.builds:
                 name = path or (use.files[0] if use.files else "docker-compose.yml")
-                refs.append(Ref(name, "absent"))
+                error = found.error if found is not None else None
+                refs.append(Ref(found.path if found is not None else name, "absent", error))
             continue
         for service in found.services:
             if use.services and service.name not in use.services:

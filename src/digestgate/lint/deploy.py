@@ -17,7 +17,10 @@ from digestgate.lint.match import Kind, Match, Ref
 
 _MANIFEST: Final = re.compile(r"\.(ya?ml|json)$|kustomization", re.IGNORECASE)
 _KEY: Final = r"(image(?:[_-]?(?:tag|ref|uri|url|digest))?|tag|digest)"
-_VALUE: Final = r"((?:\$\{\{.*?\}\}|[^\s\"'&,}\\])+)"
+#: an Actions expression that cannot run past its own ``}}`` (so a value made of many of
+#: them has one reading only, and matching it stays linear on hostile input)
+EXPRESSION: Final = r"\$\{\{(?:[^}]|\}(?!\}))*\}\}"
+_VALUE: Final = rf"((?:{EXPRESSION}|[^\s\"'&,}}\\])+)"
 #: payload fields that carry an image: a JSON key ("image": "..."), a form or query field
 #: (image=...), or an httpie item (image=... / image:=...)
 _JSON_FIELD: Final = re.compile(rf"[\"']{_KEY}[\"']\s*:\s*[\"']?{_VALUE}", re.IGNORECASE)

@@ -14,6 +14,7 @@ from digestgate.lint.classify import Kind
 from digestgate.lint.config import LintConfig
 from digestgate.lint.facts import Event, JobFacts, workflow_facts
 from digestgate.lint.findings import Finding, make
+from digestgate.lint.match import Ref
 from digestgate.lint.model import Job, Loc, Step, Text, Workflow
 from digestgate.lint.refs import (
     Resolver,
@@ -110,21 +111,9 @@ def _promote_by_tag(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Find
             if event.kind is not Kind.PROMOTION or event.foreign:
                 continue
             for ref in event.match.refs:
-                if ref.role == "tag":
-                    problem: str | None = tag_value_problem(ref.text)
-                elif ref.role == "digest":
-                    problem = digest_problem(ref.text, resolver, job_id, event.step)
-                elif ref.role == "absent":
-                    where = " on the remote host" if event.remote else ""
-                    problem = (
-                        f"the compose file '{ref.text}'{where} is not in the repository, "
-                        "so the deploy pulls whatever tags it names"
-                    )
-                else:
-                    problem = ref_problem(ref.text, resolver, job_id, event.step)
+                problem = _ref_problem(ref, event, resolver, job_id)
                 if problem:
-                    origin = f" (written at {ref.origin})" if ref.origin else ""
-                    out.append(_at("DG102", event.loc, f"{event.match.what}: {problem}{origin}"))
+                    out.append(_at("DG102", event.loc, f"{event.match.what}: {problem}"))
         for assignment in job_facts.assigns:
             if _DIGEST_NAME.search(assignment.name) and assignment.loc.file == workflow.path:
                 problem = digest_var_problem(
@@ -134,6 +123,26 @@ def _promote_by_tag(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Find
                     out.append(_at("DG102", assignment.loc, problem))
     out += _digest_env(workflow, resolver)
     return out
+
+
+def _ref_problem(ref: Ref, event: Event, resolver: Resolver, job_id: str) -> str | None:
+    """Why a reference a promotion or deployment uses is not pinned by digest, or None."""
+    if ref.role == "absent":
+        where = " on the remote host" if event.remote else ""
+        why = f"cannot be read ({ref.origin})" if ref.origin else "is not in the repository"
+        return (
+            f"the compose file '{ref.text}'{where} {why}, so the deploy pulls whatever tags "
+            "it names"
+        )
+    if ref.role == "tag":
+        problem: str | None = tag_value_problem(ref.text)
+    elif ref.role == "digest":
+        problem = digest_problem(ref.text, resolver, job_id, event.step)
+    else:
+        problem = ref_problem(ref.text, resolver, job_id, event.step)
+    if problem and ref.origin:
+        return f"{problem} (written at {ref.origin})"
+    return problem
 
 
 def _digest_env(workflow: Workflow, resolver: Resolver) -> list[Finding]:
