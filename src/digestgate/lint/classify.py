@@ -4,11 +4,12 @@ Every pattern here is listed in docs/lint.md. Classification is pure: it sees wo
 command (from :mod:`digestgate.lint.shell`) or an action name with its ``with:`` inputs,
 and the repository's :class:`~digestgate.lint.config.LintConfig` extensions.
 
-This module holds action classification and the dispatch of a command to its tool's
-classifier; :mod:`~digestgate.lint.match` holds the result types,
-:mod:`~digestgate.lint.tools` the per-tool command classifiers,
-:mod:`~digestgate.lint.testrunners` the test runners and :mod:`~digestgate.lint.argv`
-the shared handling of command words.
+This module dispatches a command to its tool's classifier (after wrappers and the tool's
+global options, :mod:`~digestgate.lint.options`) and re-exports action classification;
+:mod:`~digestgate.lint.match` holds the result types, :mod:`~digestgate.lint.tools` the
+image tools' classifiers, :mod:`~digestgate.lint.deploy` the deployment classifiers,
+:mod:`~digestgate.lint.actions` the actions, :mod:`~digestgate.lint.testrunners` the test
+runners and :mod:`~digestgate.lint.argv` the shared handling of command words.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ _REDIRECT: Final = re.compile(r"^[0-9]*[<>]+&?$|^&>>?$|^>&$")
 
 
 def restore(text: str, table: list[str]) -> str:
+    """Put the protected ``${{ }}`` expressions (``DGXPR<n>X`` marks) back into ``text``."""
     return _MARK.sub(lambda m: table[int(m.group(1))] if int(m.group(1)) < len(table) else "", text)
 
 
