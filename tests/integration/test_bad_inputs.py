@@ -154,6 +154,7 @@ CASES: list[tuple[str, str, str]] = [
     ("drift", "1", "{root}/empty"),
     ("drift", "1", "{root}/release.json"),
     ("lint", "1", "{root}/missing"),
+    ("lint", "1", "{root}/adir"),
     ("lint", "1", "{root}/empty"),
     ("policy", "--policy", "{root}/missing.yaml"),
     ("policy", "--policy", "{root}/adir"),

@@ -15,7 +15,7 @@ FILES = corpus_files()
 
 
 def test_corpus_is_large_enough() -> None:
-    assert len(FILES) >= 30
+    assert len(FILES) >= 110  # 45 first files, 70 modelled on real-world release workflows
     rules = {rule for path in FILES for rule, _ in expected(path)}
     assert rules >= {"DG100", "DG101", "DG102", "DG103", "DG104", "DG105", "DG106", "DG199"}
     assert sum(1 for path in FILES if not expected(path)) >= 8  # clean pipelines too

@@ -86,3 +86,53 @@ def test_arbitrary_text_never_crashes(text: str, tmp_path: Path) -> None:
 def test_arbitrary_run_bodies_never_crash(script: str, tmp_path: Path) -> None:
     tree = {"on": "push", "jobs": {"t": {"steps": [{"run": "pytest"}, {"run": script}]}}}
     _lint(yaml.safe_dump(tree), tmp_path)
+
+
+FRAGMENTS = [
+    "ssh -i k u@h",
+    "<< 'EOF'",
+    "<<-X",
+    "EOF",
+    "X",
+    "bash -s",
+    "f() {",
+    "function g {",
+    "}",
+    "{",
+    "f a:1",
+    "g",
+    "source ./ci/lib.sh",
+    "docker compose -f c.yml up -d",
+    "docker compose down",
+    "docker run -d --name x --restart always a:1",
+    "docker build -t a:1 .",
+    "yq -i '.image.tag = strenv(T)' v.yaml",
+    "sed -i 's|image: .*|image: a:$T|' d.yaml",
+    'curl -d \'{"image": "${{ x }}${{ y }}"}\' u',
+    "cd /srv",
+    "cd app",
+    '"$@"',
+    "${a[@]}",
+    "2>&1",
+    "echo x=1 >> $GITHUB_OUTPUT",
+    "echo ::set-output name=a::b:1",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(
+    parts=st.lists(st.sampled_from(FRAGMENTS), max_size=14),
+    seps=st.lists(st.sampled_from([" ", "\n", "; ", " && ", " | ", "\n  "]), max_size=14),
+    where=st.sampled_from(["run", "script"]),
+)
+def test_remote_scripts_functions_and_heredocs_never_crash(
+    parts: list[str], seps: list[str], where: str, tmp_path: Path
+) -> None:
+    text = "".join(p + (seps[i] if i < len(seps) else "\n") for i, p in enumerate(parts))
+    step = (
+        {"run": text}
+        if where == "run"
+        else {"uses": "appleboy/ssh-action@v1", "with": {"script": text}}
+    )
+    tree = {"on": {"push": {"tags": ["v*"]}}, "jobs": {"t": {"steps": [{"run": "pytest"}, step]}}}
+    _lint(yaml.safe_dump(tree), tmp_path)

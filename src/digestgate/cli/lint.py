@@ -64,6 +64,13 @@ def command(
         )
     config = load_config(config_path) if config_path is not None else None
     result = lint_paths(targets, cwd=cwd, root=root, config=config, strict=strict)
+    if not result.files and not result.findings:
+        # Checking nothing is not a pass: a typo in the path must not turn CI green.
+        shown = ", ".join(str(t)[:120] for t in targets[:3])
+        raise UsageError(
+            f"no workflow file (*.yml, *.yaml) found in {shown}",
+            hint="give the workflow files or the directory that holds them",
+        )
     report = render(result, fmt)
     if report:
         out.out(report)

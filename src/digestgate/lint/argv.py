@@ -10,9 +10,38 @@ import re
 from typing import Final
 
 _WRAPPERS: Final = frozenset({"sudo", "env", "time", "nice", "nohup", "command", "exec", "stdbuf"})
-_RUNNERS: Final = frozenset(
-    {"poetry", "uv", "pipenv", "pdm", "hatch", "rye", "bundle", "npx", "pnpx", "bunx", "xvfb-run"}
-)
+#: Commands that run another command after their own options (``poetry -C dir run pytest``):
+#: each with its options that take a value.
+# fmt: off
+_RUNNERS: Final[dict[str, frozenset[str]]] = {
+    "poetry": frozenset({"-C", "--directory", "-P", "--project"}),
+    "pipenv": frozenset({"--python"}),
+    "uv": frozenset(
+        {
+            "--directory", "--project", "--python", "-p", "--with", "--with-requirements",
+            "--with-editable", "--extra", "--group", "--only-group", "--package",
+            "--env-file", "--index", "--index-url", "--cache-dir",
+        }
+    ),
+    "pdm": frozenset({"-p", "--project"}),
+    "hatch": frozenset({"-e", "--env"}),
+    "rye": frozenset(),
+    "bundle": frozenset({"--gemfile"}),
+    "npx": frozenset({"-p", "--package"}),
+    "pnpx": frozenset(),
+    "bunx": frozenset(),
+    "xvfb-run": frozenset(
+        {"-s", "--server-args", "-n", "--server-num", "-e", "--error-file", "-f",
+         "--auth-file", "-p", "--xauth-protocol", "-w", "--wait"}
+    ),
+    "conda": frozenset({"-n", "--name", "-p", "--prefix", "--cwd"}),
+    "mamba": frozenset({"-n", "--name", "-p", "--prefix", "--cwd"}),
+    "micromamba": frozenset({"-n", "--name", "-p", "--prefix", "--cwd"}),
+    "cross-env": frozenset(),
+}
+# fmt: on
+#: Runners whose ``run`` names a project script: ``hatch run test:all``, ``pdm run test``.
+_SCRIPT_RUNNERS: Final = frozenset({"hatch", "pdm", "rye"})
 _SCRIPT_SUFFIXES: Final = (".sh", ".bash", ".ksh", ".zsh")
 
 
@@ -42,16 +71,25 @@ def normalize(argv: tuple[str, ...]) -> tuple[str, ...]:
                 words.pop(0)  # the duration
             changed = True
         elif head in _RUNNERS:
-            words.pop(0)
-            if words and words[0] in ("run", "exec"):
-                words.pop(0)
-            while words and words[0].startswith("-"):
-                words.pop(0)
+            values = _RUNNERS[head]
+            rest = _after_globals(words[1:], values)
+            if rest[:1] in (["run"], ["exec"]):
+                rest = _after_globals(rest[1:], values)
+            if head in _SCRIPT_RUNNERS and rest and _script_name(rest[0]):
+                return (head, "run", *rest)  # a project script, not a program
+            while rest and re.fullmatch(r"\w+=.*", rest[0]):
+                rest.pop(0)  # cross-env VAR=value
+            words = rest
             changed = True
         elif head in ("yarn", "pnpm") and len(words) > 1 and words[1] in ("exec", "dlx"):
             del words[:2]
             changed = True
     return tuple(words)
+
+
+def _script_name(word: str) -> bool:
+    """A project script named like a test (``test``, ``test:unit``, ``ci:test``)."""
+    return bool(re.fullmatch(r"(?:[\w.-]+:)?test[\w:.-]*", word))
 
 
 def _positionals(args: list[str], value_options: frozenset[str] = frozenset()) -> list[str]:

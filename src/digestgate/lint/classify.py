@@ -4,23 +4,34 @@ Every pattern here is listed in docs/lint.md. Classification is pure: it sees wo
 command (from :mod:`digestgate.lint.shell`) or an action name with its ``with:`` inputs,
 and the repository's :class:`~digestgate.lint.config.LintConfig` extensions.
 
-This module holds action classification and the dispatch of a command to its tool's
-classifier; :mod:`~digestgate.lint.match` holds the result types,
-:mod:`~digestgate.lint.tools` the per-tool command classifiers,
-:mod:`~digestgate.lint.testrunners` the test runners and :mod:`~digestgate.lint.argv`
-the shared handling of command words.
+This module dispatches a command to its tool's classifier (after wrappers and the tool's
+global options, :mod:`~digestgate.lint.options`) and re-exports action classification;
+:mod:`~digestgate.lint.match` holds the result types, :mod:`~digestgate.lint.tools` the
+image tools' classifiers, :mod:`~digestgate.lint.deploy` the deployment classifiers,
+:mod:`~digestgate.lint.actions` the actions, :mod:`~digestgate.lint.testrunners` the test
+runners and :mod:`~digestgate.lint.argv` the shared handling of command words.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
-from dataclasses import dataclass
-from typing import Final
 
+from digestgate.lint import deploy
+from digestgate.lint.actions import (
+    BUILD_ACTIONS,
+    DIGESTGATE_ACTIONS,
+    HARMLESS_ACTIONS,
+    MIRROR_HOSTS,
+    PUSH_ACTIONS,
+    VALIDATION_ACTIONS,
+    ActionRef,
+    action_ref,
+    classify_action,
+)
 from digestgate.lint.argv import _after_globals, _base, _help, _positionals, normalize, script_ref
 from digestgate.lint.config import LintConfig
 from digestgate.lint.match import Kind, Match, Ref
+from digestgate.lint.options import BUILDAH_PUSH, COSIGN_COPY, GLOBAL_VALUES, ORAS_COPY
 from digestgate.lint.testrunners import _validation
 from digestgate.lint.tools import (
     KANIKO_IMAGE,
@@ -29,7 +40,6 @@ from digestgate.lint.tools import (
     _crane,
     _digestgate,
     _docker,
-    _helm,
     _jvm,
     _kaniko,
     _refs,
@@ -58,138 +68,6 @@ __all__ = [
 ]
 
 
-#: Actions known not to build, push or deploy images (docs/lint.md lists them).
-HARMLESS_ACTIONS: Final = (
-    "actions/checkout",
-    "actions/upload-artifact",
-    "actions/download-artifact",
-    "actions/cache",
-    "actions/cache/restore",
-    "actions/cache/save",
-    "actions/setup-*",
-    "actions/attest-build-provenance",
-    "actions/attest",
-    "docker/login-action",
-    "docker/setup-buildx-action",
-    "docker/setup-qemu-action",
-    "docker/metadata-action",
-    "sigstore/cosign-installer",
-    "imjasonh/setup-crane",
-    "azure/setup-helm",
-    "azure/setup-kubectl",
-)
-BUILD_ACTIONS: Final = (
-    "docker/build-push-action",
-    "docker/bake-action",
-    "redhat-actions/buildah-build",
-)
-PUSH_ACTIONS: Final = ("redhat-actions/push-to-registry",)
-VALIDATION_ACTIONS: Final = ("cypress-io/github-action",)
-#: Hosts whose ``https://HOST/owner/repo@ref`` references mirror the same actions.
-MIRROR_HOSTS: Final = ("github.com", "gitea.com", "code.forgejo.org", "data.forgejo.org")
-
-_DOCKER_GLOBAL_VALUE: Final = frozenset(
-    {
-        "-H",
-        "--host",
-        "-c",
-        "--context",
-        "--config",
-        "-l",
-        "--log-level",
-        "--tlscacert",
-        "--tlscert",
-        "--tlskey",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRef:
-    """A parsed ``uses:`` value: local (``./path``), docker (``docker://image``) or remote."""
-
-    kind: str
-    name: str
-    raw: str
-
-
-def action_ref(uses: str) -> ActionRef:
-    """Parse a ``uses:`` value; remote names are lower-cased without ``@ref``.
-
-    ``https://HOST/owner/repo@ref`` (Gitea, Forgejo) keeps its host in the name unless the
-    host is a known mirror of the public actions, so an action from an unknown host never
-    matches the known lists.
-    """
-    raw = uses.strip()
-    if raw.startswith("./") or raw == ".":
-        return ActionRef("local", raw, raw)
-    if raw.startswith("docker://"):
-        return ActionRef("docker", raw[len("docker://") :], raw)
-    name = raw.split("@", 1)[0].lower().rstrip("/")
-    match = re.match(r"https?://([^/]+)/(.*)", name)
-    if match:
-        host, rest = match.groups()
-        name = rest if host in MIRROR_HOSTS else f"{host}/{rest}"
-    return ActionRef("remote", name, raw)
-
-
-def _matches(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
-
-
-def _truthy(value: str | None) -> bool:
-    if value is None:
-        return False
-    text = value.strip().lower()
-    return text not in ("", "false", "0", "no") and not text.startswith("false")
-
-
-def classify_action(ref: ActionRef, with_: dict[str, str], config: LintConfig) -> list[Match]:
-    """Classify a remote or docker action; local ones are expanded by the caller."""
-    if ref.kind == "docker":
-        if ref.name.startswith(KANIKO_IMAGE):
-            return [
-                Match(
-                    Kind.BUILD,
-                    "kaniko executor image",
-                    pushes="--no-push" not in with_.get("args", ""),
-                )
-            ]
-        return [Match(Kind.OPAQUE, f"container action {ref.raw}")]
-    name = ref.name
-    if name in DIGESTGATE_ACTIONS:
-        return _digestgate_action(with_)
-    if name in BUILD_ACTIONS:
-        pushes = (
-            _truthy(with_.get("push"))
-            or "push=true" in with_.get("outputs", "").replace(" ", "")
-            or "type=registry" in with_.get("outputs", "")
-        )
-        return [Match(Kind.BUILD, name, pushes=pushes)]
-    if name in PUSH_ACTIONS:
-        return [Match(Kind.PUSH, name)]
-    if name in VALIDATION_ACTIONS:
-        return [Match(Kind.VALIDATION, name)]
-    if name == "actions/download-artifact":
-        wanted = (with_.get("name", "") + " " + with_.get("path", "")).lower()
-        return [Match(Kind.CONSUME, name)] if "release" in wanted else []
-    if _matches(name, HARMLESS_ACTIONS) or _matches(name, config.harmless_actions):
-        return []
-    return [Match(Kind.OPAQUE, f"action {ref.raw}")]
-
-
-#: digestgate's own composite action (action.yml at the repository root): its ``command``
-#: input names the subcommand it runs, so it is classified like the command line would be.
-DIGESTGATE_ACTIONS: Final = ("digestgate/digestgate",)
-
-
-def _digestgate_action(with_: dict[str, str]) -> list[Match]:
-    command = with_.get("command", "").strip()
-    if command.startswith("attest-"):
-        return _digestgate(["attest", command.removeprefix("attest-")])
-    return _digestgate([command])
-
-
 def is_lane(name: str | None, config: LintConfig) -> bool:
     """Whether a job or step name is one of the configured validation lanes."""
     return bool(name) and name in config.lanes
@@ -214,9 +92,10 @@ def classify_command(argv: tuple[str, ...], config: LintConfig) -> list[Match]:
 
 def _builtin(words: list[str]) -> list[Match]:
     head = _base(words[0])
-    args = words[1:]
+    # global options (and their values) come before the subcommand: skip them
+    args = _after_globals(words[1:], GLOBAL_VALUES[head]) if head in GLOBAL_VALUES else words[1:]
     if head in ("docker", "podman", "nerdctl"):
-        return _docker(head, _after_globals(args, _DOCKER_GLOBAL_VALUE))
+        return _docker(head, args)
     if head in ("docker-compose", "podman-compose"):
         return _compose(head, args)
     if head == "buildah":
@@ -226,22 +105,8 @@ def _builtin(words: list[str]) -> list[Match]:
         if sub in ("bud", "build", "build-using-dockerfile", "commit"):
             return [_build(f"buildah {sub}", args, pushes=False)]
         if sub == "push":
-            value_opts = frozenset(
-                {
-                    "--digestfile",
-                    "--authfile",
-                    "--creds",
-                    "-f",
-                    "--format",
-                    "--cert-dir",
-                    "--sign-by",
-                    "--retry",
-                    "--retry-delay",
-                    "--compression-format",
-                }
-            )
             pushed = Match(
-                Kind.PUSH, "buildah push", refs=_refs(_positionals(args[1:], value_opts)[:1])
+                Kind.PUSH, "buildah push", refs=_refs(_positionals(args[1:], BUILDAH_PUSH)[:1])
             )
             if any(a.split("=", 1)[0] == "--digestfile" for a in args):
                 return [pushed, Match(Kind.CAPTURE, "buildah push --digestfile")]
@@ -274,16 +139,28 @@ def _builtin(words: list[str]) -> list[Match]:
     if head == "regctl":
         return _regctl(args)
     if head == "oras" and args[:1] in (["cp"], ["copy"]):
-        return [Match(Kind.PROMOTION, "oras copy", refs=_refs(_positionals(args[1:])[:1]))]
+        refs = _refs(_positionals(args[1:], ORAS_COPY)[:1])
+        return [Match(Kind.PROMOTION, "oras copy", refs=refs)]
     if head == "cosign" and args[:1] == ["copy"]:
-        return [Match(Kind.PROMOTION, "cosign copy", refs=_refs(_positionals(args[1:])[:1]))]
-    if head == "kubectl" and args[:2] == ["set", "image"]:
-        refs = [a.split("=", 1)[1] for a in args[2:] if "=" in a and not a.startswith("-")]
-        return [Match(Kind.PROMOTION, "kubectl set image", refs=_refs(refs))]
+        refs = _refs(_positionals(args[1:], COSIGN_COPY)[:1])
+        return [Match(Kind.PROMOTION, "cosign copy", refs=refs)]
+    if head in ("kubectl", "oc") and args[:2] == ["set", "image"]:
+        images = [a.split("=", 1)[1] for a in args[2:] if "=" in a and not a.startswith("-")]
+        return [Match(Kind.PROMOTION, f"{head} set image", refs=_refs(images))]
     if head == "helm" and args[:1] in (["upgrade"], ["install"]):
-        return _helm(args)
+        return deploy.helm(args)
+    if head == "kustomize":
+        return deploy.kustomize(args)
+    if head in ("gcloud", "az", "aws", "fly", "flyctl"):
+        return deploy.cloud(head, args)
+    if head in ("kubectl", "oc", "argocd"):
+        return deploy.workloads(head, args)
+    if head in ("yq", "sed"):
+        return deploy.manifest_edit(head, args)
     if head == "digestgate":
         return _digestgate(args)
     if head == "gh" and args[:2] == ["release", "download"]:
         return [Match(Kind.CONSUME, "gh release download")]
+    if head in ("curl", "wget", "http", "https", "xh", "gh"):
+        return deploy.http_payload(head, args)
     return _validation(words)

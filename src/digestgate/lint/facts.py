@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from digestgate.lint import shell
+from digestgate.lint.actions import DIGEST_OUTPUTS, SSH_ACTIONS
 from digestgate.lint.classify import (
     Kind,
     Match,
@@ -22,14 +23,16 @@ from digestgate.lint.classify import (
     is_lane,
     script_ref,
 )
+from digestgate.lint.compose import ComposeFile, command_dirs, compose_refs
 from digestgate.lint.config import LintConfig
 from digestgate.lint.model import Job, Loc, Script, Step, Workflow
 
 #: Stands for a digest a step is known to output (build-push-action, digestgate capture).
 KNOWN_DIGEST: Final = "sha256:" + "0123456789abcdef" * 4
 _MAX_DEPTH: Final = 10
-_OUTPUT_LINE: Final = re.compile(r"GITHUB_OUTPUT")
-Adder = Callable[[Kind, Match, Loc, "str | None"], None]
+_OUTPUT_LINE: Final = re.compile(r"(GITHUB|GITEA|FORGEJO)_(OUTPUT|ENV)|::set-output ")
+_SET_OUTPUT: Final = re.compile(r"::set-output name=([A-Za-z_][\w-]*)::(.*)")
+Adder = Callable[[Kind, Match, Loc, "str | None", bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ class Event:
     step: Step | None = None
     via: str | None = None
     foreign: bool = False  # from a called reusable workflow (that file is linted on its own)
+    remote: bool = False  # runs on another host (ssh), not on the job's runner
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,9 @@ class JobFacts:
     events: list[Event] = field(default_factory=list)
     assigns: list[Assignment] = field(default_factory=list)
     step_outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: variables written to $GITHUB_ENV (visible as env to the later steps of the job)
+    env_writes: list[Assignment] = field(default_factory=list)
+    compose: dict[str, ComposeFile | None] = field(default_factory=dict)
 
     def has(self, kind: Kind) -> bool:
         """Whether any event is of ``kind``."""
@@ -79,7 +86,7 @@ def workflow_facts(workflow: Workflow, config: LintConfig, depth: int = 0) -> di
 
 
 def _job(workflow: Workflow, job: Job, config: LintConfig, depth: int) -> JobFacts:
-    facts = JobFacts(job)
+    facts = JobFacts(job, compose=workflow.compose)
     for name in (job.id, job.name):
         if is_lane(name, config):
             facts.events.append(
@@ -93,7 +100,8 @@ def _job(workflow: Workflow, job: Job, config: LintConfig, depth: int) -> JobFac
     _publication(facts)
     if facts.is_validation:
         # compose up in a job that runs tests starts the system under test, not a deployment
-        facts.events = [e for e in facts.events if not e.match.starts_services]
+        # (unless it runs on another host)
+        facts.events = [e for e in facts.events if not e.match.starts_services or e.remote]
     return facts
 
 
@@ -101,12 +109,13 @@ def _called(facts: JobFacts, job: Job, config: LintConfig, depth: int) -> None:
     assert job.uses is not None
     loc = job.uses.loc
     if not job.uses.value.startswith("./"):
-        match = Match(Kind.OPAQUE, f"remote reusable workflow {job.uses.value}")
+        what = f"remote reusable workflow {job.uses.value}"
+        match = Match(Kind.OPAQUE, what, unreadable=True)
         facts.events.append(Event(Kind.OPAQUE, match, loc))
         return
     if job.called is None or depth >= _MAX_DEPTH:
         why = job.called_error or "nested too deeply"
-        match = Match(Kind.OPAQUE, f"reusable workflow {job.uses.value} ({why})")
+        match = Match(Kind.OPAQUE, f"reusable workflow {job.uses.value} ({why})", unreadable=True)
         facts.events.append(Event(Kind.OPAQUE, match, loc))
         return
     for inner in workflow_facts(job.called, config, depth + 1).values():
@@ -122,17 +131,23 @@ def _step(
     """Events of one step; ``at``/``via`` relocate the events of a composite action's steps."""
     owner = step if at is None else None
 
-    def add(kind: Kind, match: Match, loc: Loc, where: str | None) -> None:
+    def add(kind: Kind, match: Match, loc: Loc, where: str | None, remote: bool) -> None:
         real = via or (where if at is None else where or str(loc))
-        facts.events.append(Event(kind, match, at or loc, owner, real if real else None))
+        event = Event(kind, match, at or loc, owner, real if real else None, remote=remote)
+        facts.events.append(event)
 
     if is_lane(step.name, config):
-        add(Kind.VALIDATION, Match(Kind.VALIDATION, f"lane {step.name}"), step.loc, None)
+        lane = Match(Kind.VALIDATION, f"lane {step.name}")
+        add(Kind.VALIDATION, lane, step.loc, None, False)
     if step.run is not None:
-        for command in shell.commands(step.run.value):
+        commands = shell.commands(step.run.value)
+        dirs = command_dirs(commands, step.working_directory)
+        scope: dict[str, tuple[str, tuple[shell.Command, ...]]] = {}
+        for command, cwd in zip(commands, dirs, strict=True):
             loc = step.run.line_loc(command.line)
             _record(facts, step, command, at or loc)
-            _command(add, command, loc, step.scripts, config, None, 0)
+            where = _Where(loc, None, cwd, step.working_directory, scope)
+            _command(facts, add, command, where, step.scripts, config, 0)
         _outputs(facts, step)
     if step.uses is not None:
         ref = action_ref(step.uses.value)
@@ -147,38 +162,76 @@ def _step(
                     if action
                     else "not read"
                 )
-                add(Kind.OPAQUE, Match(Kind.OPAQUE, f"local action {ref.raw} ({why})"), loc, None)
+                unreadable = action is None or bool(action.error)
+                what = f"local action {ref.raw} ({why})"
+                opaque = Match(Kind.OPAQUE, what, unreadable=unreadable)
+                add(Kind.OPAQUE, opaque, loc, None, False)
             else:
                 for inner in action.steps:
                     _step(facts, inner, config, at or loc, via, depth + 1)
         else:
             with_ = {k: v.value for k, v in step.with_.items()}
             for match in classify_action(ref, with_, config):
-                add(match.kind, match, loc, None)
-            if step.id and match_build_action(ref.name):
+                add(match.kind, match, loc, None, False)
+            if ref.name in SSH_ACTIONS:
+                _ssh_action(facts, add, step, ref.name, config)
+            if step.id and ref.name in DIGEST_OUTPUTS:
                 facts.step_outputs.setdefault(step.id, {}).update(
-                    {"digest": KNOWN_DIGEST, "imageid": KNOWN_DIGEST}
+                    dict.fromkeys(DIGEST_OUTPUTS[ref.name], KNOWN_DIGEST)
                 )
 
 
-def match_build_action(name: str) -> bool:
-    """Actions whose ``digest`` output is the pushed image's digest."""
-    return name in ("docker/build-push-action", "docker/bake-action")
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Where a command runs: the line to report, its script, its directory, the step's."""
+
+    loc: Loc
+    via: str | None
+    cwd: str | None
+    start: str | None
+    #: functions of the scripts the run block sourced: name -> (script path, body)
+    scope: dict[str, tuple[str, tuple[shell.Command, ...]]] = field(default_factory=dict)
+
+
+def _ssh_action(facts: JobFacts, add: Adder, step: Step, name: str, config: LintConfig) -> None:
+    """The script of an ssh action runs on the remote host: classify it command by command."""
+    lines = {k.lower().replace("_", "-"): v for k, v in step.with_lines.items()}
+    scripts = [lines[key] for key in SSH_ACTIONS[name] if key in lines]
+    if not scripts:
+        assert step.uses is not None
+        what = f"action {name} runs a script that is not in the workflow on a remote host"
+        add(Kind.OPAQUE, Match(Kind.OPAQUE, what), step.uses.loc, None, False)
+    for script in scripts:
+        for command in shell.commands(script.value, remote=True):
+            where = _Where(script.line_loc(command.line), None, None, None)
+            _command(facts, add, command, where, {}, config, 0)
 
 
 def _command(
+    facts: JobFacts,
     add: Adder,
     command: shell.Command,
-    loc: Loc,
+    where: _Where,
     scripts: dict[str, Script],
     config: LintConfig,
-    via: str | None,
     level: int,
 ) -> None:
+    name = command.argv[0] if command.argv else ""
+    if name in where.scope and not command.remote:
+        if level <= _MAX_DEPTH:  # a function of a sourced library: its body runs here
+            path, body = where.scope[name]
+            for inner in body:
+                called = shell.with_arguments(inner, command.argv[1:])
+                nested = replace(where, via=f"{path}:{inner.line + 1}")
+                _command(facts, add, called, nested, scripts, config, level + 1)
+        return
     matches = classify_command(command.argv, config)
     for match in matches:
-        add(match.kind, match, loc, via)
-    if matches:
+        if match.compose is not None:
+            refs = compose_refs(match.compose, where.cwd, facts.compose)
+            match = replace(match, refs=refs)
+        add(match.kind, match, where.loc, where.via, command.remote)
+    if matches or command.remote:
         return
     word = script_ref(command.argv)
     if word is None:
@@ -186,12 +239,17 @@ def _command(
     script = scripts.get(word)
     if script is None or script.text is None:
         if level == 0 or script is not None:
-            add(Kind.OPAQUE, Match(Kind.OPAQUE, f"script {word} (not in the repository)"), loc, via)
+            missing = Match(Kind.OPAQUE, f"script {word} (not in the repository)")
+            add(Kind.OPAQUE, missing, where.loc, where.via, False)
         return
-    for inner in shell.commands(script.text):
-        _command(
-            add, inner, loc, script.scripts, config, f"{script.path}:{inner.line + 1}", level + 1
-        )
+    parsed = shell.parse(script.text)
+    if command.argv[0] in ("source", "."):  # its functions can be called from here on
+        where.scope.update({n: (script.path, b) for n, b in parsed.functions.items()})
+    ran = parsed.commands
+    for command_, cwd in zip(ran, command_dirs(ran, where.start), strict=True):
+        via = f"{script.path}:{command_.line + 1}"
+        nested = _Where(where.loc, via, cwd, where.start, where.scope)
+        _command(facts, add, command_, nested, script.scripts, config, level + 1)
 
 
 def _record(facts: JobFacts, step: Step, command: shell.Command, loc: Loc) -> None:
@@ -206,27 +264,39 @@ def _record(facts: JobFacts, step: Step, command: shell.Command, loc: Loc) -> No
 
 
 def _outputs(facts: JobFacts, step: Step) -> None:
-    """``echo name=value >> $GITHUB_OUTPUT`` lines: step outputs (and assignments)."""
+    """Step outputs and job env a run block writes: ``echo name=value >> $GITHUB_OUTPUT``
+    (also Gitea/Forgejo's files and the older ``::set-output name=X::value``) and
+    ``echo NAME=value >> $GITHUB_ENV``."""
     assert step.run is not None
     for index, logical in shell.logical_lines(step.run.value):
-        if not _OUTPUT_LINE.search(logical):
+        found = _OUTPUT_LINE.search(logical)
+        if not found:
             continue
+        to_env = found.group(2) == "ENV"
         for command in shell.commands(logical):
             if not command.argv or command.argv[0] not in ("echo", "printf"):
                 continue
             for word in command.argv[1:]:
-                name, sep, value = word.partition("=")
-                if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", name):
-                    loc = step.run.line_loc(index)
-                    facts.assigns.append(Assignment(name, value, loc, step))
-                    if step.id:
-                        facts.step_outputs.setdefault(step.id, {})[name] = value
+                legacy = _SET_OUTPUT.search(word)
+                if legacy:
+                    name, value = legacy.group(1), legacy.group(2)
+                else:
+                    name, sep, value = word.partition("=")
+                    if not (sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", name)):
+                        continue
+                written = Assignment(name, value, step.run.line_loc(index), step)
+                if to_env and not legacy:
+                    facts.env_writes.append(written)
+                    continue
+                facts.assigns.append(written)
+                if step.id:
+                    facts.step_outputs.setdefault(step.id, {})[name] = value
 
 
 def _publication(facts: JobFacts) -> None:
     """``docker push``/``docker tag``: publication in a job that builds, promotion elsewhere."""
     builds = [e for e in facts.events if e.kind is Kind.BUILD and not e.foreign]
-    if builds:
+    if builds or facts.has(Kind.LOAD):
         pushed = {r.text for e in facts.events if e.kind is Kind.PUSH for r in e.match.refs}
         pushed |= {
             e.match.target or ""

@@ -15,7 +15,9 @@ from typing import Final
 
 from digestgate.errors import DigestgateError
 from digestgate.lint import shell
-from digestgate.lint.classify import script_ref
+from digestgate.lint.classify import classify_command, script_ref
+from digestgate.lint.compose import ComposeFile, candidates, command_dirs, parse_compose
+from digestgate.lint.config import LintConfig
 from digestgate.lint.findings import Finding, make
 from digestgate.lint.model import Job, Loc, LocalAction, RunText, Script, Step, Text, Workflow
 from digestgate.yamlsource import YamlError, YMap, YNode, YScalar, YSeq, load_yaml
@@ -25,6 +27,7 @@ _REPO_MARKERS: Final = (".github", ".gitea", ".forgejo")
 _MAX_FILE: Final = 1024 * 1024
 _MAX_CALL_DEPTH: Final = 10
 _MAX_SCRIPT_DEPTH: Final = 2
+_DEFAULTS: Final = LintConfig()
 
 
 def repository_root(path: Path, fallback: Path) -> Path:
@@ -71,6 +74,7 @@ class Loader:
         self.display_root = display_root.resolve()
         self._workflows: dict[Path, tuple[Workflow | None, str | None]] = {}
         self._active: set[Path] = set()
+        self._compose: dict[str, ComposeFile | None] = {}
 
     # -------------------------------------------------------------------- files
     def display(self, path: Path) -> str:
@@ -124,6 +128,7 @@ class Loader:
             file.invalid(node, "the workflow is not a mapping")
             return None, file.findings
         workflow = Workflow(display, file.loc(node), file.lines)
+        workflow.compose = self._compose
         workflow.env = _scalars(node.get("env"))
         _triggers(workflow, node.get("on"))
         jobs = node.get("jobs")
@@ -215,11 +220,17 @@ class Loader:
         step.working_directory = _scalar(node.get("working-directory"))
         step.if_ = _text(file, node.get("if"))
         step.with_ = _scalars(node.get("with"))
+        inputs = node.get("with")
+        if isinstance(inputs, YMap):
+            step.with_lines = {
+                k: _run_text(file, v) for k, v in inputs.items() if isinstance(v, YScalar)
+            }
         step.env = _scalars(node.get("env"))
         run, uses = node.get("run"), node.get("uses")
         if isinstance(run, YScalar):
             step.run = _run_text(file, run)
             step.scripts = self._scripts(step.run.value, step.working_directory, 1)
+            self._read_compose(step.run.value, step.working_directory)
         if isinstance(uses, YScalar):
             step.uses = Text(uses.text, file.loc(uses))
             if uses.text.startswith("./"):
@@ -264,7 +275,7 @@ class Loader:
         if level > _MAX_SCRIPT_DEPTH:
             return found
         base = working_dir if working_dir and "${{" not in working_dir else ""
-        for command in shell.commands(text):
+        for command in _every_command(text):
             word = script_ref(command.argv)
             if word is None or word in found:
                 continue
@@ -276,11 +287,40 @@ class Loader:
             script = Script(self.display(path), body)
             if body is not None:
                 script.scripts = self._scripts(body, working_dir, level + 1)
+                self._read_compose(body, working_dir)
             found[word] = script
         return found
 
+    def _read_compose(self, text: str, working_dir: str | None) -> None:
+        """Read the repository compose files that the compose deploys of ``text`` name."""
+        commands = _every_command(text)
+        for command, cwd in zip(commands, command_dirs(commands, working_dir), strict=True):
+            for match in classify_command(command.argv, _DEFAULTS):
+                if match.compose is None:
+                    continue
+                for path in candidates(match.compose.files, cwd):
+                    if path is not None and path not in self._compose:
+                        self._compose[path] = self._compose_file(path)
+
+    def _compose_file(self, relative: str) -> ComposeFile | None:
+        path = self._inside(relative)
+        text = self._read(path) if path is not None else None
+        if path is None or text is None:
+            return None
+        display = self.display(path)
+        try:
+            return parse_compose(load_yaml(text, source=display), display)
+        except DigestgateError as exc:
+            return ComposeFile(display, (), exc.message)
+
 
 # ------------------------------------------------------------------------ helpers
+def _every_command(text: str) -> list[shell.Command]:
+    """The commands a text runs plus its function bodies (others may source and call them)."""
+    parsed = shell.parse(text)
+    return [*parsed.commands, *(c for body in parsed.functions.values() for c in body)]
+
+
 def _scalar(node: YNode | None) -> str | None:
     return node.text if isinstance(node, YScalar) and node.value is not None else None
 

@@ -8,6 +8,10 @@ hung on the nodes that call them, so the rules never touch the filesystem.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from digestgate.lint.compose import ComposeFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,8 @@ class Step:
     run: RunText | None = None
     uses: Text | None = None
     with_: dict[str, Text] = field(default_factory=dict)
+    #: ``with:`` values with the position of each of their lines (scripts of ssh actions)
+    with_lines: dict[str, RunText] = field(default_factory=dict)
     env: dict[str, Text] = field(default_factory=dict)
     if_: Text | None = None
     shell: str | None = None
@@ -107,6 +113,8 @@ class Workflow:
     jobs: dict[str, Job] = field(default_factory=dict)
     env: dict[str, Text] = field(default_factory=dict)
     call_outputs: dict[str, Text] = field(default_factory=dict)
+    #: compose files of the repository that deploys read, by repository path (None: absent)
+    compose: dict[str, ComposeFile | None] = field(default_factory=dict)
 
     def needs_of(self, job: Job) -> list[str]:
         """Direct needs that name existing jobs."""

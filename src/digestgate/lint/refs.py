@@ -17,7 +17,11 @@ from digestgate.lint.model import Step, Workflow
 _EXPR: Final = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _WHOLE_EXPR: Final = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 _WHOLE_VAR: Final = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
-_ANY_VAR: Final = re.compile(r"\$\{\{.*?\}\}|\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\$\(\.\.\.\)")
+#: expressions, parameter expansions (``${x}``, ``${arr[@]}``), variables, special parameters
+#: (``$@``, ``$1``) and command substitutions: opaque text whose ``@`` or ``:`` means nothing
+_ANY_VAR: Final = re.compile(
+    r"\$\{\{.*?\}\}|\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\$[@*#?$!0-9-]|\$\(\.\.\.\)"
+)
 _DIGEST: Final = re.compile(r"sha256:[0-9a-f]{64}")
 _TRANSPORTS: Final = (
     "containers-storage:",
@@ -93,6 +97,9 @@ class Resolver:
             for assignment in reversed(facts.assigns):
                 if assignment.name == name and (step is None or assignment.step is step):
                     return self.value(assignment.value, job_id, step, depth)
+            for written in reversed(facts.env_writes):  # $GITHUB_ENV of earlier steps
+                if written.name == name and written.step is not step:
+                    return self.value(written.value, job_id, written.step, depth)
         return None
 
 
@@ -122,11 +129,17 @@ def digest_problem(
         if len(set(text[7:])) == 1:
             return f"'{text[:20]}...' is a placeholder digest"
         return None
-    if _ANY_VAR.search(text):
-        return None
+    variable = _ANY_VAR.search(text)
+    if variable and _could_be_digest(text[: variable.start()]):
+        return None  # e.g. '${DIGEST}': the value is not known here
     if text.startswith("sha256:"):
         return f"'{_short(text)}' is a placeholder or malformed digest (need 64 hex digits)"
     return f"'{_short(text)}' is not a sha256 digest"
+
+
+def _could_be_digest(prefix: str) -> bool:
+    """Whether literal text before a variable may still start a digest (``sha256:`` or none)."""
+    return "sha256:".startswith(prefix) or prefix.startswith("sha256:")
 
 
 def ref_problem(
@@ -143,18 +156,26 @@ def ref_problem(
         return (
             None if resolved is None else ref_problem(resolved, resolver, job_id, step, depth + 1)
         )
-    if "@" in ref:
-        digest = ref.rsplit("@", 1)[1]
-        return digest_problem(digest, resolver, job_id, step, depth + 1)
-    last = _ANY_VAR.sub(lambda m: m.group(0).replace("/", "_"), ref).rsplit("/", 1)[-1]
-    if ":" in last:
-        tag = last.split(":", 1)[1]
+    at = _last_outside_vars(ref, "@")
+    if at >= 0:
+        return digest_problem(ref[at + 1 :], resolver, job_id, step, depth + 1)
+    masked = _ANY_VAR.sub(lambda m: "\0" * len(m.group(0)), ref)
+    slash = masked.rfind("/")
+    last, masked_last = ref[slash + 1 :], masked[slash + 1 :]
+    if ":" in masked_last:
+        tag = last[masked_last.index(":") + 1 :]
         if _digesty(tag):
             return f"'{_short(ref)}' puts a digest after ':' (a tag); use '@' instead"
         return f"'{_short(ref)}' references the image by tag"
-    if _ANY_VAR.search(ref):
-        return None
+    if "\0" in masked_last:
+        return None  # the name or tag is a variable the linter cannot see
     return f"'{_short(ref)}' has neither tag nor digest (it means :latest)"
+
+
+def _last_outside_vars(text: str, char: str) -> int:
+    """Index of the last ``char`` of ``text`` that is not inside a variable or expression."""
+    masked = _ANY_VAR.sub(lambda m: "_" * len(m.group(0)), text)
+    return masked.rfind(char)
 
 
 def tag_value_problem(text: str) -> str:
@@ -176,7 +197,7 @@ def digest_var_problem(
         if resolved is None:
             return None
         text = resolved
-    if "@" in text:
+    if _last_outside_vars(text, "@") >= 0:
         problem = ref_problem(text, resolver, job_id, step, 1)
     elif text.startswith("sha256:"):
         problem = digest_problem(text, resolver, job_id, step, 1)

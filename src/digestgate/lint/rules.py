@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from digestgate.lint.capture import digest_not_captured
 from digestgate.lint.classify import Kind
 from digestgate.lint.config import LintConfig
 from digestgate.lint.facts import Event, JobFacts, workflow_facts
 from digestgate.lint.findings import Finding, make
+from digestgate.lint.match import Ref
 from digestgate.lint.model import Job, Loc, Step, Text, Workflow
 from digestgate.lint.refs import (
     Resolver,
@@ -21,6 +23,8 @@ from digestgate.lint.refs import (
     ref_problem,
     tag_value_problem,
 )
+from digestgate.lint.smoke import mark_smoke_tests
+from digestgate.lint.started import mark_deployments
 
 _BYPASS: Final = re.compile(r"\b(always|failure|cancelled)\s*\(\s*\)")
 _RELEASE_TRIGGERS: Final = ("release", "create")
@@ -30,12 +34,14 @@ _DIGEST_NAME: Final = re.compile(r"digest", re.IGNORECASE)
 def check_workflow(workflow: Workflow, config: LintConfig) -> list[Finding]:
     """Every DG101-DG106 finding of one workflow."""
     facts = workflow_facts(workflow, config)
+    mark_smoke_tests(workflow, facts)
+    mark_deployments(facts)
     release = _release_path(workflow, config)
     findings: list[Finding] = []
     findings += _build_after_validation(workflow, facts, release)
     findings += _promote_by_tag(workflow, facts)
     findings += _promotion_not_gated(workflow, facts)
-    findings += _digest_not_captured(workflow, facts)
+    findings += digest_not_captured(workflow, facts)
     findings += _release_rebuild(workflow, facts)
     findings += _opaque_steps(workflow, facts, release)
     unique = {(f.rule, f.file, f.line, f.column, f.message): f for f in findings}
@@ -105,12 +111,7 @@ def _promote_by_tag(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Find
             if event.kind is not Kind.PROMOTION or event.foreign:
                 continue
             for ref in event.match.refs:
-                if ref.role == "tag":
-                    problem: str | None = tag_value_problem(ref.text)
-                elif ref.role == "digest":
-                    problem = digest_problem(ref.text, resolver, job_id, event.step)
-                else:
-                    problem = ref_problem(ref.text, resolver, job_id, event.step)
+                problem = _ref_problem(ref, event, resolver, job_id)
                 if problem:
                     out.append(_at("DG102", event.loc, f"{event.match.what}: {problem}"))
         for assignment in job_facts.assigns:
@@ -122,6 +123,26 @@ def _promote_by_tag(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Find
                     out.append(_at("DG102", assignment.loc, problem))
     out += _digest_env(workflow, resolver)
     return out
+
+
+def _ref_problem(ref: Ref, event: Event, resolver: Resolver, job_id: str) -> str | None:
+    """Why a reference a promotion or deployment uses is not pinned by digest, or None."""
+    if ref.role == "absent":
+        where = " on the remote host" if event.remote else ""
+        why = f"cannot be read ({ref.origin})" if ref.origin else "is not in the repository"
+        return (
+            f"the compose file '{ref.text}'{where} {why}, so the deploy pulls whatever tags "
+            "it names"
+        )
+    if ref.role == "tag":
+        problem: str | None = tag_value_problem(ref.text)
+    elif ref.role == "digest":
+        problem = digest_problem(ref.text, resolver, job_id, event.step)
+    else:
+        problem = ref_problem(ref.text, resolver, job_id, event.step)
+    if problem and ref.origin:
+        return f"{problem} (written at {ref.origin})"
+    return problem
 
 
 def _digest_env(workflow: Workflow, resolver: Resolver) -> list[Finding]:
@@ -256,57 +277,6 @@ def _in_job_order(job_facts: JobFacts, promotions: list[Event]) -> list[Finding]
     return out
 
 
-# ------------------------------------------------------------------------------ DG104
-_FILE_CAPTURE: Final = (Kind.CAPTURE,)
-
-
-def _digest_not_captured(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Finding]:
-    out: list[Finding] = []
-    for job_id, job_facts in facts.items():
-        job = workflow.jobs[job_id]
-        downstream = workflow.descendants(job_id)
-        for index, event in enumerate(job_facts.events):
-            if event.kind is not Kind.BUILD or event.foreign or not event.match.pushes:
-                continue
-            if event.match.captured:
-                continue
-            later = job_facts.events[index:]
-            if any(e.kind is Kind.CAPTURE for e in later):
-                continue
-            step_id = event.step.id if event.step is not None else None
-            used = step_id is not None and _outputs_used(job, step_id)
-            if used and not job.matrix:
-                continue
-            if not job.matrix and any(facts[d].has(Kind.CAPTURE) for d in downstream):
-                continue
-            why = (
-                "matrix legs overwrite each other's job outputs; capture to a file or run "
-                "'digestgate capture' in the job"
-                if used
-                else "its digest is never passed on"
-            )
-            out.append(
-                _at(
-                    "DG104",
-                    event.loc,
-                    f"image build '{event.match.what}'{_via(event)} pushes, but {why}",
-                )
-            )
-    return out
-
-
-def _outputs_used(job: Job, step_id: str) -> bool:
-    needle = re.compile(rf"steps\.{re.escape(step_id)}\.outputs\.")
-    texts = [t.value for t in job.outputs.values()]
-    for step in job.steps:
-        texts += [t.value for t in step.with_.values()] + [t.value for t in step.env.values()]
-        if step.run is not None:
-            texts.append(step.run.value)
-        if step.if_ is not None:
-            texts.append(step.if_.value)
-    return any(needle.search(t) for t in texts)
-
-
 # ------------------------------------------------------------------------------ DG105
 def _release_rebuild(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Finding]:
     triggers: list[str] = [t for t in _RELEASE_TRIGGERS if t in workflow.triggers]
@@ -319,7 +289,10 @@ def _release_rebuild(workflow: Workflow, facts: dict[str, JobFacts]) -> list[Fin
     out: list[Finding] = []
     for job_facts in facts.values():
         for event in job_facts.events:
-            if event.kind is Kind.BUILD:
+            # a build that pushes nothing and starts nothing (a test image, 'load: true')
+            # releases nothing; one that pushes, runs on a server or is started is released
+            ships = event.match.pushes or event.remote or event.match.started
+            if event.kind is Kind.BUILD and ships:
                 out.append(
                     _at(
                         "DG105",
@@ -349,11 +322,18 @@ def _opaque_steps(
                     if upstream
                     else "after validation in the same job"
                 )
+                what = f"{event.match.what}{_via(event)}"
+                out.append(_at("DG106", event.loc, f"{what} runs {reason} and cannot be inspected"))
+            elif event.kind is Kind.OPAQUE and event.match.unreadable:
+                # a job (or local action) that cannot be read at all may build, push or
+                # deploy anything on the release path: never silently clean
+                what = f"{event.match.what}{_via(event)}"
                 out.append(
                     _at(
                         "DG106",
                         event.loc,
-                        f"{event.match.what}{_via(event)} runs {reason} and cannot be inspected",
+                        f"{what} in job {job_id!r} cannot be read, so what it builds, pushes "
+                        "or deploys is unknown",
                     )
                 )
     return out

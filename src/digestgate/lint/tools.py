@@ -8,28 +8,25 @@ says what the command does (build, push, tag, promotion, capture). :func:`_built
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from digestgate.lint.argv import _after_globals, _help, _positionals
-from digestgate.lint.match import Kind, Match, Ref
+from digestgate.lint.deploy import workloads
+from digestgate.lint.match import ComposeUse, Kind, Match, Ref
+from digestgate.lint.options import (
+    COMPOSE,
+    COMPOSE_UP,
+    CRANE_COPY,
+    DOCKER_RUN,
+    IMAGETOOLS_CREATE,
+    REGCTL_COPY,
+    SKOPEO_COPY,
+)
 from digestgate.lint.testrunners import _validation, _validation_inside
 
 KANIKO_IMAGE: Final = "gcr.io/kaniko-project/executor"
 
-_COMPOSE_VALUE: Final = frozenset(
-    {
-        "-f",
-        "--file",
-        "-p",
-        "--project-name",
-        "--profile",
-        "--env-file",
-        "--project-directory",
-        "--ansi",
-        "--progress",
-        "--parallel",
-    }
-)
 _CAPTURE_FLAGS: Final = (
     "--metadata-file",
     "--iidfile",
@@ -57,6 +54,17 @@ def _build(what: str, args: list[str], *, pushes: bool) -> Match:
     )
 
 
+def _option_values(args: list[str], names: tuple[str, ...]) -> tuple[str, ...]:
+    """The values of an option that may repeat (``-f a.yml -f b.yml``, ``--file=a.yml``)."""
+    values: list[str] = []
+    for i, word in enumerate(args):
+        if word in names and i + 1 < len(args):
+            values.append(args[i + 1])
+        elif word.startswith(tuple(f"{n}=" for n in names if n.startswith("--"))):
+            values.append(word.split("=", 1)[1])
+    return tuple(values)
+
+
 def _refs(texts: list[str]) -> tuple[Ref, ...]:
     return tuple(Ref(t) for t in texts)
 
@@ -80,8 +88,17 @@ def _docker(head: str, args: list[str]) -> list[Match]:
         if len(pos) >= 2:
             return [Match(Kind.TAG, f"{head} tag", refs=_refs(pos[:1]), target=pos[1])]
         return []
+    if sub == "service":
+        return workloads("docker", args)
+    if sub in ("load", "import"):
+        return [Match(Kind.LOAD, f"{head} {sub}")]
     if sub == "stack" and rest[:1] == ["deploy"]:
-        return [Match(Kind.PROMOTION, f"{head} stack deploy")]
+        files = _option_values(rest[1:], ("-c", "--compose-file"))
+        use = ComposeUse(files, (), builds=False)
+        return [Match(Kind.PROMOTION, f"{head} stack deploy", compose=use)]
+    if sub in ("stop", "rm", "kill") or (sub == "container" and rest[:1] in (["stop"], ["rm"])):
+        names = _positionals(rest[1:] if sub == "container" else rest, frozenset({"-t"}))
+        return [Match(Kind.STOP, f"{head} {sub}", refs=_refs(names))]
     if sub == "inspect" and "RepoDigests" in " ".join(rest):
         return [Match(Kind.CAPTURE, f"{head} inspect")]
     if sub in ("run", "exec", "container"):
@@ -98,43 +115,31 @@ def _buildx(head: str, rest: list[str]) -> list[Match]:
     if sub == "bake":
         return [_build(f"{head} buildx bake", opts, pushes="--push" in opts)]
     if sub == "imagetools" and opts[:1] == ["create"]:
-        value_opts = frozenset(
-            {
-                "-t",
-                "--tag",
-                "-f",
-                "--file",
-                "--annotation",
-                "--builder",
-                "--platform",
-                "-p",
-                "--progress",
-            }
-        )
-        return [
-            Match(
-                Kind.PROMOTION,
-                f"{head} buildx imagetools create",
-                refs=_refs(_positionals(opts[1:], value_opts)),
-            )
-        ]
+        refs = _refs(_positionals(opts[1:], IMAGETOOLS_CREATE))
+        return [Match(Kind.PROMOTION, f"{head} buildx imagetools create", refs=refs)]
     if sub == "imagetools" and opts[:1] == ["inspect"]:
         return [Match(Kind.CAPTURE, f"{head} buildx imagetools inspect")]
     return []
 
 
 def _compose(what: str, args: list[str]) -> list[Match]:
-    rest = _after_globals(args, _COMPOSE_VALUE)
+    rest = _after_globals(args, COMPOSE)
     if not rest or _help(rest):
         return []
     sub = rest[0]
     if sub == "build":
         return [_build(f"{what} build", rest, pushes=False)]
     if sub == "up":
-        matches = [Match(Kind.PROMOTION, f"{what} up", starts_services=True)]
-        if "--build" in rest:
-            matches.insert(0, _build(f"{what} up --build", rest, pushes=False))
+        builds = "--build" in rest
+        files = _option_values(args, ("-f", "--file"))
+        use = ComposeUse(files, tuple(_positionals(rest[1:], COMPOSE_UP)), builds)
+        matches = [Match(Kind.PROMOTION, f"{what} up", starts_services=True, compose=use)]
+        if builds:
+            built = _build(f"{what} up --build", rest, pushes=False)
+            matches.insert(0, replace(built, started=True))
         return matches
+    if sub in ("down", "stop", "rm", "kill"):
+        return [Match(Kind.STOP, f"{what} {sub}")]
     if sub == "push":
         return [Match(Kind.PUSH, f"{what} push")]
     if sub in ("run", "exec"):
@@ -150,6 +155,22 @@ def _docker_run(head: str, sub: str, rest: list[str]) -> list[Match]:
     matches = _validation_inside(rest)
     if "docker.sock" in joined:
         matches.append(Match(Kind.OPAQUE, f"{head} {sub} with the Docker socket mounted"))
+    if sub == "container" and rest[:1] == ["run"]:
+        sub, rest = "run", rest[1:]
+    if sub == "run":
+        operands = _positionals(rest, DOCKER_RUN)
+        if operands:
+            flags = {w for w in rest if w.startswith("-")}
+            detached = bool(flags & {"-d", "--detach", "-itd", "-dit", "-id", "-di", "-td", "-dt"})
+            long_lived = any(f.split("=", 1)[0] in ("--restart", "--name") for f in flags)
+            run = Match(
+                Kind.RUN,
+                f"{head} run",
+                refs=_refs(operands[:1]),
+                detached=detached,
+                long_lived=long_lived,
+            )
+            matches.append(run)
     return matches
 
 
@@ -171,7 +192,7 @@ def _jvm(head: str, args: list[str]) -> list[Match]:
 
 def _crane(args: list[str]) -> list[Match]:
     sub = args[0] if args else ""
-    pos = _positionals(args[1:], frozenset({"--platform", "-t", "--tag", "-o", "--output"}))
+    pos = _positionals(args[1:], CRANE_COPY)
     if sub in ("copy", "cp", "tag"):
         return [Match(Kind.PROMOTION, f"crane {sub}", refs=_refs(pos[:1]))]
     if sub == "digest":
@@ -184,22 +205,7 @@ def _crane(args: list[str]) -> list[Match]:
 def _skopeo(args: list[str]) -> list[Match]:
     sub = args[0] if args else ""
     if sub == "copy":
-        value_opts = frozenset(
-            {
-                "--src-creds",
-                "--dest-creds",
-                "--authfile",
-                "-f",
-                "--format",
-                "--src-authfile",
-                "--dest-authfile",
-                "--override-arch",
-                "--override-os",
-                "--multi-arch",
-                "--sign-by",
-            }
-        )
-        pos = _positionals(args[1:], value_opts)
+        pos = _positionals(args[1:], SKOPEO_COPY)
         return [Match(Kind.PROMOTION, "skopeo copy", refs=_refs(pos[:1]))]
     if sub == "inspect":
         return [Match(Kind.CAPTURE, "skopeo inspect")]
@@ -211,38 +217,13 @@ def _regctl(args: list[str]) -> list[Match]:
         return []
     sub = args[1]
     if sub in ("copy", "cp"):
-        return [Match(Kind.PROMOTION, "regctl image copy", refs=_refs(_positionals(args[2:])[:1]))]
+        refs = _refs(_positionals(args[2:], REGCTL_COPY)[:1])
+        return [Match(Kind.PROMOTION, "regctl image copy", refs=refs)]
     if sub == "digest":
         return [Match(Kind.CAPTURE, "regctl image digest")]
     if sub == "mod":
         return [_build("regctl image mod", args, pushes=True)]
     return []
-
-
-def _helm(args: list[str]) -> list[Match]:
-    if "image" not in " ".join(args).lower():
-        return []
-    refs: list[Ref] = []
-    for i, word in enumerate(args):
-        value = None
-        if word in ("--set", "--set-string") and i + 1 < len(args):
-            value = args[i + 1]
-        elif word.startswith(("--set=", "--set-string=")):
-            value = word.split("=", 1)[1]
-        if value is None:
-            continue
-        for pair in value.split(","):
-            key, _, val = pair.partition("=")
-            low = key.lower()
-            if "image" not in low:
-                continue
-            if low.endswith("tag"):
-                refs.append(Ref(val, "tag"))
-            elif low.endswith("digest"):
-                refs.append(Ref(val, "digest"))
-            elif not low.endswith(("repository", "registry", "pullpolicy", "name")):
-                refs.append(Ref(val))
-    return [Match(Kind.PROMOTION, f"helm {args[0]}", refs=tuple(refs))]
 
 
 def _digestgate(args: list[str]) -> list[Match]:
