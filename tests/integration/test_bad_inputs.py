@@ -7,12 +7,15 @@ Flags, paths and references here; hostile file contents are in test_hostile_inpu
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CliResult, run_cli
 from tests.integration.test_gate_adversarial import World
+from tests.unit.gatekit import REPO
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -53,7 +56,7 @@ def commands(world: World, v: dict[str, str]) -> dict[str, list[str]]:
                     "--source-repo", "https://git.example.org/org/app", "--revision", "a" * 40,
                     "--ref", "refs/heads/main", "--run-id", "1"],
         "provenance": ["attest", "provenance", "--release", v["release"], "--key", v["key"],
-                       "--evidence", v["evidence"], "--source-repo", "https://g.example/a",
+                       "--evidence", v["evidence"], "--source-repo", REPO,
                        "--ref", "refs/heads/main", "--revision", "a1" * 20, "--run-id", "4242",
                        "--event", "push", "--builder-id", "b"],
         "test-result": ["attest", "test-result", "--release", v["release"], "--lane", "e2e",
@@ -74,6 +77,8 @@ def commands(world: World, v: dict[str, str]) -> dict[str, list[str]]:
 def replaced(argv: list[str], flag: str, value: str) -> list[str]:
     """``argv`` with the value after ``flag`` (or the positional ``flag``) replaced."""
     out = list(argv)
+    if out[0] == "capture" and flag == "--metadata-file":
+        del out[2]  # SOURCE and --metadata-file are alternatives
     if flag.startswith("-"):
         if flag in out:
             out[out.index(flag) + 1] = value
@@ -174,11 +179,30 @@ def check(result: CliResult, case: object) -> None:
         assert "Traceback" not in result.stderr, case
 
 
+def prepare(world: World) -> None:
+    """The files the baseline commands read."""
+    (world.root / "junit.xml").write_text('<testsuite><testcase name="t"/></testsuite>')
+    (world.root / "wf").mkdir(exist_ok=True)
+    (world.root / "wf" / "a.yml").write_text("on: push\njobs: {}\n")
+
+
+BASELINE_CODES: dict[str, int] = {}  # run in this order, every baseline passes
+
+
+def test_every_baseline_command_runs_so_each_bad_case_is_the_only_fault(world: World) -> None:
+    prepare(world)
+    argvs = commands(world, good(world, "all"))
+    for command in ("resolve", "keygen", "capture", "provenance", "test-result", "gate",
+                    "promote", "verify", "drift", "lint", "policy"):  # fmt: skip
+        result = run_cli(*argvs[command])
+        assert result.code == BASELINE_CODES.get(command, 0), (command, result.stderr)
+
+
 @pytest.mark.parametrize(("command", "flag", "value"), CASES)
 def test_bad_flag_or_path_is_refused_cleanly(
     world: World, command: str, flag: str, value: str
 ) -> None:
-    (world.root / "junit.xml").write_text('<testsuite><testcase name="t"/></testsuite>')
+    prepare(world)
     argv = commands(world, good(world, command))[command]
     argv = replaced(argv, flag, value.replace("{root}", str(world.root)))
     before = snapshot(world.root)
@@ -186,3 +210,35 @@ def test_bad_flag_or_path_is_refused_cleanly(
     check(result, (command, flag, value))
     if command not in ("gate",):  # gate writes nothing unless it decides
         assert snapshot(world.root) <= before | {"new"}, (command, flag, value)
+
+
+FIFO_CASES: list[tuple[str, str]] = [
+    ("capture", "--metadata-file"),
+    ("provenance", "--release"),
+    ("provenance", "--key"),
+    ("test-result", "--junit"),
+    ("gate", "--policy"),
+    ("gate", "--release"),
+    ("promote", "--vsa-key"),
+    ("drift", "1"),
+    ("policy", "--policy"),
+    ("lint", "1"),
+    ("lint", "--config"),
+    ("resolve", "--ca-bundle"),
+]
+
+
+@pytest.mark.parametrize(("command", "flag"), FIFO_CASES)
+def test_a_fifo_as_a_file_argument_never_hangs(world: World, command: str, flag: str) -> None:
+    prepare(world)
+    argv = replaced(commands(world, good(world, command))[command], flag, str(world.root / "fifo"))
+    proc = subprocess.run(  # a separate process: a hang is a timeout, not a stuck suite
+        [sys.executable, "-m", "digestgate", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    check(CliResult(proc.returncode, proc.stdout, proc.stderr), (command, flag))
+    said = proc.stderr + proc.stdout  # lint reports an unreadable workflow as a DG100 finding
+    assert "FIFO" in said or "not a regular file" in said, said

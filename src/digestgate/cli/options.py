@@ -41,6 +41,19 @@ def store_options_from(
     a username or password without ``DIGESTGATE_REGISTRY_HOST`` is exit 2 here, before the
     command opens any connection, rather than at the first registry that asks.
     """
+    if ca_bundle is not None:
+        import stat
+
+        try:
+            mode = Path(ca_bundle).stat().st_mode
+        except OSError as exc:
+            raise UsageError(
+                f"--ca-bundle {ca_bundle[:200]}: {exc.strerror or exc}", hint="pass a PEM file"
+            ) from None
+        if not stat.S_ISREG(mode):  # a FIFO would block the TLS library's read
+            raise UsageError(
+                f"--ca-bundle {ca_bundle[:200]} is not a regular file", hint="pass a PEM file"
+            )
     if registry_timeout is not None and registry_timeout <= 0:
         raise UsageError("--registry-timeout must be positive", hint="give seconds, for example 30")
     environment_credentials(os.environ if environ is None else environ)

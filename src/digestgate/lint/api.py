@@ -33,10 +33,11 @@ def default_paths(base: Path) -> list[Path]:
 
 def load_config(path: Path) -> LintConfig:
     """Read a lint configuration file (exit 2 when it is unreadable or invalid)."""
-    from digestgate.yamlsource import load_yaml
+    from digestgate.fileread import read_capped
+    from digestgate.yamlsource import MAX_BYTES, load_yaml
 
     try:
-        data = path.read_bytes()
+        data = read_capped(path, MAX_BYTES, what="lint configuration")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the path") from None
     return parse_config(load_yaml(data, source=str(path)), str(path))

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from digestgate.errors import DigestgateError
+from digestgate.errors import ConfigError, DigestgateError
+from digestgate.fileread import read_capped
 from digestgate.lint import shell
 from digestgate.lint.classify import classify_command, script_ref
 from digestgate.lint.compose import ComposeFile, candidates, command_dirs, parse_compose
 from digestgate.lint.config import LintConfig
 from digestgate.lint.findings import Finding, make
 from digestgate.lint.model import Job, Loc, LocalAction, RunText, Script, Step, Text, Workflow
-from digestgate.yamlsource import YamlError, YMap, YNode, YScalar, YSeq, load_yaml
+from digestgate.yamlsource import MAX_BYTES, YamlError, YMap, YNode, YScalar, YSeq, load_yaml
 
 WORKFLOW_DIRS: Final = (".github/workflows", ".gitea/workflows", ".forgejo/workflows")
 _REPO_MARKERS: Final = (".github", ".gitea", ".forgejo")
@@ -94,10 +95,9 @@ class Loader:
     @staticmethod
     def _read(path: Path) -> str | None:
         try:
-            if not path.is_file() or path.stat().st_size > _MAX_FILE:
-                return None
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            data = read_capped(path, _MAX_FILE, what="file")
+            return None if len(data) > _MAX_FILE else data.decode("utf-8")
+        except (OSError, UnicodeDecodeError, ConfigError):
             return None
 
     # ---------------------------------------------------------------- workflows
@@ -105,7 +105,9 @@ class Loader:
         """Load one workflow file given on the command line."""
         display = self.display(path)
         try:
-            data = path.read_bytes()
+            data = read_capped(path, MAX_BYTES, what="workflow file")
+        except ConfigError as exc:
+            return None, [make("DG100", display, 1, 1, f"cannot read the file: {exc.message}")]
         except OSError as exc:
             return None, [make("DG100", display, 1, 1, f"cannot read the file: {exc.strerror}")]
         return self.parse(data, display, depth=0)
