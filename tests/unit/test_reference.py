@@ -134,3 +134,11 @@ def test_artifact_names_accepted(name: str) -> None:
 def test_artifact_names_refused(name: str) -> None:
     with pytest.raises(UsageError):
         validate_artifact_name(name)
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999"])
+def test_a_port_outside_1_to_65535_is_refused_at_parse_time(port: str) -> None:
+    # Not a registry to try and retry: exit 2 before any connection.
+    with pytest.raises(InvalidReferenceError, match=f"port {port} is not between 1 and 65535"):
+        parse_registry_reference(f"127.0.0.1:{port}/app:tag")
+    assert parse_registry_reference("127.0.0.1:65535/app:tag").registry == "127.0.0.1:65535"
