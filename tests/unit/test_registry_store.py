@@ -313,8 +313,8 @@ def test_plain_http_registry_sends_https_only_through_a_verifying_client() -> No
 
     transport = Transport("127.0.0.1:5000", StoreOptions(), lambda: None)
     try:
-        plain = transport._client_for(transport.url("/v2/"))
-        secure = transport._client_for("https://storage.example/blob")
+        plain = transport.client_for(transport.url("/v2/"))
+        secure = transport.client_for("https://storage.example/blob")
         assert plain is transport.client and secure is not plain
         pool = secure._transport._pool  # type: ignore[attr-defined]
         assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
