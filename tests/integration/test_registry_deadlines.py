@@ -10,12 +10,13 @@ from typing import TypeVar
 import pytest
 
 from digestgate.digest import Digest
+from digestgate.errors import DigestgateError
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.open import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
 from digestgate.oci.registry.errors import TransientError
-from tests.fixtures.faultproxy import FaultProxy, Trickle
+from tests.fixtures.faultproxy import BY_DIGEST, FaultProxy, Trickle
 from tests.fixtures.registry import Registry
 from tests.unit.registry_fake import image
 
@@ -81,3 +82,35 @@ def test_headers_at_two_bytes_per_second_are_cut_at_the_timeout(
     assert outcome.exit_code == 3
     assert time.monotonic() - began < 4  # two attempts of 1 s, not 2 bytes/s for minutes
     assert proxy.count("GET", "/manifests/v1") == 2
+
+
+def test_a_blob_at_two_bytes_per_second_is_cut_and_named(
+    proxy: FaultProxy, registry: Registry, repo: str
+) -> None:
+    _, layer = stage(registry, repo, b"a" * 4096)
+    proxy.add(Trickle(rate=2), method="GET", path=BY_DIGEST, times=None)
+    with _client(proxy) as client:
+        store = client.repository(repo)
+
+        def read() -> bytes:
+            with store.open_blob(layer) as chunks:
+                return b"".join(chunks)
+
+        outcome = bounded(20, read)
+    assert isinstance(outcome, DigestgateError), outcome
+    assert outcome.message.startswith(f"GET http://{proxy.host}/v2/{repo}/blobs/{layer.digest}")
+    assert outcome.message.endswith("slower than 16 KiB/s for 1 s")
+    assert outcome.exit_code == 3
+
+
+def test_a_slow_but_steady_blob_above_the_minimum_rate_completes(
+    proxy: FaultProxy, registry: Registry, repo: str
+) -> None:
+    data = bytes(range(256)) * 256  # 64 KiB
+    _, layer = stage(registry, repo, data)
+    proxy.add(Trickle(rate=48 * 1024), method="GET", path=BY_DIGEST, times=None)
+    began = time.monotonic()
+    with _client(proxy) as client, client.repository(repo).open_blob(layer) as chunks:
+        assert b"".join(chunks) == data
+    assert time.monotonic() - began > 1.0  # longer than the 1 s timeout, yet allowed
+    assert proxy.count("GET", BY_DIGEST) == 1  # in one answer: nothing was cut and resumed

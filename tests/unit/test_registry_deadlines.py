@@ -10,8 +10,9 @@ import pytest
 from digestgate.digest import Digest
 from digestgate.errors import ExitCode
 from digestgate.oci import media
+from digestgate.oci.manifest import Descriptor
 from digestgate.oci.open import StoreOptions
-from digestgate.oci.registry.errors import DeadlineError
+from digestgate.oci.registry.errors import BrokenBodyError, DeadlineError, TransientError
 from digestgate.oci.registry.wallclock import Watch
 from tests.unit.registry_fake import FakeRegistry, image
 
@@ -88,6 +89,22 @@ def _trickled(fake: FakeRegistry, clock: Clock, raw: bytes, seconds_per_byte: fl
     fake.faults.append(slow)
 
 
+def test_a_trickled_manifest_is_cut_off_and_named() -> None:
+    fake = FakeRegistry()
+    raw, _ = image()
+    fake.add_manifest("app", raw, media.OCI_MANIFEST, tag="v1")
+    clock = Clock()
+    _trickled(fake, clock, raw, seconds_per_byte=0.5)  # 2 bytes per second
+    client = fake.client(options=_options(fake), clock=clock, sleep=clock.sleep)
+    with client, pytest.raises(BrokenBodyError) as caught:
+        client.repository("app").resolve("v1")
+    message = caught.value.message
+    assert message.startswith("GET https://registry.test/v2/app/manifests/v1: slower than")
+    assert "for 5 s" in message and caught.value.exit_code == ExitCode.OPERATIONAL
+    assert fake.count("GET", "/manifests/v1") == 3  # the request and the read, retried together
+    assert clock.now - 1000.0 < 3 * 6 + 5  # three bounded attempts and two pauses
+
+
 def test_a_steady_slow_body_above_the_minimum_rate_completes() -> None:
     fake = FakeRegistry()
     raw, _ = image()
@@ -130,3 +147,26 @@ def test_a_retry_after_past_the_deadline_is_not_waited_for() -> None:
         client.repository("app").resolve("v1")
     assert "while waiting 20.0 s to retry GET" in caught.value.message
     assert clock.now == 1000.0  # it did not sleep at all
+
+
+def test_a_slow_blob_download_is_cut_off() -> None:
+    fake = FakeRegistry()
+    data = b"z" * 64
+    descriptor = Descriptor(media.OCI_LAYER_TAR, Digest.of(data), len(data))
+    clock = Clock()
+
+    def trickle(request: httpx.Request) -> httpx.Response:
+        def body() -> Iterator[bytes]:
+            for i in range(len(data)):
+                clock.now += 1.0
+                yield data[i : i + 1]
+
+        return httpx.Response(200, headers={"Content-Length": str(len(data))}, content=body())
+
+    fake.faults.append(trickle)
+    client = fake.client(options=_options(fake, retries=1), clock=clock, sleep=clock.sleep)
+    repo = client.repository("app")
+    with client, pytest.raises(TransientError) as caught, repo.open_blob(descriptor) as chunks:
+        b"".join(chunks)
+    assert f"GET https://registry.test/v2/app/blobs/{descriptor.digest}" in caught.value.message
+    assert "slower than 16 KiB/s for 5 s" in caught.value.message
