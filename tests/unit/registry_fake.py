@@ -208,6 +208,11 @@ class FakeRegistry:
         if request.method == "DELETE":
             del self.uploads[uuid]
             return httpx.Response(204)
+        if request.method == "GET":  # the session's status (what it holds so far)
+            self._next += 1
+            location = f"/v2/{name}/blobs/uploads/{uuid}?_state=SECRETSTATE{self._next}"
+            held = f"0-{len(buffer) - 1}" if buffer else "0-0"
+            return httpx.Response(204, headers={"Location": location, "Range": held})
         body = request.read()
         if request.method == "PATCH":
             start = int(request.headers["content-range"].split("-")[0])
