@@ -16,7 +16,8 @@ from digestgate.oci.manifest import Descriptor
 from digestgate.oci.open import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
 from digestgate.oci.registry.errors import TransientError
-from tests.fixtures.faultproxy import BY_DIGEST, FaultProxy, Trickle
+from tests.conftest import CliResult, run_cli
+from tests.fixtures.faultproxy import BY_DIGEST, FaultProxy, Hang, Trickle
 from tests.fixtures.registry import Registry
 from tests.unit.registry_fake import image
 
@@ -114,3 +115,28 @@ def test_a_slow_but_steady_blob_above_the_minimum_rate_completes(
         assert b"".join(chunks) == data
     assert time.monotonic() - began > 1.0  # longer than the 1 s timeout, yet allowed
     assert proxy.count("GET", BY_DIGEST) == 1  # in one answer: nothing was cut and resumed
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_the_overall_deadline_ends_a_command_that_hangs(
+    how: str, proxy: FaultProxy, registry: Registry, repo: str
+) -> None:
+    stage(registry, repo, b"layer for the hang")
+    proxy.add(Hang(), method="GET", path="/manifests/v1", times=None)
+    args = ["resolve", proxy.ref(repo, "v1"), "--registry-timeout", "30"]
+    env: dict[str, str | None] = {}
+    if how == "flag":
+        args += ["--deadline", "2"]
+    else:
+        env["DIGESTGATE_DEADLINE"] = "2"
+    began = time.monotonic()
+    result = bounded(20, lambda: run_cli(*args, env=env))
+    assert isinstance(result, CliResult), result
+    assert result.code == 3
+    first = result.stderr.splitlines()[0]
+    assert first == (
+        "digestgate: error: the deadline of 2 s for registry work passed during "
+        f"GET http://{proxy.host}/v2/{repo}/manifests/v1"
+    )
+    assert "--deadline (DIGESTGATE_DEADLINE)" in result.stderr
+    assert 2.0 <= time.monotonic() - began < 5.0
