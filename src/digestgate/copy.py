@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -315,20 +315,36 @@ def _copy_blob(
     elif target.has_blob(blob.digest):
         report._blob(blob, "skipped")
     else:
-        with source.open_blob(blob) as chunks:
-            target.put_blob(blob, _counted(chunks, progress))
+        target.put_blob(blob, _Reopenable(source, blob, progress))
         report._blob(blob, "uploaded")
         return
     if progress is not None:
         progress.advance(blob.size)
 
 
-def _counted(chunks: Iterable[bytes], progress: ProgressSink | None) -> Iterator[bytes]:
-    for chunk in chunks:
-        interrupt.check()  # SIGTERM: stop between chunks; the writer removes its partial file
-        yield chunk
-        if progress is not None:
-            progress.advance(len(chunk))
+class _Reopenable:
+    """A source blob that every ``iter()`` opens afresh, so an upload can retry or resume.
+
+    Each pass is a complete, verified read of the source (a download that breaks is
+    resumed by the store itself). Progress counts each byte once, however many passes.
+    """
+
+    def __init__(self, source: ImageStore, blob: Descriptor, progress: ProgressSink | None):
+        self._source = source
+        self._blob = blob
+        self._progress = progress
+        self._counted = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self._source.open_blob(self._blob) as chunks:
+            done = 0
+            for chunk in chunks:
+                interrupt.check()  # SIGTERM: stop; the writer drops its partial file
+                yield chunk
+                done += len(chunk)
+                if self._progress is not None and done > self._counted:
+                    self._progress.advance(done - self._counted)
+                    self._counted = done
 
 
 def _put_manifest(target: ImageStore, manifest: Manifest) -> None:

@@ -27,6 +27,7 @@ from digestgate.oci import media
 from digestgate.oci.layout import LayoutStore
 from digestgate.oci.manifest import Descriptor, build_artifact_manifest, build_index
 from digestgate.oci.registry import transport as transport_module
+from digestgate.oci.registry import urls
 from digestgate.tagplan import TagPlan
 from tests.conftest import CliResult, run_cli
 from tests.fixtures.deadline import within
@@ -121,9 +122,7 @@ class Lab:
 
         monkeypatch.setattr(cli_options, "store_options_from", patched)
         # Loading the system CA bundle is most of a run against the in-process registry.
-        monkeypatch.setattr(
-            transport_module, "_ssl_context", functools.cache(transport_module._ssl_context)
-        )
+        monkeypatch.setattr(transport_module, "ssl_context", functools.cache(urls.ssl_context))
         self.digests: dict[str, Digest] = {}
         for name in ("backend", "frontend"):
             raw, blobs = image(name.encode())

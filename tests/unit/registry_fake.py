@@ -44,6 +44,7 @@ class FakeRegistry:
     referrers_page: int = 1000
     filters_applied: bool = True
     tags_page: int = 1000
+    ranges: bool = True  # answer ``Range: bytes=N-`` on blob GETs with 206
     manifests: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
     blobs: dict[str, dict[str, bytes]] = field(default_factory=dict)
     uploads: dict[str, bytearray] = field(default_factory=dict)
@@ -178,6 +179,11 @@ class FakeRegistry:
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(data))
             return httpx.Response(200, headers=headers)
+        wanted = re.fullmatch(r"bytes=(\d+)-", request.headers.get("range", ""))
+        if self.ranges and wanted and int(wanted[1]) < len(data):
+            start = int(wanted[1])
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            return httpx.Response(206, headers=headers, content=data[start:])
         return httpx.Response(200, headers=headers, content=data)
 
     def _new_session(self, name: str) -> httpx.Response:
@@ -202,6 +208,11 @@ class FakeRegistry:
         if request.method == "DELETE":
             del self.uploads[uuid]
             return httpx.Response(204)
+        if request.method == "GET":  # the session's status (what it holds so far)
+            self._next += 1
+            location = f"/v2/{name}/blobs/uploads/{uuid}?_state=SECRETSTATE{self._next}"
+            held = f"0-{len(buffer) - 1}" if buffer else "0-0"
+            return httpx.Response(204, headers={"Location": location, "Range": held})
         body = request.read()
         if request.method == "PATCH":
             start = int(request.headers["content-range"].split("-")[0])

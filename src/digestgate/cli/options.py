@@ -1,8 +1,10 @@
 """Shared click options for commands that talk to registries.
 
 ``@registry_options`` adds ``--insecure-registry``, ``--tls-registry``, ``--ca-bundle``,
-``--registry-timeout`` and ``--docker-config`` and hands the command one ``store_options``
-argument (a :class:`~digestgate.oci.open.StoreOptions`). Each option may also come from a
+``--registry-timeout``, ``--registry-min-rate``, ``--deadline`` and ``--docker-config`` and
+hands the command one ``store_options`` argument (a :class:`~digestgate.oci.open.StoreOptions`).
+Numbers must be finite and within a sane range: ``nan``, ``inf`` or ``1e308`` are exit 2
+while the flags are parsed, before any connection. Each option may also come from a
 ``DIGESTGATE_*`` variable shown in ``--help``; credentials never do (they are read from the
 Docker config or DIGESTGATE_REGISTRY_HOST/USERNAME/PASSWORD by the registry client). Those
 variables are checked here, so a half configuration is exit 2 before any connection.
@@ -11,6 +13,7 @@ variables are checked here, so a half configuration is exit 2 before any connect
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -24,7 +27,58 @@ from digestgate.oci.registry.credentials import environment_credentials
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_NAMES = ("insecure_registry", "tls_registry", "ca_bundle", "registry_timeout", "docker_config")
+_NAMES = (
+    "insecure_registry",
+    "tls_registry",
+    "ca_bundle",
+    "registry_timeout",
+    "registry_min_rate",
+    "deadline",
+    "docker_config",
+)
+
+#: (lowest, lowest allowed itself, highest) per number option.
+MAX_TIMEOUT = 3600.0
+MAX_DEADLINE = 7 * 24 * 3600.0
+MAX_MIN_RATE = 10.0 * 1024**3
+_LIMITS: dict[str, tuple[float, bool, float]] = {
+    "--registry-timeout": (0.0, False, MAX_TIMEOUT),
+    "--registry-min-rate": (0.0, True, MAX_MIN_RATE),
+    "--deadline": (0.0, False, MAX_DEADLINE),
+}
+
+
+def number_problem(flag: str, value: float) -> str | None:
+    """Why ``value`` is not acceptable for ``flag`` (None when it is)."""
+    low, inclusive, high = _LIMITS[flag]
+    bound = f"{'at least' if inclusive else 'more than'} {low:g} and at most {high:g}"
+    if not math.isfinite(value) or value < low or value > high or (value == low and not inclusive):
+        return f"{flag} must be a number {bound}, not {value:g}"
+    return None
+
+
+class Number(click.ParamType[float]):
+    """A finite float within the flag's range (env values are checked the same way)."""
+
+    name = "number"
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(str(value).strip())
+            except ValueError:
+                self.fail(f"{str(value)[:40]!r} is not a number", param, ctx)
+        problem = number_problem(self.flag, number)
+        if problem is not None:
+            self.fail(problem.removeprefix(f"{self.flag} "), param, ctx)
+        return number
 
 
 def store_options_from(
@@ -34,6 +88,8 @@ def store_options_from(
     registry_timeout: float | None = None,
     docker_config: str | None = None,
     environ: Mapping[str, str] | None = None,
+    registry_min_rate: float | None = None,
+    deadline: float | None = None,
 ) -> StoreOptions:
     """Build :class:`StoreOptions` from the values of the registry options.
 
@@ -54,14 +110,22 @@ def store_options_from(
             raise UsageError(
                 f"--ca-bundle {ca_bundle[:200]} is not a regular file", hint="pass a PEM file"
             )
-    if registry_timeout is not None and registry_timeout <= 0:
-        raise UsageError("--registry-timeout must be positive", hint="give seconds, for example 30")
+    for flag, value in (
+        ("--registry-timeout", registry_timeout),
+        ("--registry-min-rate", registry_min_rate),
+        ("--deadline", deadline),
+    ):
+        problem = None if value is None else number_problem(flag, value)
+        if problem is not None:
+            raise UsageError(problem, hint="see digestgate COMMAND --help for the range")
     environment_credentials(os.environ if environ is None else environ)
     return StoreOptions(
         insecure_hosts=frozenset(h.strip().lower() for h in insecure_registry if h.strip()),
         tls_hosts=frozenset(h.strip().lower() for h in tls_registry if h.strip()),
         ca_bundle=ca_bundle,
         timeout=registry_timeout if registry_timeout is not None else StoreOptions.timeout,
+        min_rate=registry_min_rate if registry_min_rate is not None else StoreOptions.min_rate,
+        deadline=deadline,
         docker_config=docker_config,
     )
 
@@ -78,6 +142,8 @@ def registry_options(func: F) -> F:
             ca_bundle=values["ca_bundle"],
             registry_timeout=values["registry_timeout"],
             docker_config=values["docker_config"],
+            registry_min_rate=values["registry_min_rate"],
+            deadline=values["deadline"],
         )
         return func(*args, **kwargs)
 
@@ -110,11 +176,30 @@ def registry_options(func: F) -> F:
         ),
         click.option(
             "--registry-timeout",
-            type=float,
+            type=Number("--registry-timeout"),
             metavar="SECONDS",
             envvar="DIGESTGATE_REGISTRY_TIMEOUT",
             show_envvar=True,
-            help="Timeout of each registry request (default 30).",
+            help="Seconds a registry has to answer a request, and the window over which "
+            "--registry-min-rate is measured (default 30, at most 3600).",
+        ),
+        click.option(
+            "--registry-min-rate",
+            type=Number("--registry-min-rate"),
+            metavar="BYTES",
+            envvar="DIGESTGATE_REGISTRY_MIN_RATE",
+            show_envvar=True,
+            help="Bytes per second a transfer must average over each --registry-timeout "
+            "window (default 16384; 0: only a full stall fails).",
+        ),
+        click.option(
+            "--deadline",
+            type=Number("--deadline"),
+            metavar="SECONDS",
+            envvar="DIGESTGATE_DEADLINE",
+            show_envvar=True,
+            help="Give up all registry work after this many seconds, exit 3 "
+            "(default: no limit; at most 604800).",
         ),
         click.option(
             "--docker-config",

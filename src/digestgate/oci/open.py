@@ -5,6 +5,7 @@ Heavy modules (the HTTP client) are imported only when a registry location is op
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -23,12 +24,20 @@ class StoreOptions:
     ``insecure_hosts``: hosts (``host[:port]``) reached over plain HTTP even though they are
     not loopback. Loopback hosts (``localhost``, ``127.0.0.0/8``, ``[::1]``) always use plain
     HTTP unless listed in ``tls_hosts``. ``ca_bundle``: a PEM file of extra trusted CAs.
+
+    Deadlines (docs/reliability.md): an answer's headers must arrive within ``timeout``
+    seconds, and then every ``timeout``-second window of a body must carry at least
+    ``min_rate * timeout`` bytes. ``deadline`` bounds all registry work of a session
+    (seconds from :class:`Stores` creation); None means no overall bound. ``retries``
+    further attempts follow a transient failure, ``backoff`` seconds apart, doubling.
     """
 
     insecure_hosts: frozenset[str] = frozenset()
     tls_hosts: frozenset[str] = frozenset()
     ca_bundle: str | None = None
     timeout: float = 30.0
+    min_rate: float = 16 * 1024
+    deadline: float | None = None
     retries: int = 4
     backoff: float = 0.5
     docker_config: str | None = None
@@ -41,6 +50,10 @@ class Stores:
 
     def __init__(self, options: StoreOptions | None = None) -> None:
         self.options = options or StoreOptions()
+        #: When all registry work of this session must be done (``time.monotonic``).
+        self.deadline_at = (
+            None if self.options.deadline is None else time.monotonic() + self.options.deadline
+        )
         self._clients: dict[str, RegistryClient] = {}
         self._open: dict[str, ImageStore] = {}
 
@@ -50,7 +63,7 @@ class Stores:
         if client is None:
             from digestgate.oci.registry.client import RegistryClient
 
-            client = RegistryClient(registry, self.options)
+            client = RegistryClient(registry, self.options, deadline_at=self.deadline_at)
             self._clients[registry] = client
         return client
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from digestgate.errors import AuthError, RegistryError
+from digestgate.oci.registry import tokenservice
 from digestgate.oci.registry.challenge import Challenge
 from digestgate.oci.registry.credentials import Credentials
 from digestgate.oci.registry.errors import auth_hint, error_for, json_object, redact_url
@@ -140,7 +141,7 @@ class Authenticator:
         if realm is None:
             raise RegistryError(f"{self.registry}: no token realm known")
         creds = self.credentials()
-        realm_url = t.token_realm(realm, with_credentials=creds is not None)
+        realm_url = tokenservice.realm_url(t, realm, with_credentials=creds is not None)
         self.token_requests.append(tuple(scopes))
         params: list[tuple[str, str]] = []
         if self._service:
@@ -156,10 +157,10 @@ class Authenticator:
             }
             if self._service:
                 form["service"] = self._service
-            status, body = t.token_request("POST", realm_url, data=form)
+            status, body = tokenservice.request(t, "POST", realm_url, data=form)
         else:
             basic = (creds.username, creds.password) if creds is not None else None
-            status, body = t.token_request("GET", realm_url, params=params, basic=basic)
+            status, body = tokenservice.request(t, "GET", realm_url, params=params, basic=basic)
         if status != 200:
             err = error_for("GET", redact_url(realm), status, body, registry=self.registry)
             if status in (400, 401, 403):

@@ -42,7 +42,10 @@ class RegistryClient:
         environ: Mapping[str, str] | None = None,
         chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        deadline_at: float | None = None,
     ) -> None:
+        """``deadline_at`` (on ``clock``) ends all registry work; by default it is
+        ``options.deadline`` seconds from now, when that is set."""
         self.registry = registry
         self.options = options
         self.chunk_threshold = chunk_threshold
@@ -56,7 +59,11 @@ class RegistryClient:
                 registry, docker_config=options.docker_config, environ=environ
             )
 
-        self.transport = Transport(registry, options, credentials, sleep=sleep, clock=clock)
+        if deadline_at is None and options.deadline is not None:
+            deadline_at = clock() + options.deadline
+        self.transport = Transport(
+            registry, options, credentials, sleep=sleep, clock=clock, deadline_at=deadline_at
+        )
 
     def repository(self, name: str) -> RegistryRepository:
         """The store for repository ``name`` on this registry."""

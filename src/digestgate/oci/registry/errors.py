@@ -44,6 +44,32 @@ def redact_text(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class TransientError(RegistryError):
+    """A failure a later attempt may not meet: 429, a 5xx, a lost connection, a request
+    that was too slow. ``retry_after`` is what the registry asked to wait, if anything."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class BrokenBodyError(TransientError):
+    """An answer's body broke off, or came too slowly, while it was being read: the request
+    and the read are retried together."""
+
+
+class DeadlineError(RegistryError):
+    """The overall deadline for registry work (``--deadline``) passed: never retried."""
+
+
 def json_object(body: bytes, bad: Exception) -> dict[str, Any]:
     """Parse a registry's JSON answer strictly; raise ``bad`` unless it is an object."""
     try:
@@ -85,9 +111,16 @@ def summarize_body(body: bytes) -> tuple[str, str | None]:
 
 
 def error_for(
-    method: str, url: object, status: int, body: bytes, *, registry: str
+    method: str,
+    url: object,
+    status: int,
+    body: bytes,
+    *,
+    registry: str,
+    retry_after: float | None = None,
 ) -> RegistryError:
-    """The error a failed answer stands for: 404 NotFound, 401/403 Auth, else Registry."""
+    """The error a failed answer stands for: 404 NotFound, 401/403 Auth, 429/5xx Transient,
+    else Registry."""
     summary, code = summarize_body(body)
     message = f"{method} {redact_url(url)}: HTTP {status}"
     if summary:
@@ -100,9 +133,8 @@ def error_for(
         return AuthError(message, hint=auth_hint(registry), status=status, code=code)
     if status == 429 or status >= 500:
         hint = "the registry is overloaded or failing; retry later"
-    else:
-        hint = "the registry refused the request"
-    return RegistryError(message, hint=hint, status=status, code=code)
+        return TransientError(message, hint=hint, status=status, code=code, retry_after=retry_after)
+    return RegistryError(message, hint="the registry refused the request", status=status, code=code)
 
 
 def auth_hint(registry: str) -> str:

@@ -109,15 +109,17 @@ def _api(
         if pages == MAX_PAGES:
             raise _incomplete(repo, subject, f"span more than {MAX_PAGES} pages")
         pages += 1
-        response = t.send("GET", url, scopes=repo.pull, headers={"Accept": media.OCI_INDEX})
-        try:
-            if response.status_code == 404 and pages == 1:
-                return None
-            if response.status_code != 200:
-                raise t.fail(response)
-            raw = t.read_capped(response, MAX_MANIFEST_SIZE)
-        finally:
-            response.close()
+        fetched = t.fetch(
+            "GET",
+            url,
+            scopes=repo.pull,
+            headers={"Accept": media.OCI_INDEX},
+            cap=MAX_MANIFEST_SIZE,
+            absent=(404,) if pages == 1 else (),
+        )
+        if fetched is None:
+            return None
+        response, raw = fetched
         what = f"the referrers of {subject.short} in {repo.name}"
         index = _as_index(parse_manifest(raw, response.headers.get("content-type")), what)
         found.extend(d for d in index.manifests if _matches(d, artifact_type))

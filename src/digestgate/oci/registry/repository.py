@@ -2,8 +2,10 @@
 
 Manifests are fetched with GET (never trusted from HEAD), read with a 4 MiB cap while
 streaming, and hashed from the exact bytes received. ``Docker-Content-Digest`` is only ever
-compared against that hash: a disagreement is an :class:`IntegrityError`. Blobs stream in
-chunks with size and digest checked as they arrive and at the end.
+compared against that hash: a disagreement is an :class:`IntegrityError`. An answer that
+breaks off is fetched again, and bytes that hash wrongly are fetched once more before that
+error is raised. Blobs stream in chunks with size and digest checked as they arrive and at
+the end, resuming where a broken download stopped (:mod:`~digestgate.oci.registry.blobread`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from digestgate.oci.manifest import (
 )
 from digestgate.oci.registry import referrers, upload
 from digestgate.oci.registry.auth import Scopes, pull_scope, push_scope
+from digestgate.oci.registry.blobread import BlobReader
 from digestgate.oci.registry.errors import json_object
 from digestgate.oci.registry.transport import Transport, header_int, next_link
 from digestgate.oci.store import ImageStore
@@ -34,7 +37,6 @@ from digestgate.reference import ImageReference, validate_tag
 if TYPE_CHECKING:
     from digestgate.oci.registry.client import RegistryClient
 
-BLOB_CHUNK: Final = 1024 * 1024
 MAX_TAG_PAGES: Final = 100
 MAX_TAG_LIST: Final = 4 * 1024 * 1024
 
@@ -91,33 +93,48 @@ class RegistryRepository(ImageStore):
     # -- manifests ---------------------------------------------------------------------------
 
     def fetch_manifest(self, reference: str | Digest) -> Manifest:
-        """GET a manifest by tag or digest, hash the bytes, verify, parse."""
+        """GET a manifest by tag or digest, hash the bytes, verify, parse.
+
+        Bytes that hash to something else (than the digest asked for, or than the
+        registry's ``Docker-Content-Digest``) are fetched once more before the
+        :class:`IntegrityError`: a fault on the way is not mistaken for wrong content.
+        """
         if isinstance(reference, Digest) and reference in self._known:
             return self._known[reference]
-        t = self.transport
         what = (
             f"manifest {self.name}:{reference}"
             if isinstance(reference, str)
             else (f"manifest {self.name}@{reference}")
         )
-        response = t.send(
-            "GET",
-            self.url(f"manifests/{reference}"),
-            scopes=self.pull,
-            headers={"Accept": media.MANIFEST_ACCEPT, "Accept-Encoding": "identity"},
-        )
-        try:
-            if response.status_code != 200:
-                raise t.fail(response)
+        attempts = min(2, 1 + max(0, self.client.options.retries))
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._fetch_manifest(reference, what)
+            except IntegrityError:
+                if attempt >= attempts:
+                    raise
+            self.transport.pause(attempt, None, f"GET {what}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fetch_manifest(self, reference: str | Digest, what: str) -> Manifest:
+        def check(response: httpx.Response) -> None:
             announced = header_int(response.headers.get("content-length"))
             if announced is not None and announced > MAX_MANIFEST_SIZE:
                 raise InvalidManifestError(
                     f"{what}: {announced} bytes is over the {MAX_MANIFEST_SIZE}-byte limit",
                     hint="digestgate refuses manifests over 4 MiB",
                 )
-            raw = t.read_capped(response, MAX_MANIFEST_SIZE)
-        finally:
-            response.close()
+
+        fetched = self.transport.fetch(
+            "GET",
+            self.url(f"manifests/{reference}"),
+            scopes=self.pull,
+            headers={"Accept": media.MANIFEST_ACCEPT, "Accept-Encoding": "identity"},
+            cap=MAX_MANIFEST_SIZE,
+            check=check,
+        )
+        assert fetched is not None
+        response, raw = fetched
         expected = reference if isinstance(reference, Digest) else None
         computed = Digest.of(raw, expected.algorithm if expected else "sha256")
         if expected is not None and computed != expected:
@@ -212,15 +229,10 @@ class RegistryRepository(ImageStore):
         pages = 0
         while url is not None and pages < MAX_TAG_PAGES:
             pages += 1
-            response = t.send("GET", url, scopes=self.pull)
-            try:
-                if response.status_code == 404:
-                    return sorted(tags)
-                if response.status_code != 200:
-                    raise t.fail(response)
-                body = t.read_capped(response, MAX_TAG_LIST)
-            finally:
-                response.close()
+            fetched = t.fetch("GET", url, scopes=self.pull, cap=MAX_TAG_LIST, absent=(404,))
+            if fetched is None:
+                return sorted(tags)
+            response, body = fetched
             tags.update(_parse_tags(body, self.name))
             url = next_link(response)
         return sorted(tags)
@@ -245,44 +257,17 @@ class RegistryRepository(ImageStore):
 
     @contextmanager
     def open_blob(self, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:
-        """Stream a blob; digest and size are checked as bytes arrive and at the end."""
-        t = self.transport
-        response = t.send(
-            "GET",
-            self.url(f"blobs/{descriptor.digest}"),
-            scopes=self.pull,
-            headers={"Accept-Encoding": "identity"},
-            follow_redirects=True,
-        )
-        try:
-            if response.status_code != 200:
-                raise t.fail(response)
-            announced = header_int(response.headers.get("content-length"))
-            if announced is not None and announced != descriptor.size:
-                raise IntegrityError(
-                    f"blob {descriptor.digest}: the registry announces {announced} bytes, "
-                    f"expected {descriptor.size}",
-                    hint="the registry serves different content for this digest",
-                )
-            yield self._verified(response, descriptor)
-        finally:
-            response.close()
+        """Stream a blob; digest and size are checked as bytes arrive and at the end.
 
-    def _verified(self, response: httpx.Response, descriptor: Descriptor) -> Iterator[bytes]:
-        hasher = descriptor.digest.hasher()
-        what = f"blob {descriptor.digest}"
+        A download that breaks off is resumed where it stopped (with ``Range`` where the
+        registry honours it); the checks cover exactly the bytes handed out.
+        """
+        reader = BlobReader(self, descriptor)
+        reader.open()
         try:
-            for chunk in response.iter_bytes(BLOB_CHUNK):
-                if hasher.size + len(chunk) > descriptor.size:
-                    raise IntegrityError(
-                        f"{what}: more than the expected {descriptor.size} bytes",
-                        hint="the registry serves different content for this digest",
-                    )
-                hasher.update(chunk)
-                yield chunk
-        except httpx.TransportError as exc:
-            raise self.transport.unreachable(exc) from exc
-        hasher.check(descriptor.digest, descriptor.size, what=what)
+            yield reader.chunks()
+        finally:
+            reader.close()
 
     def put_blob(self, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
         """Upload a blob (monolithic or chunked), verifying what is sent."""

@@ -1,40 +1,72 @@
-"""HTTP for one registry host: scheme choice, TLS, timeouts, auth, retries, redirects.
+"""HTTP for one registry host: scheme choice, TLS, deadlines, auth, retries, redirects.
 
-Every request has a timeout. Replayable requests (no body, or a body held in memory) are
-retried with exponential backoff and jitter on 429 (honouring ``Retry-After``, capped), 5xx
-and connection errors. Streaming uploads are never resent here: the upload code restarts the
-whole session instead. Redirects are followed by hand and ``Authorization`` is only ever sent
-to the registry's own origin (distribution-spec main, "Pulling blobs"); credentials go to a
-token service on another host only over HTTPS (:meth:`Transport.token_realm`).
+Every request runs under a wall-clock :class:`~digestgate.oci.registry.wallclock.Watch`
+(headers within the timeout, then a minimum transfer rate) and under the session's overall
+deadline. Replayable requests (no body, or a body held in memory) are retried with
+exponential backoff and jitter on 429 and 503 (honouring ``Retry-After``, capped), other 5xx,
+connection errors and requests that were too slow; :meth:`Transport.fetch` retries the
+request and the read of its body together, so an answer that breaks off mid-body is fetched
+again. Streaming uploads are never resent here: the upload code queries the session and
+resumes or restarts it. Redirects are followed by hand and ``Authorization`` is only ever
+sent to the registry's own origin (distribution-spec main, "Pulling blobs"); credentials go
+to a token service on another host only over HTTPS (:meth:`Transport.token_realm`).
 """
 
 from __future__ import annotations
 
-import email.utils
-import ipaddress
 import logging
 import random
-import re
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
 import httpx
 
 from digestgate import __version__
-from digestgate.errors import AuthError, ConfigError, RegistryError
+from digestgate.errors import AuthError, RegistryError
 from digestgate.oci.open import StoreOptions
 from digestgate.oci.registry.auth import Authenticator, Scopes
 from digestgate.oci.registry.challenge import parse_challenges
 from digestgate.oci.registry.credentials import Credentials
 from digestgate.oci.registry.errors import (
     MAX_ERROR_BODY,
+    BrokenBodyError,
+    DeadlineError,
+    TransientError,
     auth_hint,
     error_for,
     redact_text,
     redact_url,
 )
+from digestgate.oci.registry.urls import (
+    base_url,
+    header_int,
+    is_loopback,
+    join_url,
+    next_link,
+    retry_after,
+    split_host,
+    ssl_context,
+)
+from digestgate.oci.registry.wallclock import (
+    WATCH,
+    Watch,
+    network_transport,
+    scope,
+    scoped_body,
+    scoped_read,
+)
+
+__all__ = [
+    "Transport",
+    "base_url",
+    "header_int",
+    "is_loopback",
+    "join_url",
+    "next_link",
+    "split_host",
+]
 
 log = logging.getLogger("digestgate.registry")
 
@@ -42,108 +74,12 @@ USER_AGENT: Final = f"digestgate/{__version__}"
 MAX_REDIRECTS: Final = 5
 RETRY_AFTER_CAP: Final = 30.0
 BACKOFF_CAP: Final = 20.0
-MAX_TOKEN_RESPONSE: Final = 256 * 1024
-_DOCKER_HUB_API: Final = "registry-1.docker.io"
-_LINK_NEXT_RE: Final = re.compile(r'<([^>]*)>\s*;[^,]*\brel\s*=\s*"?next"?', re.IGNORECASE)
-#: A DNS name or an IP literal (httpx gives IPv6 hosts without brackets).
-_REALM_HOST_RE: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+")
-
-
-def join_url(response: httpx.Response, value: str, what: str) -> httpx.URL:
-    """A URL a registry sent (absolute or relative), resolved against its request.
-
-    A malformed one is the registry's fault: :class:`RegistryError`, never a traceback.
-    """
-    try:
-        return response.request.url.join(value)
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise RegistryError(
-            f"{response.request.method} {redact_url(response.request.url)}: "
-            f"the registry sent a malformed {what}",
-            hint="the registry does not follow the distribution spec",
-        ) from exc
-
-
-def header_int(value: str | None) -> int | None:
-    """A non-negative integer header value (ASCII digits only), else None.
-
-    More than 18 digits (over any size a registry can mean) reads as 10**18, so a hostile
-    header is still "too large" for every cap and never reaches Python's int-digit limit.
-    """
-    if value and value.isascii() and value.isdigit():
-        return int(value) if len(value) <= 18 else 10**18
-    return None
-
-
-def next_link(response: httpx.Response) -> httpx.URL | None:
-    """The ``Link: <...>; rel="next"`` target (RFC 8288), resolved against the request."""
-    for value in response.headers.get_list("link"):
-        match = _LINK_NEXT_RE.search(value)
-        if match:
-            return join_url(response, match.group(1), "Link header")
-    return None
-
-
-def split_host(registry: str) -> str:
-    """The host part of ``host[:port]`` (brackets removed from IPv6 literals)."""
-    if registry.startswith("["):
-        return registry[1:].partition("]")[0]
-    return registry.rpartition(":")[0] if registry.count(":") == 1 else registry
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost``, 127.0.0.0/8 or ::1."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _listed(registry: str, hosts: Iterable[str]) -> bool:
-    names = {h.strip().lower() for h in hosts}
-    return registry.lower() in names or split_host(registry).lower() in names
-
-
-def base_url(registry: str, options: StoreOptions) -> str:
-    """``http://`` only for loopback and insecure hosts (unless listed as TLS), else https."""
-    host = _DOCKER_HUB_API if registry == "docker.io" else registry
-    plain = is_loopback(split_host(registry)) or _listed(registry, options.insecure_hosts)
-    if _listed(registry, options.tls_hosts):
-        plain = False
-    return f"{'http' if plain else 'https'}://{host}"
-
-
-def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_bundle:
-        try:
-            context.load_verify_locations(cafile=ca_bundle)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                f"cannot load CA bundle {ca_bundle}: {exc}",
-                hint="--ca-bundle needs a readable PEM file of CA certificates",
-            ) from exc
-    return context
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+#: A socket timeout this close to the request's deadline was that deadline firing.
+TIMER_SLACK: Final = 0.05
 
 
 class Transport:
-    """An ``httpx.Client`` bound to one registry, with auth and retries."""
+    """An ``httpx.Client`` bound to one registry, with auth, deadlines and retries."""
 
     def __init__(
         self,
@@ -153,32 +89,36 @@ class Transport:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        deadline_at: float | None = None,
     ) -> None:
         self.registry = registry
         self.options = options
         self.base = httpx.URL(base_url(registry, options))
         self._sleep = sleep
+        self._clock = clock
+        #: When all registry work must be done (on ``clock``); None: no overall deadline.
+        self.deadline_at = deadline_at
         self.auth = Authenticator(registry, credentials, clock)
-        # A plain-HTTP registry's client never carries an https request (see _client_for),
+        # A plain-HTTP registry's client never carries an https request (see client_for),
         # so it needs no TLS context: loading the CA bundle costs ~50 ms per process.
         self.client = self._new_client(
-            _ssl_context(options.ca_bundle) if self.base.scheme == "https" else False
+            ssl_context(options.ca_bundle) if self.base.scheme == "https" else None
         )
         self._tls_client: httpx.Client | None = None
         #: Number of requests actually sent (tests count retries with it).
         self.sent = 0
 
-    def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.Client:
+    def _new_client(self, context: ssl.SSLContext | None) -> httpx.Client:
+        transport = self.options.transport
         return httpx.Client(
-            transport=self.options.transport,
-            verify=verify,
+            transport=transport if transport is not None else network_transport(context),
             timeout=httpx.Timeout(self.options.timeout),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
             trust_env=False,
         )
 
-    def _client_for(self, url: httpx.URL | str) -> httpx.Client:
+    def client_for(self, url: httpx.URL | str) -> httpx.Client:
         """The client for a request: https URLs always go through a verifying client.
 
         A plain-HTTP registry may still redirect to (or name a token service on) https; that
@@ -187,7 +127,7 @@ class Transport:
         if self.base.scheme == "https" or httpx.URL(url).scheme != "https":
             return self.client
         if self._tls_client is None:
-            self._tls_client = self._new_client(_ssl_context(self.options.ca_bundle))
+            self._tls_client = self._new_client(ssl_context(self.options.ca_bundle))
         return self._tls_client
 
     def url(self, path: str) -> httpx.URL:
@@ -202,57 +142,70 @@ class Transport:
             self.base.port,
         )
 
-    def token_realm(self, realm: str, *, with_credentials: bool) -> httpx.URL:
-        """The token service URL a challenge named, checked before anything is sent there.
+    # -- deadlines and pauses ------------------------------------------------------------------
 
-        It must be an absolute ``http(s)`` URL without user info. Credentials go to a realm
-        on another host only over HTTPS, as Docker clients do (Docker Hub's registry sends
-        clients to auth.docker.io); over plain HTTP only to the registry's own host, and
-        only where that host may be plain HTTP (loopback, or ``--insecure-registry``).
-        """
-        try:
-            url = httpx.URL(realm)
-        except (httpx.InvalidURL, ValueError):
-            url = None
-        if (
-            url is None
-            or url.scheme not in ("http", "https")
-            or not _REALM_HOST_RE.fullmatch(url.host)
-            or url.userinfo
-        ):
-            raise AuthError(
-                f"{self.registry} named a token service that is not an http(s) URL: "
-                f"{redact_text(redact_url(realm), 120)!r}",
-                hint="the registry's WWW-Authenticate challenge is malformed; check the "
-                "registry address",
-            )
-        if url.scheme == "https" or not with_credentials:
-            return url
-        host = url.host.lower()
-        if host != (self.base.host or "").lower():
-            raise AuthError(
-                f"the token service {redact_url(url)} of {self.registry} is on another host "
-                "and not HTTPS",
-                hint="digestgate sends credentials to a token service on another host only "
-                "over HTTPS; the registry's token realm must be https://",
-            )
-        netloc = f"{host}:{url.port}" if url.port else host
-        if is_loopback(host) or _listed(netloc, self.options.insecure_hosts):
-            return url
-        raise AuthError(
-            f"the token service {redact_url(url)} of {self.registry} is not HTTPS",
-            hint="refusing to send credentials in clear text; list the host with "
-            "--insecure-registry only if that is intended",
+    def watch(self) -> Watch:
+        """A fresh watch for one request (see :mod:`~digestgate.oci.registry.wallclock`)."""
+        return Watch(self.options.timeout, self.options.min_rate, self.deadline_at, self._clock)
+
+    def overdue(self, what: str, *, waiting: float | None = None) -> DeadlineError:
+        """The error for registry work that reached the overall deadline during ``what``."""
+        total = self.options.deadline
+        limit = f"the deadline of {total:g} s" if total is not None else "the deadline"
+        during = f"while waiting {waiting:.1f} s to retry {what}" if waiting else f"during {what}"
+        return DeadlineError(
+            f"{limit} for registry work passed {during}",
+            hint=f"{self.registry} is slow or failing; raise --deadline (DIGESTGATE_DEADLINE) "
+            "or try again later: a re-run continues where this one stopped",
         )
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> None:
+    def check_deadline(self, what: str) -> None:
+        if self.deadline_at is not None and self._clock() >= self.deadline_at:
+            raise self.overdue(what)
+
+    def pause(self, attempt: int, retry_after: float | None, what: str) -> None:
+        """Wait before attempt ``attempt + 1``: ``Retry-After`` (capped) or jittered backoff.
+
+        A wait that would end past the overall deadline is not started.
+        """
         if retry_after is not None:
             delay = min(retry_after, RETRY_AFTER_CAP)
         else:
             base = min(BACKOFF_CAP, self.options.backoff * (2 ** (attempt - 1)))
             delay = base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
-        log.debug("retrying %s in %.2fs (attempt %d)", self.registry, delay, attempt + 1)
+        if self.deadline_at is not None and self._clock() + delay >= self.deadline_at:
+            raise self.overdue(what, waiting=delay)
+        log.debug("retrying %s in %.2fs (attempt %d)", what, delay, attempt + 1)
         self._sleep(delay)
+
+    def lost(self, exc: Exception, watch: Watch, what: str, *, body: bool = False) -> RegistryError:
+        """The error for a transport failure of a request (``body``: while reading it)."""
+        if isinstance(exc, httpx.TimeoutException):
+            watch.remaining(slack=TIMER_SLACK)  # a socket timeout set to the deadline
+        if watch.expired == "overall":
+            return self.overdue(what)
+        kind = BrokenBodyError if body else TransientError
+        if watch.expired == "request":
+            limit = watch.limit
+            if watch.streamed:
+                rate = watch.min_rate / 1024
+                message = f"{what}: slower than {rate:g} KiB/s for {limit:g} s"
+            else:
+                message = f"{what}: no answer within {limit:g} s"
+            return kind(
+                message,
+                hint=f"{self.registry} or the network is stalled or very slow; check it, or "
+                "raise --registry-timeout / lower --registry-min-rate for a slow link",
+            )
+        if body:
+            detail = redact_text(str(exc), 160) or type(exc).__name__
+            return kind(
+                f"{what}: the answer broke off: {type(exc).__name__}: {detail}",
+                hint=f"the connection to {self.registry} is unreliable; try again",
+            )
+        return self.unreachable(exc)
+
+    # -- requests ------------------------------------------------------------------------------
 
     def _send_once(
         self,
@@ -267,7 +220,7 @@ class Transport:
             hdrs = dict(headers)
             if not self.same_origin(url):
                 hdrs.pop("Authorization", None)
-            client = self._client_for(url)
+            client = self.client_for(url)
             request = client.build_request(method, url, headers=hdrs, content=content)
             self.sent += 1
             response = client.send(request, stream=True)
@@ -295,18 +248,22 @@ class Transport:
         follow_redirects: bool = False,
         idempotent: bool = True,
     ) -> httpx.Response:
-        """Send a request with auth and retries; the caller must close the response.
+        """Send a request with auth, a deadline and retries; the caller must close the response.
 
         The response may have any status except a 401 (which becomes :class:`AuthError` once
-        a fresh authentication did not help); a transport failure that outlives the retries
-        becomes :class:`RegistryError`. ``idempotent=False`` (an upload chunk) is sent once:
-        the registry may have applied it even when the answer was lost.
+        a fresh authentication did not help); a transport failure or a request too slow that
+        outlives the retries becomes :class:`TransientError`, the overall deadline
+        :class:`DeadlineError`. ``idempotent=False`` (an upload chunk) is sent once: the
+        registry may have applied it even when the answer was lost. Read the body with
+        :meth:`read_capped` or :meth:`stream`, which keep to the request's deadline.
         """
         replayable = content is None or isinstance(content, bytes)
         attempts = 1 + max(0, self.options.retries) if replayable and idempotent else 1
+        what = f"{method} {redact_url(url)}"
         attempt = 0
         fresh_auth = False
         while True:
+            self.check_deadline(what)
             hdrs = dict(headers or {})
             if self.same_origin(url):
                 if self.auth.needs_token(scopes):
@@ -315,17 +272,22 @@ class Transport:
                 value = self.auth.header(scopes)
                 if value:
                     hdrs["Authorization"] = value
+            watch = self.watch()
+            body = content if replayable else scoped_body(watch, content)  # type: ignore[arg-type]
             try:
-                response = self._send_once(method, url, hdrs, content, follow_redirects)
+                with scope(watch):
+                    response = self._send_once(method, url, hdrs, body, follow_redirects)
             except httpx.TransportError as exc:
+                error = self.lost(exc, watch, what)
                 attempt += 1
-                if attempt >= attempts:
-                    raise self.unreachable(exc) from exc
-                self._backoff(attempt, None)
+                if isinstance(error, DeadlineError) or attempt >= attempts:
+                    raise error from exc
+                self.pause(attempt, None, what)
                 continue
+            response.extensions[WATCH] = watch
             status = response.status_code
             if status == 401:
-                body = self.read_error_body(response)
+                body_bytes = self.read_error_body(response)
                 answered = response.request.url
                 if not self.same_origin(answered):
                     # A redirect target (blob storage, say) asked for credentials. Its
@@ -340,18 +302,54 @@ class Transport:
                         status=401,
                     )
                 if fresh_auth or not replayable:
-                    raise self._auth_failed(method, url, body)
+                    raise self._auth_failed(method, url, body_bytes)
                 challenges = parse_challenges(response.headers.get_list("www-authenticate"))
                 self.auth.on_challenge(challenges, scopes, self)
                 fresh_auth = True
                 continue
             if (status == 429 or status >= 500) and attempt + 1 < attempts:
-                retry_after = _retry_after(response.headers.get("retry-after"))
+                wait = retry_after(response.headers.get("retry-after"))
                 self.read_error_body(response)
                 attempt += 1
-                self._backoff(attempt, retry_after if status in (429, 503) else None)
+                self.pause(attempt, wait if status in (429, 503) else None, what)
                 continue
             return response
+
+    def fetch(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        scopes: Scopes,
+        cap: int,
+        headers: Mapping[str, str] | None = None,
+        absent: tuple[int, ...] = (),
+        check: Callable[[httpx.Response], None] | None = None,
+    ) -> tuple[httpx.Response, bytes] | None:
+        """A small document: the request and the read of its body, retried together.
+
+        Returns the (closed) 200 response and its body, None for a status in ``absent``;
+        any other status raises :meth:`fail`. ``check`` may refuse a response before its
+        body is read. A body that breaks off or comes too slowly is fetched again.
+        """
+        attempts = 1 + max(0, self.options.retries)
+        for attempt in range(1, attempts + 1):
+            response = self.send(method, url, scopes=scopes, headers=headers)
+            try:
+                if response.status_code in absent:
+                    return None
+                if response.status_code != 200:
+                    raise self.fail(response)
+                if check is not None:
+                    check(response)
+                return response, self.read_capped(response, cap)
+            except BrokenBodyError:
+                if attempt >= attempts:
+                    raise
+            finally:
+                response.close()
+            self.pause(attempt, None, f"{method} {redact_url(url)}")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _auth_failed(self, method: str, url: httpx.URL, body: bytes) -> AuthError:
         err = error_for(method, url, 401, body, registry=self.registry)
@@ -362,10 +360,10 @@ class Transport:
             code=err.code,
         )
 
-    def unreachable(self, exc: Exception) -> RegistryError:
+    def unreachable(self, exc: Exception) -> TransientError:
         """The error for a registry that could not be reached (after retries)."""
         detail = redact_text(str(exc), 160) or type(exc).__name__
-        return RegistryError(
+        return TransientError(
             f"cannot reach registry {self.registry}: {type(exc).__name__}: {detail}",
             hint="check the address and the network; for a plain-HTTP or self-signed "
             "registry use --insecure-registry, --tls-registry or --ca-bundle",
@@ -380,29 +378,43 @@ class Transport:
         finally:
             response.close()
 
+    def stream(self, response: httpx.Response) -> Iterator[bytes]:
+        """A body in the chunks the network delivers, under its request's watch.
+
+        Chunks are not gathered into larger ones: progress counts as bytes arrive, so a link
+        just above the minimum rate is never mistaken for a stalled one. A break is
+        :class:`BrokenBodyError` (:class:`DeadlineError` once the overall deadline passed).
+        """
+        watch = response.extensions.get(WATCH)
+        if not isinstance(watch, Watch):
+            watch = self.watch()
+        what = f"{response.request.method} {redact_url(response.request.url)}"
+        try:
+            yield from scoped_read(watch, iter(response.iter_bytes()))
+        except httpx.TransportError as exc:
+            raise self.lost(exc, watch, what, body=True) from exc
+
     def read_capped(self, response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
         """Read a streamed body, refusing (or cutting, with ``truncate``) beyond ``cap``."""
         parts: list[bytes] = []
         size = 0
-        try:
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > cap:
-                    if truncate:
-                        parts.append(chunk[: cap - (size - len(chunk))])
-                        break
-                    raise RegistryError(
-                        f"{response.request.method} {redact_url(response.request.url)}: "
-                        f"response larger than {cap} bytes",
-                        hint="the registry served more than digestgate accepts",
-                    )
-                parts.append(chunk)
-        except httpx.TransportError as exc:
-            raise self.unreachable(exc) from exc
+        for chunk in self.stream(response):
+            size += len(chunk)
+            if size > cap:
+                if truncate:
+                    parts.append(chunk[: cap - (size - len(chunk))])
+                    break
+                raise RegistryError(
+                    f"{response.request.method} {redact_url(response.request.url)}: "
+                    f"response larger than {cap} bytes",
+                    hint="the registry served more than digestgate accepts",
+                )
+            parts.append(chunk)
         return b"".join(parts)
 
     def fail(self, response: httpx.Response) -> RegistryError:
         """The error for an unexpected answer (reads a capped body and closes it)."""
+        wait = retry_after(response.headers.get("retry-after"))
         body = self.read_error_body(response)
         return error_for(
             response.request.method,
@@ -410,49 +422,8 @@ class Transport:
             response.status_code,
             body,
             registry=self.registry,
+            retry_after=wait if response.status_code in (429, 503) else None,
         )
-
-    def token_request(
-        self,
-        method: str,
-        realm: httpx.URL,
-        *,
-        params: list[tuple[str, str]] | None = None,
-        data: dict[str, str] | None = None,
-        basic: tuple[str, str] | None = None,
-    ) -> tuple[int, bytes]:
-        """A request to a token service (retried like any other); status and capped body.
-
-        ``realm`` has passed :meth:`token_realm`. A redirect is not followed: it ends the
-        request like any other answer that is not 200.
-        """
-        attempts = 1 + max(0, self.options.retries)
-        for attempt in range(1, attempts + 1):
-            # The realm's own query is kept (as Docker clients do); ours is added to it.
-            url = realm.copy_merge_params(tuple(params or ()))
-            client = self._client_for(url)
-            request = client.build_request(method, url, data=data)
-            if basic is not None:
-                request = next(httpx.BasicAuth(*basic).auth_flow(request))
-            try:
-                self.sent += 1
-                response = client.send(request, stream=True)
-            except httpx.TransportError as exc:
-                if attempt >= attempts:
-                    raise self.unreachable(exc) from exc
-                self._backoff(attempt, None)
-                continue
-            if (response.status_code == 429 or response.status_code >= 500) and (
-                attempt < attempts
-            ):
-                self.read_error_body(response)
-                self._backoff(attempt, _retry_after(response.headers.get("retry-after")))
-                continue
-            try:
-                return response.status_code, self.read_capped(response, MAX_TOKEN_RESPONSE)
-            finally:
-                response.close()
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Close the connection pools."""

@@ -5,15 +5,26 @@ Monolithic: ``POST /blobs/uploads/`` then one streaming ``PUT <Location>&digest=
 ``PATCH`` with ``Content-Range`` and the newest ``Location`` each time, then ``PUT ?digest=``.
 ``Location`` is used verbatim (absolute or relative). The bytes sent are hashed and counted
 on the way: more bytes than the descriptor says stop the upload at once, and a wrong digest
-or size is detected before the upload is committed. A failed session is abandoned (DELETE)
-and, when the source can be read again, the whole upload restarts; a chunk is never resent.
+or size is detected before the upload is committed.
+
+An upload request is never resent blindly: the registry may have applied it although the
+answer was lost. After a transient failure (429 or 503, honouring ``Retry-After``; another
+5xx; a lost connection; a request that was too slow) the blob is looked for first (a commit
+whose answer was lost). Then a chunked upload asks the registry how much it holds
+(``GET <Location>``: 204 with ``Range: 0-<last>``, distribution-spec 1.1 "Pushing a blob in
+chunks") and goes on from there; a session the registry no longer knows (404, or 400 as the
+reference registry answers once a chunk was partly stored) and a monolithic upload start
+again. Either way the source is read again from its start, the bytes the registry already
+holds hashed but not sent; a one-shot iterator cannot be read twice, so its upload gets one
+attempt. An attempt that got further than any before restores the retry budget.
 """
 
 from __future__ import annotations
 
 import logging
-import random
+import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import httpx
@@ -22,6 +33,7 @@ from digestgate.digest import DigestHasher
 from digestgate.errors import IntegrityError, NotFoundError, RegistryError
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.registry.auth import mount_scopes
+from digestgate.oci.registry.errors import TransientError
 from digestgate.oci.registry.transport import header_int, join_url
 from digestgate.oci.store import ImageStore
 
@@ -31,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("digestgate.registry")
 
 OCTET: Final = "application/octet-stream"
+#: ``Range`` of an upload session: ``0-<last byte>`` (or Docker's ``bytes=0-<last>``);
+#: ``0--1`` is how some registries say "nothing yet".
+_RANGE_RE: Final = re.compile(r"(?:bytes=)?0-(-1|\d+)")
 
 
 def with_digest(location: httpx.URL, descriptor: Descriptor) -> httpx.URL:
@@ -53,17 +68,31 @@ def _location(response: httpx.Response) -> httpx.URL:
 def _verified(chunks: Iterable[bytes], descriptor: Descriptor, what: str) -> Iterator[bytes]:
     """Pass chunks through, refusing excess bytes at once and a wrong digest at the end."""
     hasher = DigestHasher(descriptor.digest.algorithm)
-    for chunk in chunks:
-        if not chunk:
-            continue
-        if hasher.size + len(chunk) > descriptor.size:
-            raise IntegrityError(
-                f"{what}: the source has more than {descriptor.size} bytes",
-                hint="the source content does not match its descriptor",
-            )
-        hasher.update(chunk)
-        yield bytes(chunk)
-    hasher.check(descriptor.digest, descriptor.size, what=what)
+    try:
+        for chunk in chunks:
+            if not chunk:
+                continue
+            if hasher.size + len(chunk) > descriptor.size:
+                raise IntegrityError(
+                    f"{what}: the source has more than {descriptor.size} bytes",
+                    hint="the source content does not match its descriptor",
+                )
+            hasher.update(chunk)
+            yield bytes(chunk)
+        hasher.check(descriptor.digest, descriptor.size, what=what)
+    finally:
+        _close(chunks)
+
+
+def _close(chunks: object) -> None:
+    """Close an iterator that may hold a source open.
+
+    Never left to the garbage collector: a source stream finalised at an arbitrary moment
+    may close its connection while this thread holds the connection pool's lock.
+    """
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 class _Pieces:
@@ -88,6 +117,15 @@ class _Pieces:
             n -= len(chunk)
             yield chunk
 
+    def skip(self, n: int) -> None:
+        """Read ``n`` bytes without sending them (the registry holds them already)."""
+        for _ in self.take(n):
+            pass
+
+    def close(self) -> None:
+        """Close the stream (and the source behind it) now, whatever was read."""
+        _close(self._chunks)
+
     def finish(self) -> None:
         """Read to the end, so the verifying iterator checks the digest; refuse extra bytes."""
         if self._pending or any(True for chunk in self._chunks if chunk):
@@ -106,124 +144,260 @@ def cancel(repo: RegistryRepository, location: httpx.URL) -> None:
         log.debug("could not cancel an upload session: %s", exc)
 
 
-def _start(repo: RegistryRepository) -> tuple[httpx.URL, int]:
-    t = repo.transport
-    response = t.send(
-        "POST", repo.url("blobs/uploads/"), scopes=repo.push, headers={"Content-Length": "0"}
-    )
+class _SourceError(Exception):
+    """An error raised by the source while it fed a request: it ends the upload as it is."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _guarded(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The source's chunks; its own errors are carried past the upload's retry logic."""
+    iterator = iter(chunks)
     try:
-        if response.status_code != 202:
-            raise t.fail(response)
-        minimum = header_int(response.headers.get("oci-chunk-min-length"))
-        return _location(response), minimum or 0
+        while True:
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise _SourceError(exc) from exc
+            yield chunk
     finally:
-        response.close()
+        _close(iterator)
 
 
-def _commit(
-    repo: RegistryRepository,
-    location: httpx.URL,
-    descriptor: Descriptor,
-    content: bytes | Iterable[bytes],
-    size: int,
-) -> None:
-    """The closing ``PUT <location>&digest=`` (with the whole body, or none); expect 201."""
-    t = repo.transport
-    try:
-        response = t.send(
-            "PUT",
-            with_digest(location, descriptor),
-            scopes=repo.push,
-            headers={"Content-Type": OCTET, "Content-Length": str(size)},
-            content=content,
+def _received(value: str | None, confirmed: int) -> int | None:
+    """How many bytes an upload session holds, from its ``Range`` header (None: unreadable).
+
+    The reference registry says ``0-0`` for an empty session as well as for one byte: with
+    nothing confirmed yet it is read as empty, which a registry holding one byte answers with
+    416 on the next chunk rather than storing a gap.
+    """
+    match = _RANGE_RE.fullmatch((value or "").strip())
+    if match is None:
+        return None
+    last = int(match.group(1))
+    if last == 0 and confirmed == 0:
+        return 0
+    return last + 1
+
+
+@dataclass
+class _Session:
+    location: httpx.URL
+    offset: int
+    """Bytes the registry confirmed holding."""
+    minimum: int = 0
+    """``OCI-Chunk-Min-Length``: the least every chunk but the last should carry."""
+
+
+class _Upload:
+    """One blob upload with its retries: see the module docstring."""
+
+    def __init__(
+        self, repo: RegistryRepository, descriptor: Descriptor, source: Iterable[bytes]
+    ) -> None:
+        self.repo = repo
+        self.t = repo.transport
+        self.descriptor = descriptor
+        self.source = source
+        self.replayable = not isinstance(source, Iterator)
+        self.chunked = descriptor.size > repo.client.chunk_threshold
+        self.what = f"upload of blob {descriptor.digest} to {repo.name}"
+        self.session: _Session | None = None
+
+    def run(self) -> None:
+        """Upload, retrying transient failures; the blob is present when this returns."""
+        failures = 0
+        best = 0
+        while True:
+            try:
+                self._attempt()
+                return
+            except _SourceError as failed:
+                self._abandon()
+                raise failed.error from None
+            except RegistryError as exc:
+                if not _transient(exc):
+                    self._abandon()
+                    raise
+                if self.repo.has_blob(self.descriptor.digest):
+                    self.session = None  # committed before its answer was lost
+                    return
+                held = self.session.offset if self.session else 0
+                failures = 1 if held > best else failures + 1
+                best = max(best, held)
+                if not self.replayable or failures > max(0, self.t.options.retries):
+                    self._abandon()
+                    raise
+                wait = exc.retry_after if isinstance(exc, TransientError) else None
+                log.debug("%s: %s; trying again", self.what, exc)
+                self.t.pause(failures, wait, self.what)
+            except BaseException:
+                self._abandon()
+                raise
+
+    def _abandon(self) -> None:
+        if self.session is not None:
+            cancel(self.repo, self.session.location)
+            self.session = None
+
+    def _verified_source(self) -> _Pieces:
+        what = f"blob {self.descriptor.digest}"
+        return _Pieces(_verified(_guarded(self.source), self.descriptor, what))
+
+    def _attempt(self) -> None:
+        if not self.chunked:
+            self._abandon()  # a monolithic session is never continued
+            location, _ = self._start()
+            self.session = _Session(location, 0)
+            self._commit(self._whole(), self.descriptor.size)
+            self.session = None
+            return
+        if self.session is not None:
+            self._query()
+        if self.session is None:
+            location, minimum = self._start()
+            self.session = _Session(location, 0, minimum)
+        self._send_chunks(self.session)
+        self._commit(b"", 0)
+        self.session = None
+
+    def _whole(self) -> Iterator[bytes]:
+        """The whole source; its digest is checked before the last byte leaves."""
+        pieces = self._verified_source()
+        try:
+            yield from pieces.take(self.descriptor.size)
+            pieces.finish()
+        finally:
+            pieces.close()
+
+    def _start(self) -> tuple[httpx.URL, int]:
+        # Sent once: a retry belongs to the upload's own loop, with one budget for it all.
+        response = self.t.send(
+            "POST",
+            self.repo.url("blobs/uploads/"),
+            scopes=self.repo.push,
+            headers={"Content-Length": "0"},
             idempotent=False,
         )
-    except BaseException:
-        cancel(repo, location)
-        raise
-    try:
-        if response.status_code != 201:
-            raise t.fail(response)
-    finally:
-        response.close()
+        try:
+            if response.status_code != 202:
+                raise self.t.fail(response)
+            minimum = header_int(response.headers.get("oci-chunk-min-length"))
+            return _location(response), minimum or 0
+        finally:
+            response.close()
 
+    def _query(self) -> None:
+        """Ask the session how much it holds (never guess); forget a session it lost."""
+        session = self.session
+        assert session is not None
+        response = self.t.send("GET", session.location, scopes=self.repo.push, idempotent=False)
+        try:
+            if response.status_code in (400, 404):
+                self.t.read_error_body(response)
+                self._abandon()  # unknown, or invalid after a partly stored chunk
+                return
+            if response.status_code not in (200, 204):
+                raise self.t.fail(response)
+            held = _received(response.headers.get("range"), session.offset)
+            if held is None or held > self.descriptor.size:
+                self._abandon()
+                return
+            if response.headers.get("location"):
+                session.location = _location(response)
+            log.debug("%s: the registry holds %d bytes", self.what, held)
+            session.offset = held
+        finally:
+            response.close()
 
-def _monolithic(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
-    location, _ = _start(repo)
-    what = f"blob {descriptor.digest}"
-    _commit(repo, location, descriptor, _verified(chunks, descriptor, what), descriptor.size)
+    def _send_chunks(self, session: _Session) -> None:
+        piece = max(self.repo.client.chunk_size, session.minimum, 1)
+        pieces = self._verified_source()
+        try:
+            self._send_pieces(session, pieces, piece)
+        finally:
+            pieces.close()
 
-
-def _chunked(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
-    t = repo.transport
-    location, minimum = _start(repo)
-    size = max(repo.client.chunk_size, minimum, 1)
-    what = f"blob {descriptor.digest}"
-    offset = 0
-    try:
-        pieces = _Pieces(_verified(chunks, descriptor, what))
-        while offset < descriptor.size:
-            length = min(size, descriptor.size - offset)
-            end = offset + length - 1
-            response = t.send(
+    def _send_pieces(self, session: _Session, pieces: _Pieces, piece: int) -> None:
+        size = self.descriptor.size
+        pieces.skip(session.offset)
+        while session.offset < size:
+            length = min(piece, size - session.offset)
+            end = session.offset + length - 1
+            response = self.t.send(
                 "PATCH",
-                location,
-                scopes=repo.push,
+                session.location,
+                scopes=self.repo.push,
                 headers={
                     "Content-Type": OCTET,
-                    "Content-Range": f"{offset}-{end}",
+                    "Content-Range": f"{session.offset}-{end}",
                     "Content-Length": str(length),
                 },
                 content=pieces.take(length),
                 idempotent=False,
             )
             try:
+                if response.status_code == 416:
+                    raise TransientError(
+                        f"PATCH {self.what}: the registry holds another amount than the "
+                        f"{session.offset} bytes confirmed",
+                        hint="the registry lost or kept part of a chunk; the upload resumes",
+                        status=416,
+                    )
                 if response.status_code != 202:
-                    raise t.fail(response)
+                    raise self.t.fail(response)
                 location = _location(response)
             finally:
                 response.close()
-            offset = end + 1
+            session.location = location
+            held = _received(response.headers.get("range"), end + 1)
+            if held is not None and held != end + 1:
+                raise TransientError(
+                    f"PATCH {self.what}: the registry says it holds {held} bytes after a "
+                    f"chunk ending at byte {end}",
+                    hint="the registry stored a chunk in part; the upload resumes",
+                )
+            session.offset = end + 1
         pieces.finish()
-    except BaseException:
-        cancel(repo, location)
-        raise
-    _commit(repo, location, descriptor, b"", 0)
+
+    def _commit(self, content: bytes | Iterable[bytes], size: int) -> None:
+        """The closing ``PUT <location>&digest=`` (with the whole body, or none); expect 201."""
+        assert self.session is not None
+        try:
+            response = self.t.send(
+                "PUT",
+                with_digest(self.session.location, self.descriptor),
+                scopes=self.repo.push,
+                headers={"Content-Type": OCTET, "Content-Length": str(size)},
+                content=content,
+                idempotent=False,
+            )
+        finally:
+            _close(content)
+        try:
+            if response.status_code != 201:
+                raise self.t.fail(response)
+        finally:
+            response.close()
 
 
-def _restartable(exc: RegistryError) -> bool:
+def _transient(exc: RegistryError) -> bool:
     if isinstance(exc, NotFoundError):
         return exc.code == "BLOB_UPLOAD_UNKNOWN"  # the session expired or was lost
-    return exc.status is None or exc.status == 429 or exc.status >= 500
+    return isinstance(exc, TransientError)
 
 
 def put_blob(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
-    """Upload a blob; restart the session on a transient failure when ``chunks`` is replayable.
+    """Upload a blob; transient failures are retried when ``chunks`` can be read again.
 
-    A one-shot iterator cannot be read twice, so its upload is attempted once.
+    ``chunks`` that is not an iterator (a list, or an object whose every ``iter()`` opens
+    the source afresh) can be read again; a one-shot iterator gets one attempt.
     """
-    replayable = not isinstance(chunks, Iterator)
-    attempts = 1 + max(0, repo.client.options.retries) if replayable else 1
-    chunked = descriptor.size > repo.client.chunk_threshold
-    for attempt in range(1, attempts + 1):
-        try:
-            if chunked:
-                _chunked(repo, descriptor, chunks)
-            else:
-                _monolithic(repo, descriptor, chunks)
-            return
-        except IntegrityError:
-            raise
-        except RegistryError as exc:
-            if not _restartable(exc):
-                raise
-            if repo.has_blob(descriptor.digest):
-                return  # an earlier attempt was committed before its answer was lost
-            if attempt >= attempts:
-                raise
-            delay = repo.client.options.backoff * (2 ** (attempt - 1))
-            log.debug("restarting the upload of %s: %s", descriptor.digest.short, exc)
-            repo.client.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
+    _Upload(repo, descriptor, chunks).run()
 
 
 def mount_blob(repo: RegistryRepository, descriptor: Descriptor, source: ImageStore) -> bool:

@@ -1,0 +1,294 @@
+"""Wall-clock deadlines for registry requests, enforced on every socket operation.
+
+A socket timeout bounds one operation: a registry that answers 2 bytes per second never
+trips it and can keep a command running forever. Every request therefore gets a
+:class:`Watch`, and while it is current (:func:`scope`) each connect, read and write on the
+connection is bounded by the time the watch has left. The rule:
+
+- the answer's headers must arrive within ``limit`` seconds of sending the request (or of
+  sending its last body byte);
+- after that, body bytes (received or sent) must keep coming: each ``limit``-second window
+  must carry at least ``min_rate * limit`` bytes (at least one), else the request is over;
+- nothing runs past the overall deadline (``--deadline``), whatever the request.
+
+:func:`network_transport` gives the connection pool a network backend whose streams apply
+the current watch, so a trickle of headers is cut as surely as a trickle of body. Reads of a
+response body must happen inside :func:`scope` of that response's watch: a blob download can
+feed an upload in the same thread, and each side keeps its own deadline.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, Literal
+
+import httpcore
+import httpx
+
+#: Writes are cut into pieces this large, each bounded anew: a socket ``send`` loop resets
+#: its timeout on every partial send.
+WRITE_PIECE: Final = 64 * 1024
+
+#: Where a response's watch is kept (``httpx.Response.extensions``).
+WATCH: Final = "digestgate.watch"
+
+Expiry = Literal["request", "overall"]
+
+
+class Watch:
+    """The deadline of one request (see the module docstring for the rule)."""
+
+    def __init__(
+        self,
+        limit: float,
+        min_rate: float,
+        overall_at: float | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.min_rate = min_rate
+        self.overall_at = overall_at
+        self._clock = clock
+        self._window = 0
+        self.streamed = False
+        """True once body bytes moved (the slow part was the transfer, not the answer)."""
+        self.expired: Expiry | None = None
+        self.deadline_at = self._cap(clock() + limit)
+
+    def _cap(self, at: float) -> float:
+        return at if self.overall_at is None else min(at, self.overall_at)
+
+    def remaining(self, *, slack: float = 0.0) -> float:
+        """Seconds left; at or below ``slack`` the watch records which deadline passed.
+
+        ``slack`` lets a socket timeout that fired a hair before the deadline it was set
+        to count as that deadline.
+        """
+        now = self._clock()
+        left = self.deadline_at - now
+        if left <= slack and self.expired is None:
+            overall = self.overall_at is not None and now + slack >= self.overall_at
+            self.expired = "overall" if overall else "request"
+        return left
+
+    def progress(self, n: int) -> None:
+        """``n`` more body bytes moved; a full window of them earns another ``limit``."""
+        self.streamed = True
+        self._window += n
+        if self._window >= max(1.0, self.min_rate * self.limit):
+            self.restart()
+
+    def restart(self) -> None:
+        """A new phase (the request body was sent; the answer is awaited): ``limit`` again."""
+        self._window = 0
+        if self.expired is None:
+            self.deadline_at = self._cap(self._clock() + self.limit)
+
+    def check(self) -> None:
+        """Raise :class:`httpx.ReadTimeout` once the watch has run out."""
+        if self.remaining() <= 0:
+            raise httpx.ReadTimeout("the request's deadline passed")
+
+
+_local = threading.local()
+
+
+def _stack() -> list[Watch]:
+    stack: list[Watch] | None = getattr(_local, "stack", None)
+    if stack is None:
+        stack = []
+        _local.stack = stack
+    return stack
+
+
+@contextmanager
+def scope(watch: Watch) -> Iterator[None]:
+    """Make ``watch`` bound this thread's socket operations until the block ends."""
+    stack = _stack()
+    stack.append(watch)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def _bound(timeout: float | None, error: type[Exception]) -> float | None:
+    """The current watch's time left, capped by the socket timeout; raise when none is left."""
+    stack = _stack()
+    if not stack:
+        return timeout
+    left = stack[-1].remaining()
+    if left <= 0:
+        raise error("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+def scoped_body(watch: Watch, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """A request body: each chunk is pulled outside the watch (it may come from another
+    request) and counted as progress once written; the last one restarts the clock."""
+    for chunk in chunks:
+        yield chunk
+        watch.progress(len(chunk))
+    watch.restart()
+
+
+def scoped_read(watch: Watch, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A response body read under ``watch``, checked between chunks too (any transport)."""
+    while True:
+        with scope(watch):
+            chunk = next(chunks, None)
+        if chunk is None:
+            return
+        watch.progress(len(chunk))
+        watch.check()
+        yield chunk
+
+
+class _Stream(httpcore.NetworkStream):
+    """A connection whose every operation is bounded by the current watch."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bound(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        for start in range(0, len(buffer), WRITE_PIECE):
+            piece = buffer[start : start + WRITE_PIECE]
+            self._inner.write(piece, _bound(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bound(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bound(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.connect_tcp(host, port, bounded, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        bounded = _bound(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.connect_unix_socket(path, bounded, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+#: httpcore's exceptions and the httpx ones they stand for, most specific first.
+_ERRORS: Final[tuple[tuple[type[Exception], type[httpx.TransportError]], ...]] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for source, target in _ERRORS:
+            if isinstance(exc, source):
+                raise target(str(exc)) from exc
+        raise
+
+
+class _Body(httpx.SyncByteStream):
+    def __init__(self, stream: Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _translated():
+            yield from self._stream
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class _PoolTransport(httpx.BaseTransport):
+    """HTTP/1.1 over an httpcore connection pool whose sockets obey the current watch."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None) -> None:
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_Backend(),
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _translated():
+            answer = self._pool.handle_request(core)
+        assert isinstance(answer.stream, Iterable)
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=_Body(answer.stream),
+            extensions=answer.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def network_transport(ssl_context: ssl.SSLContext | None) -> httpx.BaseTransport:
+    """The transport for real connections: every socket operation obeys the current watch.
+
+    ``ssl_context`` verifies HTTPS; None (a plain-HTTP registry's client) leaves httpcore's
+    default, verifying context for any https URL that reaches it.
+    """
+    return _PoolTransport(ssl_context)
