@@ -57,6 +57,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--act", default=shutil.which("act") or "act", help="the act binary")
     parser.add_argument("--verbose", action="store_true", help="act's debug log (-v)")
+    parser.add_argument("--workflow", type=Path, default=WORKFLOW, help="the workflow to run")
+    parser.add_argument("--event", default="push", help="the event (push, workflow_dispatch)")
+    parser.add_argument(
+        "--input", action="append", default=[], help="NAME=VALUE: a workflow_dispatch input"
+    )
+    parser.add_argument("--repository", default=REPOSITORY, help="GITHUB_REPOSITORY (OWNER/NAME)")
+    parser.add_argument(
+        "--production-namespace", help="vars.PRODUCTION_NAMESPACE (default NAMESPACE/production)"
+    )
+    parser.add_argument(
+        "--keys-from", type=Path, help="reuse the keys, policy and secrets of an earlier WORK"
+    )
     return parser.parse_args(argv)
 
 
@@ -104,8 +116,9 @@ def dotenv(values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare(work: Path, host: str, args: argparse.Namespace) -> list[str]:
-    """Keys, policy, secrets, variables and event; return the act command line."""
+def make_keys(work: Path, host: str, namespace: str) -> None:
+    """The three keys (WORK/secrets.env holds the only copy of each private half) and the
+    policy naming their public halves (WORK/config/policy.yaml)."""
     config = work / "config"
     (config / "keys").mkdir(parents=True)
     secrets = {}
@@ -114,31 +127,46 @@ def prepare(work: Path, host: str, args: argparse.Namespace) -> list[str]:
         key = config / "keys" / f"{role}.key"
         secrets[f"DIGESTGATE_{role.upper()}_KEY"] = key.read_text(encoding="utf-8")
         key.unlink()  # the secret file is the only copy, as in a forge's secret store
-    policy = write_policy(config, host, args.namespace)
-    artifacts = work / "artifacts"
-    artifacts.mkdir()
-    variables = {
-        "REGISTRY": host,
-        "STAGING_NAMESPACE": f"{host}/{args.namespace}/staging",
-        "PRODUCTION_NAMESPACE": f"{host}/{args.namespace}/production",
-        "POLICY": str(policy),
-        "ARTIFACTS": str(artifacts),
-        "REBUILD_AFTER_LANES": "true" if args.rebuild_after_lanes else "false",
-    }
+    write_policy(config, host, namespace)
     secret_file = work / "secrets.env"
     secret_file.touch(mode=0o600)
     secret_file.write_text(dotenv(secrets), encoding="utf-8")
+
+
+def prepare(work: Path, host: str, args: argparse.Namespace) -> list[str]:
+    """Keys, policy, secrets, variables and event; return the act command line."""
+    keys = args.keys_from.resolve() if args.keys_from else work
+    if args.keys_from is None:
+        make_keys(work, host, args.namespace)
+    artifacts = work / "artifacts"
+    artifacts.mkdir()
+    production = args.production_namespace or f"{host}/{args.namespace}/production"
+    variables = {
+        "REGISTRY": host,
+        "STAGING_NAMESPACE": f"{host}/{args.namespace}/staging",
+        "PRODUCTION_NAMESPACE": production,
+        "SOURCE_REPOSITORY": f"{SERVER_URL}/{REPOSITORY}",
+        "POLICY": str(keys / "config" / "policy.yaml"),
+        "ARTIFACTS": str(artifacts),
+        "REBUILD_AFTER_LANES": "true" if args.rebuild_after_lanes else "false",
+    }
     (work / "vars.env").write_text(dotenv(variables), encoding="utf-8")
-    (work / "event.json").write_text(json.dumps({"ref": "refs/heads/main"}), encoding="utf-8")
+    # With --eventpath, act reads workflow_dispatch inputs from the event only (it ignores
+    # --input), and the ref from the event instead of the checkout's branch.
+    inputs = dict(item.partition("=")[::2] for item in args.input)
+    event = {"ref": "refs/heads/main", **({"inputs": inputs} if inputs else {})}
+    (work / "event.json").write_text(json.dumps(event), encoding="utf-8")
     return [
         args.act,
-        "push",
-        "--workflows", str(WORKFLOW),
+        args.event,
+        "--workflows", str(args.workflow),
         "--platform", "ubuntu-latest=-self-hosted",
-        "--secret-file", str(secret_file),
+        # The Gitea/Forgejo release repository's runner label (examples/gitea/).
+        "--platform", "digestgate-release=-self-hosted",
+        "--secret-file", str(keys / "secrets.env"),
         "--var-file", str(work / "vars.env"),
         "--eventpath", str(work / "event.json"),
-        "--env", f"GITHUB_REPOSITORY={REPOSITORY}",
+        "--env", f"GITHUB_REPOSITORY={args.repository}",
         "--env", f"GITHUB_RUN_ID={args.run_id}",
         "--actor", "release-bot",
         "--action-cache-path", str(work / "act"),

@@ -9,6 +9,7 @@ when a job ends, and, with ``--verbose``, ``Skipping job '<name>' due to '<if>'`
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -71,6 +72,10 @@ class ActRun:
             str(r["msg"]).rstrip("\n") for r in self.step_records(job, step) if r.get("raw_output")
         ]
 
+    def messages(self, job: str, step: str) -> str:
+        """Every message act logged for a step, ``::error::`` annotations included."""
+        return "\n".join(str(r.get("msg", "")) for r in self.step_records(job, step))
+
     def printed_digest(self, job: str, step: str) -> str:
         """The one ``sha256:<hex>`` line a build step printed."""
         found = [line for line in self.printed(job, step) if DIGEST_LINE.fullmatch(line)]
@@ -96,9 +101,24 @@ class ActRun:
 
 
 def act_pipeline(
-    registry_host: str, namespace: str, work: Path, run_id: str, *, rebuild: bool = False
+    registry_host: str,
+    namespace: str,
+    work: Path,
+    run_id: str,
+    *,
+    rebuild: bool = False,
+    workflow: Path | None = None,
+    event: str = "push",
+    inputs: dict[str, str] | None = None,
+    repository: str | None = None,
+    production: str | None = None,
+    keys_from: Path | None = None,
 ) -> ActRun:
-    """Run the act pipeline against ``registry_host``; return what it recorded."""
+    """Run a workflow under act (examples/act/run.py); return what act recorded.
+
+    Defaults: examples/act/release.yml on push, with new keys. ``keys_from`` reuses the
+    keys, policy and secrets of an earlier run's work directory.
+    """
     require_command("act")
     require_command("skopeo")
     command = [
@@ -108,8 +128,14 @@ def act_pipeline(
         "--namespace", namespace,
         "--work", str(work),
         "--run-id", run_id,
+        "--event", event,
         "--verbose",
         *(["--rebuild-after-lanes"] if rebuild else []),
+        *(["--workflow", str(workflow)] if workflow else []),
+        *[f"--input={k}={v}" for k, v in (inputs or {}).items()],
+        *(["--repository", repository] if repository else []),
+        *(["--production-namespace", production] if production else []),
+        *(["--keys-from", str(keys_from)] if keys_from else []),
     ]  # fmt: skip
     proc = subprocess.run(
         command, capture_output=True, text=True, timeout=TIMEOUT, check=False, cwd=ROOT
@@ -125,3 +151,49 @@ def act_pipeline(
     # The run's own report, for anyone reading a failure.
     print("\n".join(run.output.splitlines()[-60:]))
     return run
+
+
+GITEA_PROMOTE = ROOT / "examples/gitea/release-repository/.gitea/workflows/promote.yml"
+
+#: What act cannot run in the Gitea/Forgejo release repository's promote workflow, and what
+#: stands in for it: (pattern, replacement, how many times it must occur).
+RELEASE_REPOSITORY_STAND_INS: tuple[tuple[str, str, int], ...] = (
+    # act resolves no https:// action URLs (Gitea's runner does); digestgate is this checkout.
+    (r"https://github\.com/digestgate/digestgate@v0\.1\.0", "./", 3),
+    # checkout: act copies the working tree instead of fetching the action.
+    (r"uses: https://github\.com/actions/checkout@", "uses: actions/checkout@", 1),
+    # The local registry needs no login.
+    (r"      - uses: https://github\.com/docker/login-action@.*\n(?:        .*\n)+", "", 1),
+    # upload-artifact: a host directory (vars.ARTIFACTS), as in examples/act/release.yml.
+    (
+        r"      - uses: https://github\.com/actions/upload-artifact@.*\n(?:        .*\n)+",
+        "      - name: Upload promoted release\n"
+        "        env:\n"
+        "          ARTIFACT: ${{ vars.ARTIFACTS }}/promoted\n"
+        '        run: mkdir "$ARTIFACT" && cp promoted.json "$ARTIFACT/"\n',
+        1,
+    ),
+    # The release repository's policy: the run's policy, a host path (keys made per run).
+    (r"policy: \.digestgate/policy\.yaml", "policy: ${{ vars.POLICY }}", 1),
+)
+
+
+def _literal(text: str, _match: re.Match[str]) -> str:
+    return text
+
+
+def release_repository_workflow(dest: Path) -> Path:
+    """The Gitea release repository's promote workflow, with act's stand-ins, at ``dest``.
+
+    Everything else (workflow_dispatch inputs, expressions, `args`, the runner label, the
+    action steps and their order) is the shipped file's; a stand-in that no longer matches
+    fails here instead of silently running something else.
+    """
+    text = GITEA_PROMOTE.read_text(encoding="utf-8")
+    for pattern, replacement, count in RELEASE_REPOSITORY_STAND_INS:
+        # A function, so that the replacement's ${{ }} and $ are taken literally.
+        text, found = re.subn(pattern, functools.partial(_literal, replacement), text)
+        assert found == count, f"{pattern!r}: {found} matches in {GITEA_PROMOTE}, not {count}"
+    assert "https://" not in "".join(re.findall(r"uses: .*", text)), text
+    dest.write_text(text, encoding="utf-8")
+    return dest

@@ -18,12 +18,13 @@ import secrets
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from tests.fixtures.registry import Registry
-from tests.fixtures.skopeo import inspect_digest, inspect_raw, list_tags
-from tests.integration.act_run import ROOT, ActRun, act_pipeline
+from tests.fixtures.skopeo import SkopeoError, inspect_digest, inspect_raw, list_tags
+from tests.integration.act_run import ROOT, ActRun, act_pipeline, release_repository_workflow
 
 pytestmark = [pytest.mark.registry, pytest.mark.skopeo, pytest.mark.slow]
 
@@ -146,3 +147,90 @@ def test_act_blocks_a_frontend_rebuilt_after_the_lanes(
 
     assert not (run.artifacts / "promoted").exists()
     assert production_state(pipeline) == before
+
+
+# --- Gitea/Forgejo: the release repository's promote workflow, under act ----------------------
+
+
+def promotion_inputs(run: ActRun) -> dict[str, str]:
+    """The inputs a release manager reads off the gate job's summary (its release.json)."""
+    summary = run.summary("gate")
+    block = summary.split("```json\n", 1)[1].split("```", 1)[0]
+    release = json.loads(block)
+    return {
+        "backend": release["artifacts"]["backend"]["image"],
+        "frontend": release["artifacts"]["frontend"]["image"],
+        "revision": release["source"]["revision"],
+        "ref": release["source"]["ref"],
+        "run-id": release["source"]["runId"],
+        "tag": "main",
+    }
+
+
+def release_repository_run(
+    pipeline: Pipeline, work: Path, inputs: dict[str, str], target: str
+) -> ActRun:
+    """examples/gitea/release-repository's promote.yml, started by workflow_dispatch."""
+    workflow = release_repository_workflow(work.parent / f"{work.name}-promote.yml")
+    return act_pipeline(
+        pipeline.registry.host,
+        pipeline.namespace,
+        work,
+        "9100",
+        workflow=workflow,
+        event="workflow_dispatch",
+        inputs=inputs,
+        repository="example-org/app-release",
+        production=f"{pipeline.registry.host}/{pipeline.namespace}/{target}",
+        keys_from=pipeline.clean.work,
+    )
+
+
+def test_act_runs_the_gitea_release_repository_promotion(
+    pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    assert pipeline.clean.code == 0, "the release to promote comes from the clean run"
+    inputs = promotion_inputs(pipeline.clean)
+    run = release_repository_run(
+        pipeline, tmp_path_factory.mktemp("act-gitea"), inputs, "gitea-production"
+    )
+    assert run.code == 0, run.output[-4000:]
+    assert run.jobs() == {"promote": "success"}
+    # Re-gated from the evidence attached in staging alone (no artifact was handed over).
+    for name in NAMES:
+        built = pipeline.clean.printed_digest("build", f"build-{name}")
+        assert inputs[name].endswith(f"/staging/{name}@{built}")
+        target = f"{pipeline.namespace}/gitea-production/{name}"
+        assert inspect_digest(pipeline.registry, f"{target}@{built}") == built
+        assert inspect_digest(pipeline.registry, f"{target}:main") == built
+    promoted = json.loads((run.artifacts / "promoted" / "promoted.json").read_text())
+    assert promoted["source"]["runId"] == inputs["run-id"]
+
+
+@pytest.mark.parametrize(
+    ("case", "refusal"),
+    [
+        # act does not enforce `required: true`: a missing input arrives empty.
+        ("missing backend", "capture needs 'source' or 'metadata-file'"),
+        # An input that smuggles a flag, with the backend named by its staging tag.
+        ("flag in run-id", "is a tag, not a digest; refused inside CI"),
+    ],
+)
+def test_gitea_release_repository_refuses_bad_inputs(
+    case: str, refusal: str, pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    assert pipeline.clean.code == 0, "the release to promote comes from the clean run"
+    inputs = promotion_inputs(pipeline.clean)
+    if case == "missing backend":
+        del inputs["backend"]
+    else:
+        inputs["backend"] = (
+            f"{pipeline.registry.host}/{pipeline.staging('backend', ':' + pipeline.sha)}"
+        )
+        inputs["run-id"] += " --allow-tag"
+    target = f"refused-{secrets.token_hex(2)}"
+    run = release_repository_run(pipeline, tmp_path_factory.mktemp("act-gitea-bad"), inputs, target)
+    assert (run.code, run.jobs()) == (1, {"promote": "failure"})
+    assert refusal in run.messages("promote", "1"), run.output[-3000:]
+    with pytest.raises(SkopeoError):  # nothing was written to the target
+        list_tags(pipeline.registry, f"{pipeline.namespace}/{target}/backend")
