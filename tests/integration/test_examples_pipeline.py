@@ -441,6 +441,48 @@ def test_expressions_fail_loudly_instead_of_becoming_empty(text: str) -> None:
         substitute(text, CONTEXT)
 
 
+def test_a_skipped_job_skips_every_job_after_it(tmp_path: Path) -> None:
+    # What act (and GitHub, actions/runner#2205) do: `last` only needs `middle`, which
+    # succeeded, yet it is skipped because `optional`, upstream of `middle`, was.
+    workflow = tmp_path / "workflow.yml"
+    step = [{"run": "echo ran"}]
+    workflow.write_text(
+        yaml.safe_dump(
+            {
+                "jobs": {
+                    "optional": {"if": "${{ false }}", "runs-on": "x", "steps": step},
+                    "middle": {"needs": "optional", "if": "${{ !cancelled() }}", "steps": step},
+                    "last": {"needs": "middle", "runs-on": "x", "steps": step},
+                    "guarded": {
+                        "needs": "middle",
+                        "if": "${{ !cancelled() && needs.middle.result == 'success' }}",
+                        "steps": step,
+                    },
+                }
+            }
+        )
+    )
+    sim = Simulation(
+        workflow=workflow,
+        work=tmp_path / "run",
+        github={"sha": SHA},
+        platform_env={},
+        secrets={},
+        vars={},
+        repository=tmp_path,
+        dg_bin=Path("/nonexistent/digestgate"),
+        build=lambda context, tags: {},
+        pull=lambda image: "",
+    )
+    results = {name: job.result for name, job in Run(sim).execute().jobs.items()}
+    assert results == {
+        "optional": "skipped",
+        "middle": "success",
+        "last": "skipped",
+        "guarded": "success",
+    }
+
+
 def test_conditions_refuse_text_around_an_expression() -> None:
     # A runner would read this as a non-empty string: always true.
     with pytest.raises(ExpressionError):
