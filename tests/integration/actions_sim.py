@@ -91,6 +91,18 @@ def upstream(workflow: Mapping[Any, Any], name: str) -> set[str]:
     return found
 
 
+def release_repository_inputs(release: Mapping[str, Any], tag: str = "main") -> dict[str, str]:
+    """The Gitea release repository's promote inputs for a release.json (as a mapping)."""
+    return {
+        "backend": release["artifacts"]["backend"]["image"],
+        "frontend": release["artifacts"]["frontend"]["image"],
+        "revision": release["source"]["revision"],
+        "ref": release["source"]["ref"],
+        "run-id": release["source"]["runId"],
+        "tag": tag,
+    }
+
+
 def job_order(workflow: Mapping[Any, Any]) -> list[str]:
     """Job ids in topological order of ``needs``; file order breaks ties."""
     all_jobs = jobs(workflow)

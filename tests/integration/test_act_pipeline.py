@@ -25,6 +25,7 @@ import pytest
 from tests.fixtures.registry import Registry
 from tests.fixtures.skopeo import SkopeoError, inspect_digest, inspect_raw, list_tags
 from tests.integration.act_run import ROOT, ActRun, act_pipeline, release_repository_workflow
+from tests.integration.actions_sim import release_repository_inputs
 
 pytestmark = [pytest.mark.registry, pytest.mark.skopeo, pytest.mark.slow]
 
@@ -156,15 +157,7 @@ def promotion_inputs(run: ActRun) -> dict[str, str]:
     """The inputs a release manager reads off the gate job's summary (its release.json)."""
     summary = run.summary("gate")
     block = summary.split("```json\n", 1)[1].split("```", 1)[0]
-    release = json.loads(block)
-    return {
-        "backend": release["artifacts"]["backend"]["image"],
-        "frontend": release["artifacts"]["frontend"]["image"],
-        "revision": release["source"]["revision"],
-        "ref": release["source"]["ref"],
-        "run-id": release["source"]["runId"],
-        "tag": "main",
-    }
+    return release_repository_inputs(json.loads(block))
 
 
 def release_repository_run(

@@ -43,6 +43,7 @@ from tests.integration.actions_sim import (
     Run,
     Simulation,
     buildx_metadata,
+    release_repository_inputs,
 )
 
 SHA = "5e0c1f7a9b3d2c4e6f8a0b1c2d3e4f5a6b7c8d9e"
@@ -228,14 +229,7 @@ def promote_from_release_repository(app: Run, sim: Simulation, tmp_path: Path) -
     """Gitea/Forgejo: a release manager starts the release repository's promote workflow
     with the values the application's gate job printed (its release.json)."""
     release = json.loads((app.artifacts.path("release") / "release.json").read_text())
-    inputs = {
-        "backend": release["artifacts"]["backend"]["image"],
-        "frontend": release["artifacts"]["frontend"]["image"],
-        "revision": release["source"]["revision"],
-        "ref": release["source"]["ref"],
-        "run-id": release["source"]["runId"],
-        "tag": "main",
-    }
+    inputs = release_repository_inputs(release)
     summary = app.jobs["gate"].summary.read_text(encoding="utf-8")
     for name in NAMES:  # what the gate job showed the release manager
         assert f'"image": "{inputs[name]}"' in summary
