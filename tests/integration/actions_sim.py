@@ -5,7 +5,8 @@ their steps with a simulated GitHub or Gitea Actions environment: ``GITHUB_*`` v
 fresh ``$GITHUB_OUTPUT`` per step, one ``$GITHUB_STEP_SUMMARY`` per job, step outputs,
 job outputs (evaluated at the end of the job, dropped when they contain a secret, as
 runners do), ``needs``, ``env``, ``secrets``, ``vars`` and ``github`` contexts, and the
-status functions of ``if:``. Expressions (tests/integration/actions_expr.py) cover exactly
+status functions of ``if:`` (a job's implicit ``success()`` over every upstream job, as act
+and GitHub evaluate it). Expressions (tests/integration/actions_expr.py) cover exactly
 the forms the examples use; anything else, and any reference to something that does not
 exist, fails loudly instead of becoming an empty string, so a wrong output name cannot hide.
 
@@ -75,6 +76,31 @@ def needs_of(job: Mapping[str, Any]) -> list[str]:
     """``needs`` as a list, whether the file gives a string or a list."""
     needs = job.get("needs") or []
     return [needs] if isinstance(needs, str) else list(needs)
+
+
+def upstream(workflow: Mapping[Any, Any], name: str) -> set[str]:
+    """Every job ``name`` depends on, directly or through other jobs' ``needs``."""
+    all_jobs = jobs(workflow)
+    found: set[str] = set()
+    pending = needs_of(all_jobs[name])
+    while pending:
+        job = pending.pop()
+        if job not in found:
+            found.add(job)
+            pending += needs_of(all_jobs[job])
+    return found
+
+
+def release_repository_inputs(release: Mapping[str, Any], tag: str = "main") -> dict[str, str]:
+    """The Gitea release repository's promote inputs for a release.json (as a mapping)."""
+    return {
+        "backend": release["artifacts"]["backend"]["image"],
+        "frontend": release["artifacts"]["frontend"]["image"],
+        "revision": release["source"]["revision"],
+        "ref": release["source"]["ref"],
+        "run-id": release["source"]["runId"],
+        "tag": tag,
+    }
 
 
 def job_order(workflow: Mapping[Any, Any]) -> list[str]:
@@ -419,8 +445,13 @@ class Run:
             "secrets": self.sim.secrets,
             "inputs": self.sim.inputs,
         }
-        needs_failed = any(n["result"] != "success" for n in needs.values())
-        if not condition(job.get("if"), context, failed=needs_failed):
+        # A job's implicit success() looks at every upstream job, not only its `needs`:
+        # one skipped job skips everything after it unless an `if:` calls a status
+        # function (GitHub, act; actions/runner#2205).
+        upstream_failed = any(
+            self.jobs[n].result != "success" for n in upstream(self.workflow, name)
+        )
+        if not condition(job.get("if"), context, failed=upstream_failed):
             record.result = "skipped"
             record.steps.append(StepRecord(name, "(job)", "not-run", "job if: false", "skipped"))
             return record

@@ -43,6 +43,7 @@ from tests.integration.actions_sim import (
     Run,
     Simulation,
     buildx_metadata,
+    release_repository_inputs,
 )
 
 SHA = "5e0c1f7a9b3d2c4e6f8a0b1c2d3e4f5a6b7c8d9e"
@@ -228,14 +229,7 @@ def promote_from_release_repository(app: Run, sim: Simulation, tmp_path: Path) -
     """Gitea/Forgejo: a release manager starts the release repository's promote workflow
     with the values the application's gate job printed (its release.json)."""
     release = json.loads((app.artifacts.path("release") / "release.json").read_text())
-    inputs = {
-        "backend": release["artifacts"]["backend"]["image"],
-        "frontend": release["artifacts"]["frontend"]["image"],
-        "revision": release["source"]["revision"],
-        "ref": release["source"]["ref"],
-        "run-id": release["source"]["runId"],
-        "tag": "main",
-    }
+    inputs = release_repository_inputs(release)
     summary = app.jobs["gate"].summary.read_text(encoding="utf-8")
     for name in NAMES:  # what the gate job showed the release manager
         assert f'"image": "{inputs[name]}"' in summary
@@ -439,6 +433,48 @@ def test_expressions_substitute_what_the_workflows_use() -> None:
 def test_expressions_fail_loudly_instead_of_becoming_empty(text: str) -> None:
     with pytest.raises(ExpressionError):
         substitute(text, CONTEXT)
+
+
+def test_a_skipped_job_skips_every_job_after_it(tmp_path: Path) -> None:
+    # What act (and GitHub, actions/runner#2205) do: `last` only needs `middle`, which
+    # succeeded, yet it is skipped because `optional`, upstream of `middle`, was.
+    workflow = tmp_path / "workflow.yml"
+    step = [{"run": "echo ran"}]
+    workflow.write_text(
+        yaml.safe_dump(
+            {
+                "jobs": {
+                    "optional": {"if": "${{ false }}", "runs-on": "x", "steps": step},
+                    "middle": {"needs": "optional", "if": "${{ !cancelled() }}", "steps": step},
+                    "last": {"needs": "middle", "runs-on": "x", "steps": step},
+                    "guarded": {
+                        "needs": "middle",
+                        "if": "${{ !cancelled() && needs.middle.result == 'success' }}",
+                        "steps": step,
+                    },
+                }
+            }
+        )
+    )
+    sim = Simulation(
+        workflow=workflow,
+        work=tmp_path / "run",
+        github={"sha": SHA},
+        platform_env={},
+        secrets={},
+        vars={},
+        repository=tmp_path,
+        dg_bin=Path("/nonexistent/digestgate"),
+        build=lambda context, tags: {},
+        pull=lambda image: "",
+    )
+    results = {name: job.result for name, job in Run(sim).execute().jobs.items()}
+    assert results == {
+        "optional": "skipped",
+        "middle": "success",
+        "last": "skipped",
+        "guarded": "success",
+    }
 
 
 def test_conditions_refuse_text_around_an_expression() -> None:

@@ -35,7 +35,7 @@ from digestgate.jsonutil import dumps_canonical
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor
 from digestgate.reference import parse_location
-from tests.fixtures.memory_store import MemoryStores
+from tests.fixtures.memory_store import MemoryStore, MemoryStores
 
 BACKEND = "registry.example.org/org/app/backend"
 FRONTEND = "registry.example.org/org/app/frontend"
@@ -275,6 +275,28 @@ def test_attached_round_trip_dedupes_and_is_idempotent() -> None:
     items = list(AttachedStore(stores).read(subjects))
     origins = [i.origin for i in items if isinstance(i, StoredEnvelope) and i.raw == together]
     assert origins == [again[0]]
+
+
+def test_attached_write_uploads_the_shared_empty_config_only_when_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Uploading it again re-links it in the registry; distribution 2.8 rewrites the link in
+    # place, and a lane attaching at the same time then fails with MANIFEST_BLOB_UNKNOWN.
+    stores, subjects = two_images()
+    uploaded: list[Digest] = []
+    put_blob = MemoryStore.put_blob
+
+    def recording(self: MemoryStore, descriptor: Descriptor, chunks: Any) -> None:
+        uploaded.append(descriptor.digest)
+        put_blob(self, descriptor, chunks)
+
+    monkeypatch.setattr(MemoryStore, "put_blob", recording)
+    empty = Digest.parse(media.EMPTY_DIGEST)
+    AttachedStore(stores).write(envelope("first"), predicate=TEST_RESULT, subjects=subjects[:1])
+    assert sorted(map(str, uploaded)) == sorted([str(empty), str(Digest.of(envelope("first")))])
+    uploaded.clear()
+    AttachedStore(stores).write(envelope("second"), predicate=TEST_RESULT, subjects=subjects[:1])
+    assert uploaded == [Digest.of(envelope("second"))]
 
 
 def test_attached_write_to_a_missing_image_fails() -> None:

@@ -308,7 +308,10 @@ class AttachBatch:
         store = self._store
         # Envelopes are small (capped): uploading one that is already there costs less than
         # asking first, and the uploads run side by side. Each is verified by the store.
-        blobs = [(_EMPTY_CONFIG, media.EMPTY_JSON)]
+        # The empty config is shared by every referrer, so it is asked for first: uploading
+        # it again re-links it, and distribution 2.8 rewrites that link in place, so a
+        # concurrent writer's manifest PUT can find it empty (MANIFEST_BLOB_UNKNOWN).
+        blobs = [] if store.has_blob(_EMPTY_CONFIG.digest) else [(_EMPTY_CONFIG, media.EMPTY_JSON)]
         blobs += [(layer, envelope) for _, layer, envelope, _ in self._pending.values()]
         run_all([partial(store.put_blob, blob, [content]) for blob, content in blobs])
         manifests = [(raw, media.OCI_MANIFEST) for _, _, _, raw in self._pending.values()]
