@@ -229,3 +229,35 @@ def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it(token: st
     assert info.value.exit_code == 3
     assert "secret" not in f"{info.value} {info.value.hint}"
     assert all("x-injected" not in r.headers for r in fake.requests)
+
+
+@pytest.mark.parametrize("echo", ["password", "basic", "token"])
+def test_a_registry_echoing_a_credential_never_gets_it_printed(echo: str) -> None:
+    """A registry (or a proxy in front of it) that quotes the secret it was sent back in
+    its error body must not put that secret into a CI log through digestgate's message."""
+    fake = FakeRegistry(auth="basic" if echo != "token" else "bearer")
+    seen: dict[str, str] = {}
+
+    def echoing(request: httpx.Request) -> httpx.Response | None:
+        header = request.headers.get("authorization", "")
+        if request.url.host == "auth.test" or not header:
+            return None
+        value = header.partition(" ")[2]
+        seen["value"] = value
+        quoted = {
+            "password": "s3cret-pass",
+            "basic": value,  # base64 of user:password, without the scheme word
+            "token": value,
+        }[echo]
+        message = f"denied for credential {quoted} on this repository"
+        return httpx.Response(
+            403, json={"errors": [{"code": "DENIED", "message": message, "detail": quoted}]}
+        )
+
+    fake.faults.append(echoing)
+    with fake.client(environ=CREDS) as client, pytest.raises(RegistryError) as info:
+        client.repository("app").resolve("v1")
+    text = f"{info.value} {info.value.hint}"
+    assert seen["value"] and seen["value"] not in text
+    assert "s3cret-pass" not in text
+    assert "DENIED" in text and "<redacted>" in text

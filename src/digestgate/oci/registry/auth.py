@@ -22,7 +22,13 @@ from digestgate.errors import AuthError, RegistryError
 from digestgate.oci.registry import tokenservice
 from digestgate.oci.registry.challenge import Challenge
 from digestgate.oci.registry.credentials import Credentials
-from digestgate.oci.registry.errors import auth_hint, error_for, json_object, redact_url
+from digestgate.oci.registry.errors import (
+    auth_hint,
+    error_for,
+    json_object,
+    redact_url,
+    register_secret,
+)
 
 if TYPE_CHECKING:
     from digestgate.oci.registry.transport import Transport
@@ -188,6 +194,8 @@ def _parse_token(body: bytes, registry: str) -> tuple[str, float]:
     # subset), so it can neither break the request nor end up quoted in an error message.
     if not isinstance(value, str) or not _TOKEN_RE.fullmatch(value):
         raise bad
+    refresh = doc.get("refresh_token")
+    register_secret(value, refresh if isinstance(refresh, str) else "")
     lifetime = doc.get("expires_in")
     if not isinstance(lifetime, int | float) or isinstance(lifetime, bool):
         lifetime = DEFAULT_TOKEN_LIFETIME

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import os
 import re
@@ -42,6 +41,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from digestgate.errors import AuthError, ConfigError, DigestgateError
+from digestgate.jsonutil import JSONFormatError, loads_strict
+from digestgate.oci.registry.errors import register_secret
 from digestgate.reference import parse_registry_reference
 
 log = logging.getLogger("digestgate.registry")
@@ -62,6 +63,10 @@ class Credentials:
     password: str = field(repr=False)
     identity_token: str | None = field(default=None, repr=False)
     source: str = "unknown"
+
+    def __post_init__(self) -> None:
+        basic = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        register_secret(self.password, self.identity_token or "", basic)
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, source={self.source!r})"
@@ -159,7 +164,6 @@ MAX_DOCKER_CONFIG: Final = 4 * 1024 * 1024
 def load_docker_config(docker_config: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
     """The Docker config as a dict (empty when the file does not exist)."""
     from digestgate.fileread import read_capped
-    from digestgate.jsonutil import JSONFormatError, loads_strict
 
     path = _config_path(docker_config, environ)
     try:
@@ -257,9 +261,12 @@ def run_helper(
             hint=f"run it by hand (`echo HOST | {program} get`) to see why",
         )
     try:
-        doc = json.loads(output)
-    except ValueError:
-        raise AuthError(f"credential helper {program} printed something that is not JSON") from None
+        doc = loads_strict(output.encode())
+    except JSONFormatError:
+        raise AuthError(
+            f"credential helper {program} printed something that is not JSON",
+            hint=f"run it by hand (`echo HOST | {program} get`) to see what it prints",
+        ) from None
     username = doc.get("Username") if isinstance(doc, dict) else None
     secret = doc.get("Secret") if isinstance(doc, dict) else None
     if not isinstance(username, str) or not isinstance(secret, str) or not secret:

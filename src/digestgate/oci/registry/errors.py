@@ -36,8 +36,27 @@ def redact_url(url: object) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+#: Credential values this process holds (passwords, identity and access tokens, and their
+#: Basic-header encodings). A registry or token service that echoes one back in an error
+#: body must not get it printed to a CI log, which outlives the secret's masking.
+_KNOWN_SECRETS: set[str] = set()
+#: Shorter values are not scrubbed: they would match ordinary words in every message.
+MIN_SECRET_LENGTH: Final = 4
+
+
+def register_secret(*values: str) -> None:
+    """Remember credential values so that :func:`redact_text` removes them from any text."""
+    for value in values:
+        if len(value) >= MIN_SECRET_LENGTH:
+            _KNOWN_SECRETS.add(value)
+
+
 def redact_text(text: str, limit: int = 300) -> str:
-    """One line of untrusted text, with anything resembling a credential removed."""
+    """One line of untrusted text, with known credentials and anything resembling one
+    removed."""
+    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "<redacted>")
     text = _CONTROL_RE.sub(" ", text)
     text = _SECRET_RE.sub(lambda m: (m.group(1) or m.group(2)) + " <redacted>", text)
     text = re.sub(r"\?\S*", "?<redacted>", text)
