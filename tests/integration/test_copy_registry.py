@@ -15,7 +15,8 @@ from digestgate.copy import copy_image
 from digestgate.digest import Digest
 from digestgate.oci.layout import LayoutStore
 from digestgate.oci.manifest import Descriptor, ImageIndex
-from digestgate.oci.open import StoreOptions, Stores
+from digestgate.oci.open import Stores
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.store import ImageStore
 from digestgate.reference import parse_registry_reference
 from tests.fixtures import images

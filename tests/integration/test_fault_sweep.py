@@ -31,7 +31,8 @@ from digestgate.errors import DigestgateError, ExitCode, InternalError
 from digestgate.evidence.dsse import verify_envelope
 from digestgate.evidence.model import VerifiedEvidence, read_vsa
 from digestgate.oci.manifest import Descriptor, ImageIndex, ImageManifest
-from digestgate.oci.open import StoreOptions, Stores
+from digestgate.oci.open import Stores
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.store import ImageStore
 from digestgate.promote import PromotionResult, promote
 from digestgate.reference import Location, parse_location

@@ -21,7 +21,8 @@ from digestgate.errors import DigestgateError, ExitCode, IntegrityError, Storage
 from digestgate.evidence.dsse import verify_envelope
 from digestgate.evidence.model import VerifiedEvidence, read_vsa
 from digestgate.oci.manifest import Descriptor, ImageManifest
-from digestgate.oci.open import StoreOptions, Stores
+from digestgate.oci.open import Stores
+from digestgate.oci.options import StoreOptions
 from digestgate.promote import PromotionResult, promote
 from digestgate.reference import ImageReference, Location, parse_location
 from digestgate.release import Release

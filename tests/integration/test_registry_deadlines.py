@@ -13,7 +13,7 @@ from digestgate.digest import Digest
 from digestgate.errors import DigestgateError
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
 from digestgate.oci.registry.errors import TransientError
 from tests.conftest import CliResult, run_cli

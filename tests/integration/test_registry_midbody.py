@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from digestgate.digest import Digest
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
 from tests.fixtures.faultproxy import BY_DIGEST, CutResponse, FaultProxy, WrongBody
 from tests.fixtures.registry import Registry

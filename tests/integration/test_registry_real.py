@@ -19,7 +19,7 @@ from digestgate.digest import Digest
 from digestgate.errors import AuthError, IntegrityError, RegistryError
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor, build_artifact_manifest
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
 from digestgate.oci.registry.repository import RegistryRepository
 from tests.fixtures import images

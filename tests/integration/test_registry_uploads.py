@@ -18,7 +18,7 @@ from digestgate.copy import copy_image
 from digestgate.digest import Digest
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
 from tests.fixtures.faultproxy import UPLOAD, CutRequest, Fault, FaultProxy, Reset, Status
 from tests.fixtures.registry import Registry

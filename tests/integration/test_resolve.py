@@ -13,7 +13,7 @@ import pytest
 
 from digestgate.cli import options as cli_options
 from digestgate.oci import media
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from tests.conftest import run_cli
 from tests.fixtures import images
 from tests.fixtures.registry import Registry

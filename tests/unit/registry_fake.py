@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
 
 Fault = Callable[[httpx.Request], httpx.Response | None]

@@ -21,7 +21,7 @@ from digestgate.cli.options import store_options_from
 from digestgate.digest import Digest
 from digestgate.errors import AuthError, ConfigError, ExitCode, RegistryError
 from digestgate.oci import media
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
 from digestgate.oci.registry.credentials import environment_credentials, lookup_credentials
 from tests.unit.registry_fake import FakeRegistry, image

@@ -11,7 +11,7 @@ from digestgate.digest import Digest
 from digestgate.errors import ExitCode
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.errors import BrokenBodyError, DeadlineError, TransientError
 from digestgate.oci.registry.wallclock import Watch
 from tests.unit.registry_fake import FakeRegistry, image

@@ -12,7 +12,7 @@ from digestgate.digest import Digest
 from digestgate.errors import DigestgateError, IntegrityError, OperationalError, RegistryError
 from digestgate.oci import media
 from digestgate.oci.manifest import MAX_MANIFEST_SIZE, Descriptor
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
 from tests.unit.registry_fake import FakeRegistry, image, sha
 

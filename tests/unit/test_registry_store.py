@@ -12,7 +12,7 @@ from digestgate.digest import Digest
 from digestgate.errors import IntegrityError, NotFoundError, RegistryError
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor, ImageManifest, build_index
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.transport import base_url
 from tests.unit.registry_fake import FakeRegistry, image, sha
 

@@ -8,7 +8,8 @@ import httpx
 
 from digestgate.digest import Digest
 from digestgate.oci import media
-from digestgate.oci.open import StoreOptions, Stores
+from digestgate.oci.open import Stores
+from digestgate.oci.options import StoreOptions
 from digestgate.reference import parse_location
 from tests.unit.registry_fake import REGISTRY, FakeRegistry, image
 

@@ -13,7 +13,7 @@ import click
 from digestgate.cli.options import evidence_option, registry_options, release_option
 from digestgate.cli.output import Console, console
 from digestgate.evidence.store.base import EvidenceStore
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 

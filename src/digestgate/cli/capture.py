@@ -9,7 +9,7 @@ import click
 
 from digestgate.cli.options import registry_options
 from digestgate.cli.output import console
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 
 
 @click.command("capture")

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from digestgate.errors import UsageError
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.credentials import environment_credentials
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -12,7 +12,7 @@ import click
 from digestgate.cli.options import evidence_option, policy_option, registry_options, release_option
 from digestgate.cli.output import Console, console
 from digestgate.errors import DigestgateError
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 
 if TYPE_CHECKING:
     from digestgate.decide import GateResult

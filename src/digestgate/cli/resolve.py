@@ -6,7 +6,8 @@ import click
 
 from digestgate.cli.options import registry_options
 from digestgate.cli.output import console
-from digestgate.oci.open import StoreOptions, Stores
+from digestgate.oci.open import Stores
+from digestgate.oci.options import StoreOptions
 from digestgate.reference import parse_location
 
 

@@ -8,7 +8,7 @@ import click
 
 from digestgate.cli.options import evidence_option, policy_option, registry_options
 from digestgate.cli.output import console
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 
 
 @click.command("verify")

@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from digestgate.errors import AuthError, RegistryError
 from digestgate.oci.registry import tokenservice
@@ -29,11 +29,7 @@ from digestgate.oci.registry.errors import (
     redact_url,
     register_secret,
 )
-
-if TYPE_CHECKING:
-    from digestgate.oci.registry.transport import Transport
-
-Scopes = tuple[str, ...]
+from digestgate.oci.registry.handles import Scopes, TransportHandle
 
 #: distribution token.md: ``expires_in`` defaults to 60 s and is never less.
 DEFAULT_TOKEN_LIFETIME: Final = 60.0
@@ -112,7 +108,9 @@ class Authenticator:
         """True when the registry uses tokens and none is cached for these scopes."""
         return self.scheme == "bearer" and self.header(scopes) is None
 
-    def on_challenge(self, challenges: Iterable[Challenge], scopes: Scopes, t: Transport) -> None:
+    def on_challenge(
+        self, challenges: Iterable[Challenge], scopes: Scopes, t: TransportHandle
+    ) -> None:
         """Answer a 401: learn the scheme, then prepare credentials or fetch a fresh token."""
         by_scheme = {c.scheme: c for c in challenges}
         bearer = by_scheme.get("bearer")
@@ -141,7 +139,7 @@ class Authenticator:
             status=401,
         )
 
-    def fetch_token(self, scopes: Scopes, t: Transport, *, key: Scopes | None = None) -> None:
+    def fetch_token(self, scopes: Scopes, t: TransportHandle, *, key: Scopes | None = None) -> None:
         """Ask the realm for a token covering ``scopes`` and cache it."""
         realm = self._realm
         if realm is None:

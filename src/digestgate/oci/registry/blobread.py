@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import httpx
 
 from digestgate.errors import IntegrityError
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.registry.errors import BrokenBodyError, redact_url
+from digestgate.oci.registry.handles import RepositoryHandle
 from digestgate.oci.registry.urls import header_int
-
-if TYPE_CHECKING:
-    from digestgate.oci.registry.repository import RegistryRepository
 
 #: An attempt that hands out this much more (or the rest of the blob) made progress: the
 #: retry budget starts over, so a long download over a flaky link still completes.
@@ -34,7 +32,7 @@ _CONTENT_RANGE_RE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 class BlobReader:
     """One blob download, resumed where it broke off; use :meth:`open` then :meth:`chunks`."""
 
-    def __init__(self, repo: RegistryRepository, descriptor: Descriptor) -> None:
+    def __init__(self, repo: RepositoryHandle, descriptor: Descriptor) -> None:
         self.repo = repo
         self.descriptor = descriptor
         self.url = repo.url(f"blobs/{descriptor.digest}")

@@ -11,18 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 from digestgate.errors import InvalidReferenceError
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.credentials import Credentials, lookup_credentials
+from digestgate.oci.registry.handles import ReferrersMode
 from digestgate.oci.registry.transport import Transport
 from digestgate.reference import parse_registry_reference
 
 if TYPE_CHECKING:
     from digestgate.oci.registry.repository import RegistryRepository
 
-ReferrersMode = Literal["api", "tag-schema"]
 
 #: Blobs larger than this go up in chunks (PATCH), smaller ones in one PUT.
 DEFAULT_CHUNK_THRESHOLD: Final = 64 * 1024 * 1024

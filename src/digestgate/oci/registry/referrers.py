@@ -35,7 +35,7 @@ import random
 import time
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import httpx
 
@@ -52,10 +52,8 @@ from digestgate.oci.manifest import (
     build_index,
     parse_manifest,
 )
-from digestgate.oci.registry.transport import next_link
-
-if TYPE_CHECKING:
-    from digestgate.oci.registry.repository import RegistryRepository
+from digestgate.oci.registry.handles import RepositoryHandle
+from digestgate.oci.registry.urls import next_link
 
 log = logging.getLogger("digestgate.registry")
 
@@ -70,7 +68,7 @@ def _matches(descriptor: Descriptor, artifact_type: str | None) -> bool:
     return artifact_type is None or descriptor.artifact_type == artifact_type
 
 
-def _incomplete(repo: RegistryRepository, subject: Digest, problem: str) -> IncompleteReadError:
+def _incomplete(repo: RepositoryHandle, subject: Digest, problem: str) -> IncompleteReadError:
     return IncompleteReadError(
         f"the referrers of {subject} in {repo.name} {problem}; digestgate reads a listing in "
         "full or not at all",
@@ -79,7 +77,7 @@ def _incomplete(repo: RegistryRepository, subject: Digest, problem: str) -> Inco
     )
 
 
-def _cap(found: list[Descriptor], repo: RegistryRepository, subject: Digest) -> list[Descriptor]:
+def _cap(found: list[Descriptor], repo: RepositoryHandle, subject: Digest) -> list[Descriptor]:
     if len(found) > MAX_REFERRERS:
         raise _incomplete(repo, subject, f"number more than {MAX_REFERRERS}")
     return found
@@ -95,7 +93,7 @@ def _as_index(manifest: Manifest, what: str) -> ImageIndex:
 
 
 def _api(
-    repo: RegistryRepository, subject: Digest, artifact_type: str | None
+    repo: RepositoryHandle, subject: Digest, artifact_type: str | None
 ) -> list[Descriptor] | None:
     """The Referrers API answer, or None when the registry does not implement it (404)."""
     t = repo.transport
@@ -127,7 +125,7 @@ def _api(
     return _cap(found, repo, subject)
 
 
-def read_fallback(repo: RegistryRepository, subject: Digest) -> list[Descriptor]:
+def read_fallback(repo: RepositoryHandle, subject: Digest) -> list[Descriptor]:
     """The entries of the ``<alg>-<hex>`` fallback index (empty when the tag is absent)."""
     try:
         manifest = repo.fetch_manifest(subject.tag_form)
@@ -138,7 +136,7 @@ def read_fallback(repo: RegistryRepository, subject: Digest) -> list[Descriptor]
 
 
 def list_referrers(
-    repo: RegistryRepository, subject: Digest, artifact_type: str | None = None
+    repo: RepositoryHandle, subject: Digest, artifact_type: str | None = None
 ) -> list[Descriptor]:
     """Referrers of ``subject``, by whichever mode the registry supports."""
     client = repo.client
@@ -167,14 +165,14 @@ def referrer_descriptor(manifest: Manifest) -> Descriptor:
 
 
 def put_referrer(
-    repo: RegistryRepository, raw: bytes, media_type: str, subject: Descriptor
+    repo: RepositoryHandle, raw: bytes, media_type: str, subject: Descriptor
 ) -> Descriptor:
     """Store a referrer by digest and make sure it is listed for ``subject``."""
     return put_referrers(repo, subject, [(raw, media_type)])[0]
 
 
 def put_referrers(
-    repo: RegistryRepository, subject: Descriptor, manifests: Sequence[tuple[bytes, str]]
+    repo: RepositoryHandle, subject: Descriptor, manifests: Sequence[tuple[bytes, str]]
 ) -> list[Descriptor]:
     """Store referrers of one subject by digest, then list them all with one index update.
 
@@ -206,13 +204,13 @@ def put_referrers(
     return [manifest.descriptor for manifest in parsed]
 
 
-def _missing(repo: RegistryRepository, subject: Digest, entries: Sequence[Descriptor]) -> bool:
+def _missing(repo: RepositoryHandle, subject: Digest, entries: Sequence[Descriptor]) -> bool:
     listed = {d.digest for d in read_fallback(repo, subject)}
     return any(entry.digest not in listed for entry in entries)
 
 
 def _add_to_fallback(
-    repo: RegistryRepository, subject: Digest, entries: Sequence[Descriptor]
+    repo: RepositoryHandle, subject: Digest, entries: Sequence[Descriptor]
 ) -> None:
     """Merge ``entries`` into the fallback index; return once they have stayed listed.
 

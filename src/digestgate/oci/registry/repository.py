@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import httpx
 
@@ -27,15 +27,13 @@ from digestgate.oci.manifest import (
     parse_manifest,
 )
 from digestgate.oci.registry import referrers, upload
-from digestgate.oci.registry.auth import Scopes, pull_scope, push_scope
+from digestgate.oci.registry.auth import pull_scope, push_scope
 from digestgate.oci.registry.blobread import BlobReader
 from digestgate.oci.registry.errors import json_object
-from digestgate.oci.registry.transport import Transport, header_int, next_link
+from digestgate.oci.registry.handles import ClientHandle, Scopes, TransportHandle
+from digestgate.oci.registry.urls import header_int, next_link
 from digestgate.oci.store import ImageStore
 from digestgate.reference import ImageReference, validate_tag
-
-if TYPE_CHECKING:
-    from digestgate.oci.registry.client import RegistryClient
 
 MAX_TAG_PAGES: Final = 100
 MAX_TAG_LIST: Final = 4 * 1024 * 1024
@@ -63,7 +61,7 @@ def check_header_digest(header: str | None, raw: bytes, computed: Digest, what: 
 class RegistryRepository(ImageStore):
     """A repository on a registry; all requests go through the client's transport."""
 
-    def __init__(self, client: RegistryClient, name: str) -> None:
+    def __init__(self, client: ClientHandle, name: str) -> None:
         self.client = client
         self.name = name
         self.pull: Scopes = (pull_scope(name),)
@@ -74,7 +72,7 @@ class RegistryRepository(ImageStore):
         self._known: dict[Digest, Manifest] = {}
 
     @property
-    def transport(self) -> Transport:
+    def transport(self) -> TransportHandle:
         """The client's HTTP transport."""
         return self.client.transport
 

@@ -8,7 +8,7 @@ requests (:func:`request`).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import httpx
 
@@ -19,18 +19,16 @@ from digestgate.oci.registry.errors import (
     redact_text,
     redact_url,
 )
+from digestgate.oci.registry.handles import TransportHandle
 from digestgate.oci.registry.urls import is_loopback, listed, retry_after
 from digestgate.oci.registry.wallclock import WATCH, scope
-
-if TYPE_CHECKING:
-    from digestgate.oci.registry.transport import Transport
 
 MAX_TOKEN_RESPONSE: Final = 256 * 1024
 #: A DNS name or an IP literal (httpx gives IPv6 hosts without brackets).
 _REALM_HOST_RE: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+")
 
 
-def realm_url(t: Transport, realm: str, *, with_credentials: bool) -> httpx.URL:
+def realm_url(t: TransportHandle, realm: str, *, with_credentials: bool) -> httpx.URL:
     """The token service URL a challenge named, checked before anything is sent there.
 
     It must be an absolute ``http(s)`` URL without user info. Credentials go to a realm
@@ -74,7 +72,7 @@ def realm_url(t: Transport, realm: str, *, with_credentials: bool) -> httpx.URL:
 
 
 def request(
-    t: Transport,
+    t: TransportHandle,
     method: str,
     realm: httpx.URL,
     *,

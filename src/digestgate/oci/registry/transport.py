@@ -25,8 +25,8 @@ import httpx
 
 from digestgate import __version__
 from digestgate.errors import AuthError, RegistryError
-from digestgate.oci.open import StoreOptions
-from digestgate.oci.registry.auth import Authenticator, Scopes
+from digestgate.oci.options import StoreOptions
+from digestgate.oci.registry.auth import Authenticator
 from digestgate.oci.registry.challenge import parse_challenges
 from digestgate.oci.registry.credentials import Credentials
 from digestgate.oci.registry.errors import (
@@ -39,6 +39,7 @@ from digestgate.oci.registry.errors import (
     redact_text,
     redact_url,
 )
+from digestgate.oci.registry.handles import Scopes
 from digestgate.oci.registry.urls import (
     base_url,
     header_int,

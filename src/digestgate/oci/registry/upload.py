@@ -25,7 +25,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import httpx
 
@@ -34,11 +34,9 @@ from digestgate.errors import IntegrityError, NotFoundError, RegistryError
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.registry.auth import mount_scopes
 from digestgate.oci.registry.errors import TransientError
-from digestgate.oci.registry.transport import header_int, join_url
+from digestgate.oci.registry.handles import RepositoryHandle
+from digestgate.oci.registry.urls import header_int, join_url
 from digestgate.oci.store import ImageStore
-
-if TYPE_CHECKING:
-    from digestgate.oci.registry.repository import RegistryRepository
 
 log = logging.getLogger("digestgate.registry")
 
@@ -135,7 +133,7 @@ class _Pieces:
             )
 
 
-def cancel(repo: RegistryRepository, location: httpx.URL) -> None:
+def cancel(repo: RepositoryHandle, location: httpx.URL) -> None:
     """Abandon an upload session; failures are ignored (distribution-spec main)."""
     try:
         response = repo.transport.send("DELETE", location, scopes=repo.push, idempotent=False)
@@ -197,7 +195,7 @@ class _Upload:
     """One blob upload with its retries: see the module docstring."""
 
     def __init__(
-        self, repo: RegistryRepository, descriptor: Descriptor, source: Iterable[bytes]
+        self, repo: RepositoryHandle, descriptor: Descriptor, source: Iterable[bytes]
     ) -> None:
         self.repo = repo
         self.t = repo.transport
@@ -391,7 +389,7 @@ def _transient(exc: RegistryError) -> bool:
     return isinstance(exc, TransientError)
 
 
-def put_blob(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
+def put_blob(repo: RepositoryHandle, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
     """Upload a blob; transient failures are retried when ``chunks`` can be read again.
 
     ``chunks`` that is not an iterator (a list, or an object whose every ``iter()`` opens
@@ -400,11 +398,9 @@ def put_blob(repo: RegistryRepository, descriptor: Descriptor, chunks: Iterable[
     _Upload(repo, descriptor, chunks).run()
 
 
-def mount_blob(repo: RegistryRepository, descriptor: Descriptor, source: ImageStore) -> bool:
+def mount_blob(repo: RepositoryHandle, descriptor: Descriptor, source: ImageStore) -> bool:
     """Mount from a repository of the same registry; True on 201, False when it must stream."""
-    from digestgate.oci.registry.repository import RegistryRepository
-
-    if not isinstance(source, RegistryRepository):
+    if not isinstance(source, RepositoryHandle):
         return False
     if source.client.registry != repo.client.registry:
         return False

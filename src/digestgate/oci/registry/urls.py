@@ -16,7 +16,7 @@ from typing import Final
 import httpx
 
 from digestgate.errors import ConfigError, RegistryError
-from digestgate.oci.open import StoreOptions
+from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.errors import redact_url
 
 _DOCKER_HUB_API: Final = "registry-1.docker.io"
