@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from digestgate.lint import shell
-from digestgate.lint.api import lint_paths
-from digestgate.lint.loader import Loader
+from digestgate.linting import shell
+from digestgate.linting.api import lint_paths
+from digestgate.linting.loader import Loader
 
 HEADER = """\
 name: release

@@ -44,7 +44,6 @@ from tests.fixtures.registry import RegistryServer
 from tests.fixtures.skopeo import run_skopeo
 from tests.unit.gatekit import REPO, REVISION, RUN, lane, provenance, release_json
 
-from digestgate.copy import copy_image
 from digestgate.digest import Digest
 from digestgate.evidence.dsse import sign_envelope
 from digestgate.evidence.keys import generate_keypair, load_signer
@@ -54,7 +53,8 @@ from digestgate.oci.layout import LayoutStore
 from digestgate.oci.manifest import ImageManifest
 from digestgate.oci.open import Stores
 from digestgate.policy import load_policy
-from digestgate.promote import promote
+from digestgate.promotion.copy import copy_image
+from digestgate.promotion.promote import promote
 from digestgate.reference import parse_location
 from digestgate.release import Release, ReleaseArtifact, Source
 from digestgate.timeutil import utcnow

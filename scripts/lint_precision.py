@@ -108,7 +108,7 @@ def expected(path: Path) -> set[tuple[str, int]]:
 
 def actual(path: Path) -> set[tuple[str, int]]:
     """The ``(rule, line)`` pairs ``digestgate lint`` reports for a corpus file."""
-    from digestgate.lint.api import lint_paths
+    from digestgate.linting.api import lint_paths
 
     result = lint_paths([path], cwd=ROOT)
     return {(f.rule, f.line) for f in result.findings}
@@ -193,7 +193,7 @@ def _copy(copies: Path, entry: dict[str, Any], relative: str, digest: str) -> Pa
 
 def score_sample(sample: Path, copies: Path) -> int:
     """The real-world table; 0 when every scored rule meets the thresholds."""
-    from digestgate.lint.api import lint_paths
+    from digestgate.linting.api import lint_paths
 
     try:
         rules, entries = load_sample(sample)

@@ -78,7 +78,8 @@ def registry(address: str | None, work: Path) -> Iterator[str]:
     if address:
         yield address
         return
-    from digestgate.demo import local_registry
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from demo import local_registry
 
     with local_registry(work) as started:
         yield started

@@ -28,7 +28,7 @@ from digestgate.oci.layout import LayoutStore
 from digestgate.oci.manifest import Descriptor, build_artifact_manifest, build_index
 from digestgate.oci.registry import transport as transport_module
 from digestgate.oci.registry import urls
-from digestgate.tagplan import TagPlan
+from digestgate.promotion.tagplan import TagPlan
 from tests.conftest import CliResult, run_cli
 from tests.fixtures.deadline import within
 from tests.integration.test_gate_adversarial import World

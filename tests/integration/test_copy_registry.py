@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from digestgate.copy import copy_image
 from digestgate.digest import Digest
 from digestgate.oci.layout import LayoutStore
 from digestgate.oci.manifest import Descriptor, ImageIndex
 from digestgate.oci.open import Stores
 from digestgate.oci.options import StoreOptions
 from digestgate.oci.store import ImageStore
+from digestgate.promotion.copy import copy_image
 from digestgate.reference import parse_registry_reference
 from tests.fixtures import images
 from tests.fixtures.registry import Registry

@@ -24,9 +24,12 @@ def _finding_ids(report: Path) -> set[str]:
     return ids
 
 
+DEMO = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
+
+
 def _run_demo(workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "digestgate.demo", "--keep", str(workdir), *extra],
+        [sys.executable, str(DEMO), "--keep", str(workdir), *extra],
         capture_output=True,
         text=True,
         timeout=120,

@@ -34,7 +34,7 @@ from digestgate.oci.manifest import Descriptor, ImageIndex, ImageManifest
 from digestgate.oci.open import Stores
 from digestgate.oci.options import StoreOptions
 from digestgate.oci.store import ImageStore
-from digestgate.promote import PromotionResult, promote
+from digestgate.promotion.promote import PromotionResult, promote
 from digestgate.reference import Location, parse_location
 from digestgate.release import Release
 from tests.fixtures import images

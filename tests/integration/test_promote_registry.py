@@ -23,7 +23,7 @@ from digestgate.evidence.model import VerifiedEvidence, read_vsa
 from digestgate.oci.manifest import Descriptor, ImageManifest
 from digestgate.oci.open import Stores
 from digestgate.oci.options import StoreOptions
-from digestgate.promote import PromotionResult, promote
+from digestgate.promotion.promote import PromotionResult, promote
 from digestgate.reference import ImageReference, Location, parse_location
 from digestgate.release import Release
 from tests.fixtures import images

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from digestgate.copy import copy_image
 from digestgate.digest import Digest
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
+from digestgate.promotion.copy import copy_image
 from tests.fixtures.faultproxy import UPLOAD, CutRequest, Fault, FaultProxy, Reset, Status
 from tests.fixtures.registry import Registry
 from tests.unit.registry_fake import image

@@ -22,9 +22,9 @@ from digestgate.evidence.model import (
     Statement,
     VerifiedEvidence,
 )
-from digestgate.gate.decision import Decision
 from digestgate.policy import Policy, parse_policy
 from digestgate.reference import Location, parse_location
+from digestgate.rules.decision import Decision
 from digestgate.timeutil import format_timestamp
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from digestgate.capture import (
+from digestgate.capturing.capture import (
     CaptureRequest,
     capture,
     in_ci,

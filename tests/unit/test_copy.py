@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from digestgate.copy import MAX_NESTING, CopyReport, StderrProgress, copy_image, plan_copy
 from digestgate.digest import Digest
 from digestgate.errors import ExitCode, IntegrityError, RegistryError, StorageError
 from digestgate.oci import media
@@ -28,6 +27,7 @@ from digestgate.oci.manifest import (
     build_index,
 )
 from digestgate.oci.store import ImageStore
+from digestgate.promotion.copy import MAX_NESTING, CopyReport, StderrProgress, copy_image, plan_copy
 from digestgate.reference import ImageReference, Location
 from tests.fixtures import images
 from tests.unit.test_layout import files_under, put_data, write_image, write_index
@@ -565,7 +565,7 @@ def test_images_with_too_many_manifests_or_blobs_are_refused_before_writing(
 ) -> None:
     # Three platforms: 4 manifests and 3 configs + 6 layers = 9 blobs.
     root = write_index(source, "wide", platforms=("amd64", "arm64", "s390x"))
-    monkeypatch.setattr(f"digestgate.copy.{cap}", value)
+    monkeypatch.setattr(f"digestgate.promotion.copy.{cap}", value)
     with pytest.raises(InvalidManifestError) as caught:
         copy_image(source, target, root)
     assert caught.value.exit_code == ExitCode.OPERATIONAL

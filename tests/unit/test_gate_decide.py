@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from digestgate.decide import run_gate
 from digestgate.digest import Digest
 from digestgate.errors import IntegrityError
 from digestgate.evidence.model import EvidenceProblem, Statement, VerifiedEvidence
 from digestgate.evidence.store.dirstore import DirStore
+from digestgate.gating.gate import run_gate
 from digestgate.oci.layout import LayoutStore
 from digestgate.release import Release, parse_release
 from digestgate.samples import sample_image

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digestgate.evidence.model import EvidenceProblem, VerifiedEvidence
-from digestgate.gate.decision import Decision, RegistryCheck
-from digestgate.gate.evaluate import evaluate
-from digestgate.gate.findings import ALL_IDS, HINTS, is_blocking
 from digestgate.report.jsonreport import render_json
+from digestgate.rules.decision import Decision, RegistryCheck
+from digestgate.rules.evaluate import evaluate
+from digestgate.rules.findings import ALL_IDS, HINTS, is_blocking
 from tests.unit.gatekit import (
     BACKEND,
     BOTH,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from digestgate.gate.decision import Decision
-from digestgate.gate.evaluate import evaluate
+from digestgate.rules.decision import Decision
+from digestgate.rules.evaluate import evaluate
 from tests.unit.gatekit import (
     BOTH,
     HOUR,

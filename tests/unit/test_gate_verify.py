@@ -9,8 +9,8 @@ import pytest
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError
 from digestgate.evidence.model import VSA, EvidenceProblem, VerifiedEvidence
-from digestgate.gate.decision import EvidenceRef
-from digestgate.gate.verify import VerifyDecision, verify_digest
+from digestgate.rules.decision import EvidenceRef
+from digestgate.rules.verify import VerifyDecision, verify_digest
 from tests.unit.gatekit import BACKEND, FRONTEND, HOUR, NOW, lane, policy, verified, vsa
 
 POLICY = policy()

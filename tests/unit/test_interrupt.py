@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from digestgate import interrupt
-from digestgate.copy import copy_image
 from digestgate.oci.layout import LayoutStore
 from digestgate.oci.layoutdir import STALE_TEMP_AGE
+from digestgate.promotion.copy import copy_image
 from digestgate.samples import sample_image
 
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digestgate import junit
+from digestgate.attesting import junit
+from digestgate.attesting.junit import JUnitSummary, lane_result, parse_junit
 from digestgate.errors import ExitCode, InputError
-from digestgate.junit import JUnitSummary, lane_result, parse_junit
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "junit"
 

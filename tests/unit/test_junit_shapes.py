@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from digestgate.attesting.junit import JUnitSummary, lane_result, parse_junit
 from digestgate.errors import ExitCode, InputError
-from digestgate.junit import JUnitSummary, lane_result, parse_junit
 
 
 def _summary(body: str) -> JUnitSummary:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digestgate.lint.api import lint_paths
+from digestgate.linting.api import lint_paths
 
 FLOW = """\
 on: push

@@ -6,14 +6,14 @@ import re
 
 import pytest
 
-from digestgate.lint.classify import (
+from digestgate.linting.classify import (
     Kind,
     action_ref,
     classify_action,
     classify_command,
     script_ref,
 )
-from digestgate.lint.config import LintConfig
+from digestgate.linting.config import LintConfig
 
 CFG = LintConfig()
 
@@ -281,9 +281,9 @@ def test_script_refs() -> None:
     ],
 )
 def test_expansions_are_opaque_not_digests(command: str) -> None:
-    from digestgate.lint.model import Loc, Workflow
-    from digestgate.lint.refs import Resolver, ref_problem
-    from digestgate.lint.shell import commands
+    from digestgate.linting.model import Loc, Workflow
+    from digestgate.linting.refs import Resolver, ref_problem
+    from digestgate.linting.shell import commands
 
     resolver = Resolver(Workflow("w.yml", Loc("w.yml", 1, 1), ()), {})
     (cmd,) = commands(command)
@@ -380,7 +380,7 @@ def test_docker_run_names_its_image(
     ],
 )
 def test_deploys_and_the_image_they_set(command: str, refs: list[tuple[str, str]]) -> None:
-    from digestgate.lint.shell import commands
+    from digestgate.linting.shell import commands
 
     (cmd,) = commands(command)
     (match,) = [m for m in classify_command(cmd.argv, CFG) if m.kind is Kind.PROMOTION]
@@ -399,7 +399,7 @@ def test_deploys_and_the_image_they_set(command: str, refs: list[tuple[str, str]
     ],
 )
 def test_look_alikes_deploy_nothing(command: str) -> None:
-    from digestgate.lint.shell import commands
+    from digestgate.linting.shell import commands
 
     (cmd,) = commands(command)
     assert Kind.PROMOTION not in {m.kind for m in classify_command(cmd.argv, CFG)}

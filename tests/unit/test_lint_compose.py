@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digestgate.lint.api import lint_paths
-from digestgate.lint.compose import (
+from digestgate.linting.api import lint_paths
+from digestgate.linting.compose import (
     ComposeFile,
     Service,
     candidates,
@@ -13,8 +13,8 @@ from digestgate.lint.compose import (
     compose_refs,
     parse_compose,
 )
-from digestgate.lint.match import ComposeUse
-from digestgate.lint.shell import commands
+from digestgate.linting.match import ComposeUse
+from digestgate.linting.shell import commands
 from digestgate.yamlsource import load_yaml
 
 TEXT = """\

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from scripts.lint_precision import CORPUS, ROOT, corpus_files, expected
 
-from digestgate.lint.api import lint_paths
+from digestgate.linting.api import lint_paths
 
 FILES = corpus_files()
 

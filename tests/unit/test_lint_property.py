@@ -8,10 +8,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digestgate.lint.config import LintConfig
-from digestgate.lint.findings import RULES
-from digestgate.lint.loader import Loader
-from digestgate.lint.rules import check_workflow
+from digestgate.linting.config import LintConfig
+from digestgate.linting.findings import RULES
+from digestgate.linting.loader import Loader
+from digestgate.linting.rules import check_workflow
 
 WORDS = [
     "on",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from digestgate.lint.shell import commands, logical_lines
+from digestgate.linting.shell import commands, logical_lines
 
 
 def argvs(text: str) -> list[tuple[str, ...]]:
@@ -107,7 +107,7 @@ def test_sshpass_and_bash_c_inside_the_remote_command() -> None:
 
 
 def test_function_bodies_run_only_when_called() -> None:
-    from digestgate.lint.shell import parse
+    from digestgate.linting.shell import parse
 
     text = (
         'build() {\n  docker build -t "$1" .\n}\n'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digestgate.lint.api import lint_paths
+from digestgate.linting.api import lint_paths
 
 FLOW = """\
 on: push

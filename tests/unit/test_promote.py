@@ -42,10 +42,10 @@ from digestgate.evidence.store.dirstore import DirStore
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.open import Stores
 from digestgate.policy import Policy, load_policy
-from digestgate.promote import is_immutable, promote, target_location
+from digestgate.promotion.promote import is_immutable, promote, target_location
+from digestgate.promotion.tagplan import TagPlan
 from digestgate.reference import ImageReference, LayoutReference, Location, parse_location
 from digestgate.release import Release, ReleaseArtifact, Source
-from digestgate.tagplan import TagPlan
 from tests.fixtures.memory_store import MemoryStore, MemoryStores
 from tests.unit import gatekit
 
@@ -613,7 +613,7 @@ def test_a_hand_built_gate_outcome_cannot_exist_and_promote_takes_none() -> None
     import inspect
 
     from digestgate.errors import InternalError
-    from digestgate.promote import GateOutcome
+    from digestgate.promotion.model import GateOutcome
 
     with pytest.raises(InternalError, match="can only come from the gate itself"):
         GateOutcome(True, Digest.of(b"p"), (), {}, {})

@@ -7,14 +7,14 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digestgate.gate.decision import Decision
-from digestgate.gate.evaluate import evaluate
-from digestgate.gate.findings import finding
-from digestgate.gate.verify import verify_digest
 from digestgate.report.annotations import annotation, escape_data, escape_property
 from digestgate.report.jsonreport import render_json, report_document
 from digestgate.report.markdown import cell, render_markdown
 from digestgate.report.table import render_table, render_verify, verdict_line, verify_line
+from digestgate.rules.decision import Decision
+from digestgate.rules.evaluate import evaluate
+from digestgate.rules.findings import finding
+from digestgate.rules.verify import verify_digest
 from tests.unit.gatekit import (
     BACKEND,
     FRONTEND,

@@ -53,7 +53,7 @@ def command() -> None:
 
 
 def _report(out: Console, results: Sequence[object], stores: Sequence[EvidenceStore]) -> None:
-    from digestgate.attest import Attestation
+    from digestgate.attesting.attest import Attestation
     from digestgate.evidence.store.attached import AttachedStore
 
     for store in stores:
@@ -101,7 +101,7 @@ def provenance(
     """Sign SLSA provenance (one statement per artifact) from the CI environment or flags."""
     from datetime import UTC
 
-    from digestgate.attest import (
+    from digestgate.attesting.attest import (
         SourceFlags,
         attest_provenance,
         build_context,
@@ -170,7 +170,7 @@ def test_result(
     store_options: StoreOptions,
 ) -> None:
     """Sign ONE lane result covering the named artifacts (default: all of the release)."""
-    from digestgate.attest import (
+    from digestgate.attesting.attest import (
         SourceFlags,
         attest_test_result,
         build_context,

@@ -64,7 +64,7 @@ def command(
     Source fields come from the flags, else the CI environment, else the existing release.
     Prints `NAME IMAGE@DIGEST`; appends NAME-digest and NAME-image to $GITHUB_OUTPUT when set.
     """
-    from digestgate.capture import CaptureRequest, capture
+    from digestgate.capturing.capture import CaptureRequest, capture
     from digestgate.cli.ghoutput import append_outputs
     from digestgate.oci.open import Stores
 

@@ -22,9 +22,9 @@ def command(ctx: click.Context, promoted: Path, store_options: Any) -> None:
     or missing tag (`REPOSITORY:TAG expected DIGEST now DIGEST|missing`) on stdout.
     Exit 0: no drift; 1: a tag moved; 2: not a promotion record; 3: a target unreachable.
     """
-    from digestgate.drift import check_drift
     from digestgate.errors import BlockedError, ConfigError
     from digestgate.oci.open import Stores
+    from digestgate.promotion.drift import check_drift
     from digestgate.release import Promotion, load_release
 
     out = console(ctx)

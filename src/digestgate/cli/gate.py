@@ -61,8 +61,8 @@ def command(
     """
     from digestgate.cli.gatesummary import publish_decision
     from digestgate.cli.options import check_output_file
-    from digestgate.decide import decide_release
     from digestgate.evidence.store.open import open_evidence_store
+    from digestgate.gating.gate import decide_release
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
     from digestgate.release import load_release

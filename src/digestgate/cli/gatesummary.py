@@ -14,7 +14,7 @@ from digestgate.cli.ghoutput import append_runner_file
 from digestgate.errors import StorageError
 
 if TYPE_CHECKING:
-    from digestgate.gate.decision import Decision
+    from digestgate.rules.decision import Decision
 
 
 def write_report(path: Path | None, text: str) -> None:

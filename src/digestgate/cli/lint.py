@@ -49,8 +49,8 @@ def command(
     Exit 1 when an error is found, 0 otherwise.
     """
     from digestgate.errors import UsageError
-    from digestgate.lint.api import default_paths, lint_paths, load_config
-    from digestgate.lint.output import render
+    from digestgate.linting.api import default_paths, lint_paths, load_config
+    from digestgate.linting.output import render
 
     out = console(ctx)
     cwd = Path.cwd()

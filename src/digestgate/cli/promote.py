@@ -15,8 +15,8 @@ from digestgate.errors import DigestgateError
 from digestgate.oci.options import StoreOptions
 
 if TYPE_CHECKING:
-    from digestgate.decide import GateResult
-    from digestgate.promote import PromotionResult
+    from digestgate.gating.gate import GateResult
+    from digestgate.promotion.promote import PromotionResult
     from digestgate.release import Promotion
 
 
@@ -85,16 +85,16 @@ def command(
     """
     from digestgate.cli.gatesummary import publish_decision
     from digestgate.cli.options import check_output_file
-    from digestgate.copy import StderrProgress
     from digestgate.evidence.keys import load_signer
     from digestgate.evidence.store.open import open_evidence_store
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
-    from digestgate.promote import check_target, promote
-    from digestgate.promotetags import validate_promotion_tag
+    from digestgate.promotion.copy import StderrProgress
+    from digestgate.promotion.promote import check_target, promote
+    from digestgate.promotion.tagplan import TagPlan, plan_path
+    from digestgate.promotion.tags import validate_promotion_tag
     from digestgate.release import load_release, save_release
     from digestgate.report.table import render_table
-    from digestgate.tagplan import TagPlan, plan_path
     from digestgate.timeutil import utcnow
 
     out = console(ctx)

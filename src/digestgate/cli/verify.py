@@ -49,12 +49,12 @@ def command(
     from digestgate.cli.gatesummary import print_annotations
     from digestgate.digest import Digest
     from digestgate.evidence.store.open import open_evidence_store
+    from digestgate.gating.verify import accepted_digests, pinned_location, verify_image
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
     from digestgate.report.annotations import annotation
     from digestgate.report.table import render_verify, verify_line
     from digestgate.timeutil import utcnow
-    from digestgate.verifydeploy import accepted_digests, pinned_location, verify_image
 
     out = console(ctx)
     location = pinned_location(image)

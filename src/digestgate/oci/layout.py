@@ -46,14 +46,14 @@ from digestgate.errors import (
 from digestgate.jsonutil import JSONFormatError, dumps_canonical, loads_strict
 from digestgate.oci import media
 from digestgate.oci.layoutdir import (
-    _INDEX_FILE,
     CHUNK_SIZE,
+    INDEX_FILE,
     MAX_INDEX_SIZE,
     REF_NAME,
-    _entry_digest,
-    _entry_tag,
-    _LayoutDir,
-    _storage_error,
+    LayoutDir,
+    entry_digest,
+    entry_tag,
+    storage_error,
 )
 from digestgate.oci.manifest import (
     MAX_MANIFEST_SIZE,
@@ -82,7 +82,7 @@ LAYOUT_VERSION: Final = "1.0.0"
 _LAYOUT_FILE: Final = "oci-layout"
 
 
-class LayoutStore(_LayoutDir, ImageStore):
+class LayoutStore(LayoutDir, ImageStore):
     """One OCI image layout directory, read and written with verification."""
 
     def __init__(self, path: str, root: Path) -> None:
@@ -111,7 +111,7 @@ class LayoutStore(_LayoutDir, ImageStore):
                 )
             store = cls(path, directory.resolve(strict=True))
         except OSError as exc:
-            raise _storage_error(exc, "open the layout", path) from exc
+            raise storage_error(exc, "open the layout", path) from exc
         store._initialise(create)
         if create:  # opened for writing: clear what killed writers left behind
             store._sweep_stale_temps(time.time())
@@ -119,7 +119,7 @@ class LayoutStore(_LayoutDir, ImageStore):
 
     def _initialise(self, create: bool) -> None:
         layout = self._root / _LAYOUT_FILE
-        index = self._root / _INDEX_FILE
+        index = self._root / INDEX_FILE
         if not self._exists(layout):
             if not create:
                 raise StorageError(
@@ -283,7 +283,7 @@ class LayoutStore(_LayoutDir, ImageStore):
         manifest = self.get_manifest(descriptor.digest)
 
         def unchanged(entries: list[Any]) -> None:
-            named = {_entry_digest(e) or "" for e in entries if _entry_tag(e) == tag}
+            named = {entry_digest(e) or "" for e in entries if entry_tag(e) == tag}
             current = Digest.parse(next(iter(named))) if len(named) == 1 else None
             if len(named) > 1 or current != expected:
                 raise ConcurrentChangeError(
@@ -367,7 +367,7 @@ class LayoutStore(_LayoutDir, ImageStore):
             entry["annotations"] = annotations
 
         def add(entries: list[Any]) -> bool:
-            if any(_entry_digest(e) == str(manifest.digest) for e in entries):
+            if any(entry_digest(e) == str(manifest.digest) for e in entries):
                 return False
             entries.append(entry)
             return True

@@ -1,6 +1,6 @@
 """The directory side of an OCI image layout: index.json, its lock, and safe file I/O.
 
-:class:`_LayoutDir` is the base of :class:`~digestgate.oci.layout.LayoutStore`. It holds
+:class:`LayoutDir` is the base of :class:`~digestgate.oci.layout.LayoutStore`. It holds
 what the safety rules of :mod:`digestgate.oci.layout` rest on: paths built from validated
 digests and kept inside the layout (``O_NOFOLLOW``), size-capped verified reads, atomic
 writes (temporary file, fsync, ``os.replace``), and the read-modify-write of ``index.json``
@@ -38,7 +38,7 @@ MAX_INDEX_SIZE: Final = 32 * 1024 * 1024
 #: The layout tag annotation (image-spec annotations.md; valid on index.json entries only).
 REF_NAME: Final = "org.opencontainers.image.ref.name"
 
-_INDEX_FILE: Final = "index.json"
+INDEX_FILE: Final = "index.json"
 _LOCK_FILE: Final = ".index.json.lock"
 _TEMP_PREFIX: Final = ".tmp-"
 #: A temporary file this old, that no writer holds locked, was left by a killed run.
@@ -48,7 +48,7 @@ _READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _CREATE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _storage_error(exc: OSError, action: str, path: Path | str) -> StorageError:
+def storage_error(exc: OSError, action: str, path: Path | str) -> StorageError:
     """Translate an OSError into a one-line StorageError that names the path."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         hint = "free space on that file system and retry; no partial file was left behind"
@@ -81,7 +81,7 @@ def _write_all(fd: int, chunk: bytes) -> None:
         view = view[written:]
 
 
-class _LayoutDir:
+class LayoutDir:
     """The files of one layout directory, beneath :class:`~digestgate.oci.layout.LayoutStore`."""
 
     _path: str
@@ -90,7 +90,7 @@ class _LayoutDir:
     # -- index.json ----------------------------------------------------------------------
 
     def _read_index(self) -> dict[str, Any]:
-        raw = self._read_file(self._root / _INDEX_FILE, MAX_INDEX_SIZE, what="index.json")
+        raw = self._read_file(self._root / INDEX_FILE, MAX_INDEX_SIZE, what="index.json")
         try:
             doc = loads_strict(raw)
         except JSONFormatError as exc:
@@ -118,7 +118,7 @@ class _LayoutDir:
             entries = list(doc["manifests"])
             if change(entries):
                 doc["manifests"] = entries
-                self._write_file(self._root / _INDEX_FILE, [dumps_canonical(doc)])
+                self._write_file(self._root / INDEX_FILE, [dumps_canonical(doc)])
 
     def _list(
         self,
@@ -150,18 +150,16 @@ class _LayoutDir:
                 precondition(entries)
             before = list(entries)
             if tag is not None:
-                current = [e for e in entries if _entry_tag(e) == tag]
-                if current and all(_entry_digest(e) == digest for e in current):
+                current = [e for e in entries if entry_tag(e) == tag]
+                if current and all(entry_digest(e) == digest for e in current):
                     return False
                 entries[:] = _untag(entries, tag)
                 entries.append({**entry, "annotations": {REF_NAME: tag}})
-                entries[:] = [e for e in entries if not (_plain(e) and _entry_digest(e) == digest)]
-            elif not any(_entry_digest(e) == digest for e in entries):
+                entries[:] = [e for e in entries if not (_plain(e) and entry_digest(e) == digest)]
+            elif not any(entry_digest(e) == digest for e in entries):
                 entries.append(entry)
             if children:
-                entries[:] = [
-                    e for e in entries if not (_plain(e) and _entry_digest(e) in children)
-                ]
+                entries[:] = [e for e in entries if not (_plain(e) and entry_digest(e) in children)]
             return entries != before
 
         self._update_index(change)
@@ -172,7 +170,7 @@ class _LayoutDir:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise _storage_error(exc, "lock", path) from exc
+            raise storage_error(exc, "lock", path) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -201,7 +199,7 @@ class _LayoutDir:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise _storage_error(exc, "inspect", path) from exc
+            raise storage_error(exc, "inspect", path) from exc
 
     def _open_for_read(self, path: Path, *, what: str) -> int:
         real = self._contained(path)
@@ -210,7 +208,7 @@ class _LayoutDir:
         except FileNotFoundError:
             raise NotFoundError(f"{what} not found", hint="check the digest or tag") from None
         except OSError as exc:
-            raise _storage_error(exc, "read", path) from exc
+            raise storage_error(exc, "read", path) from exc
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise StorageError(f"{path} is not a regular file", hint="remove it from the layout")
@@ -233,7 +231,7 @@ class _LayoutDir:
                 parts.append(chunk)
             return b"".join(parts)
         except OSError as exc:
-            raise _storage_error(exc, "read", path) from exc
+            raise storage_error(exc, "read", path) from exc
         finally:
             os.close(fd)
 
@@ -243,7 +241,7 @@ class _LayoutDir:
             try:
                 chunk = os.read(fd, CHUNK_SIZE)
             except OSError as exc:
-                raise _storage_error(exc, "read", path) from exc
+                raise storage_error(exc, "read", path) from exc
             if not chunk:
                 break
             hasher.update(chunk)
@@ -274,7 +272,7 @@ class _LayoutDir:
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _storage_error(exc, "create the directory", final.parent) from exc
+            raise storage_error(exc, "create the directory", final.parent) from exc
         temp = directory / f"{_TEMP_PREFIX}{final.name[:16]}-{secrets.token_hex(8)}"
         fd: int | None = None
         try:
@@ -295,7 +293,7 @@ class _LayoutDir:
                 os.close(fd)
             _unlink_quietly(temp)
             if isinstance(exc, OSError):
-                raise _storage_error(exc, "write", final) from exc
+                raise storage_error(exc, "write", final) from exc
             raise
 
     def _sweep_stale_temps(self, now: float) -> list[Path]:
@@ -348,12 +346,12 @@ def _stale(path: Path, now: float) -> bool:
         os.close(fd)
 
 
-def _entry_digest(entry: Any) -> str | None:
+def entry_digest(entry: Any) -> str | None:
     value = entry.get("digest") if isinstance(entry, dict) else None
     return value if isinstance(value, str) else None
 
 
-def _entry_tag(entry: Any) -> str | None:
+def entry_tag(entry: Any) -> str | None:
     annotations = entry.get("annotations") if isinstance(entry, dict) else None
     value = annotations.get(REF_NAME) if isinstance(annotations, dict) else None
     return value if isinstance(value, str) else None
@@ -368,7 +366,7 @@ def _untag(entries: list[Any], tag: str) -> list[Any]:
     """Remove ``tag`` from entries; an entry left plain is dropped when listed elsewhere."""
     out: list[Any] = []
     for entry in entries:
-        if _entry_tag(entry) != tag:
+        if entry_tag(entry) != tag:
             out.append(entry)
             continue
         annotations = {k: v for k, v in entry["annotations"].items() if k != REF_NAME}
@@ -376,12 +374,12 @@ def _untag(entries: list[Any], tag: str) -> list[Any]:
         if annotations:
             rest["annotations"] = annotations
         out.append(rest)
-    listed_elsewhere = {_entry_digest(e) for e in out if not _plain(e)}
+    listed_elsewhere = {entry_digest(e) for e in out if not _plain(e)}
     seen: set[str | None] = set()
     kept = []
     for entry in out:
         if _plain(entry):
-            digest = _entry_digest(entry)
+            digest = entry_digest(entry)
             if digest in listed_elsewhere or digest in seen:
                 continue
             seen.add(digest)

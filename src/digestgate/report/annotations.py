@@ -6,8 +6,8 @@ in property values ``:`` and ``,`` are too.
 
 from __future__ import annotations
 
-from digestgate.gate.decision import Decision
-from digestgate.gate.findings import Finding
+from digestgate.rules.decision import Decision
+from digestgate.rules.findings import Finding
 
 
 def escape_data(text: str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from digestgate.gate.decision import Decision, EvidenceRef
-from digestgate.gate.findings import Finding
 from digestgate.jsonutil import dumps_pretty
+from digestgate.rules.decision import Decision, EvidenceRef
+from digestgate.rules.findings import Finding
 
 SCHEMA_VERSION: Final = 1
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from digestgate.gate.decision import Decision
-from digestgate.gate.findings import printable
+from digestgate.rules.decision import Decision
+from digestgate.rules.findings import printable
 
 MAX_BYTES: Final = 900 * 1024
 

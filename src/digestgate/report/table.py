@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from digestgate.gate.decision import Decision
-from digestgate.gate.findings import Finding, printable
-from digestgate.gate.verify import VerifyDecision
+from digestgate.rules.decision import Decision
+from digestgate.rules.findings import Finding, printable
+from digestgate.rules.verify import VerifyDecision
 
 _GREEN: Final = "\x1b[32m"
 _RED: Final = "\x1b[31m"

@@ -1,0 +1,1 @@
+"""The capture verb: record the digests of built images in a release file."""
