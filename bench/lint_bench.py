@@ -4,7 +4,7 @@ The workflow is generated from job shapes found in real release pipelines (tests
 wrappers, matrix builds by digest, smoke tests, ssh and heredoc compose deploys, sourced
 shell functions, deploy actions, GitOps edits), repeated until the file reaches the size
 asked for. One warm-up run imports the YAML parser and fills caches an installed tool would
-have; then the best and the median of ``--runs`` runs of ``lint_paths`` are printed, with
+have; then the best and the median of ``--runs`` runs of ``lint`` are printed, with
 the share spent loading (YAML and the workflow model) apart from classification and rules.
 
     .venv/bin/python bench/lint_bench.py [--size 30000] [--runs 20] [--keep DIR]
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from digestgate.linting import shell
-from digestgate.linting.api import lint_paths
+from digestgate.linting.api import lint
 from digestgate.linting.loader import Loader
 
 HEADER = """\
@@ -154,13 +154,13 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="lint-bench-"))
     try:
         path = make_repo(root, args.size)
-        result = lint_paths([path], cwd=root)
-        whole, whole_cpu = _time(lambda: lint_paths([path], cwd=root), args.runs)
+        result = lint(paths=[path], cwd=root)
+        whole, whole_cpu = _time(lambda: lint(paths=[path], cwd=root), args.runs)
         _, load_cpu = _time(lambda: Loader(root, root).load(path), args.runs)
         kb = path.stat().st_size / 1000
         print(f"workflow: {kb:.1f} kB, {len(result.findings)} findings, {args.runs} runs")
-        print(_line("lint_paths, wall clock", whole))
-        print(_line("lint_paths, CPU", whole_cpu))
+        print(_line("lint, wall clock", whole))
+        print(_line("lint, CPU", whole_cpu))
         print(_line("  of which loading, CPU", load_cpu))
         print("target: under 150 ms")
         if args.keep:

@@ -329,7 +329,7 @@ def bench_many(a: Relay, b: Relay, world: World, root: Path, count: int) -> dict
         with Stores() as stores:
             start = time.perf_counter()
             promote(
-                release, policy=policy, evidence_stores=[evidence],
+                release=release, policy=policy, evidence_stores=[evidence],
                 target=f"{b.host}/{label}-{seed}", tags=("v1",), stores=stores, signer=signer,
                 now=utcnow(), concurrency=concurrency,
             )  # fmt: skip

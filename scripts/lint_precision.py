@@ -108,9 +108,9 @@ def expected(path: Path) -> set[tuple[str, int]]:
 
 def actual(path: Path) -> set[tuple[str, int]]:
     """The ``(rule, line)`` pairs ``digestgate lint`` reports for a corpus file."""
-    from digestgate.linting.api import lint_paths
+    from digestgate.linting.api import lint
 
-    result = lint_paths([path], cwd=ROOT)
+    result = lint(paths=[path], cwd=ROOT)
     return {(f.rule, f.line) for f in result.findings}
 
 
@@ -193,7 +193,7 @@ def _copy(copies: Path, entry: dict[str, Any], relative: str, digest: str) -> Pa
 
 def score_sample(sample: Path, copies: Path) -> int:
     """The real-world table; 0 when every scored rule meets the thresholds."""
-    from digestgate.linting.api import lint_paths
+    from digestgate.linting.api import lint
 
     try:
         rules, entries = load_sample(sample)
@@ -209,7 +209,7 @@ def score_sample(sample: Path, copies: Path) -> int:
     others: Counter[str] = Counter()
     for entry, path in zip(entries, paths, strict=True):
         repo = copies / entry["repository"]
-        result = lint_paths([path], cwd=repo, root=repo)
+        result = lint(paths=[path], cwd=repo, root=repo)
         found = {(f.rule, f.line) for f in result.findings if f.file == entry["path"]}
         others.update(rule for rule, _ in found if rule not in rules)
         want = {(item["rule"], item["line"]) for item in entry["expected"]}

@@ -83,7 +83,7 @@ class Sweep:
     def promote(self, options: StoreOptions) -> PromotionResult:
         with Stores(options) as stores:
             return promote(
-                self.release,
+                release=self.release,
                 policy=self.outcome.policy,
                 evidence_stores=[self.outcome.store],
                 target=self.target,
@@ -115,7 +115,7 @@ def sweep(registry: Registry, registry2: Registry, repo: str, tmp_path: Path) ->
         target = f"{dst.host}/{repo}/prod"
         with Stores(StoreOptions()) as stores:
             promote(
-                old,
+                release=old,
                 policy=old_outcome.policy,
                 evidence_stores=[old_outcome.store],
                 target=target,

@@ -133,7 +133,7 @@ def do_promote(
         "concurrency": 4,
     }
     options.update(kw)
-    return promote(release, target=target, stores=stores, **options)
+    return promote(release=release, target=target, stores=stores, **options)
 
 
 def manifest_digests(stores: Stores, location: Location) -> list[str]:

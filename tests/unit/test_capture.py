@@ -81,9 +81,11 @@ def test_capture_from_each_metadata_variant(
     assert digest == Digest.of(raw)
     release_path = tmp_path / "release.json"
     result = capture(
-        CaptureRequest("backend", release_path, metadata_file=metadata_file, source_flags=FLAGS),
-        stores,
-        {},
+        request=CaptureRequest(
+            "backend", release_path, metadata_file=metadata_file, source_flags=FLAGS
+        ),
+        stores=stores,
+        environ={},
     )
     assert str(result.location) == f"{repo}@{digest}"
     assert result.changed
@@ -158,7 +160,7 @@ def test_registry_disagreeing_with_the_metadata_descriptor_is_refused(tmp_path: 
         "backend", tmp_path / "r.json", metadata_file=tmp_path / "m.json", source_flags=FLAGS
     )
     with pytest.raises(IntegrityError, match="metadata file says"):
-        capture(request, stores, {})
+        capture(request=request, stores=stores, environ={})
     assert not (tmp_path / "r.json").exists()
 
 
@@ -172,7 +174,7 @@ def test_offline_capture_trusts_the_descriptor_and_contacts_nothing(tmp_path: Pa
         offline=True,
         source_flags=FLAGS,
     )
-    result = capture(request, stores, {})
+    result = capture(request=request, stores=stores, environ={})
     assert result.digest == Digest.of(raw)
     assert result.artifact.size == len(raw)
     assert stores.opened == []
@@ -184,7 +186,7 @@ def test_missing_digest_in_the_registry_is_not_found(tmp_path: Path) -> None:
         "backend", tmp_path / "r.json", metadata_file=metadata_file, source_flags=FLAGS
     )
     with pytest.raises(NotFoundError):
-        capture(request, MemoryStores(), {})
+        capture(request=request, stores=MemoryStores(), environ={})
 
 
 # --- SOURCE references -------------------------------------------------------------------
@@ -202,19 +204,19 @@ def test_capture_by_digest_confirms_it(tmp_path: Path) -> None:
     request = CaptureRequest(
         "backend", tmp_path / "r.json", source_ref=f"{repo}:main@{digest}", source_flags=FLAGS
     )
-    result = capture(request, stores, {})
+    result = capture(request=request, stores=stores, environ={})
     assert str(result.location) == f"{repo}@{digest}"
     assert stores.repos[repo].calls == [f"resolve {digest}"]
     with pytest.raises(NotFoundError):
         capture(
-            CaptureRequest(
+            request=CaptureRequest(
                 "other",
                 tmp_path / "r.json",
                 source_ref=f"{repo}@sha256:{'0' * 64}",
                 source_flags=FLAGS,
             ),
-            stores,
-            {},
+            stores=stores,
+            environ={},
         )
 
 
@@ -223,21 +225,25 @@ def test_tag_needs_allow_tag_and_warns_inside_ci(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     for environ in ({}, CI_ENV):
         with pytest.raises(UsageError, match="is a tag") as info:
-            capture(CaptureRequest("backend", path, source_ref=f"{repo}:main"), stores, environ)
+            capture(
+                request=CaptureRequest("backend", path, source_ref=f"{repo}:main"),
+                stores=stores,
+                environ=environ,
+            )
         assert "--allow-tag" in (info.value.hint or "")
     assert stores.repos[repo].calls == []
     outside = capture(
-        CaptureRequest(
+        request=CaptureRequest(
             "backend", path, source_ref=f"{repo}:main", allow_tag=True, source_flags=FLAGS
         ),
-        stores,
-        {},
+        stores=stores,
+        environ={},
     )
     assert outside.digest == digest and outside.warnings == ()
     inside = capture(
-        CaptureRequest("backend", path, source_ref=f"{repo}:main", allow_tag=True),
-        stores,
-        CI_ENV,
+        request=CaptureRequest("backend", path, source_ref=f"{repo}:main", allow_tag=True),
+        stores=stores,
+        environ=CI_ENV,
     )
     assert inside.digest == digest and not inside.changed
     assert "may have moved" in inside.warnings[0]
@@ -248,7 +254,7 @@ def test_invalid_names_are_refused(tmp_path: Path, name: str) -> None:
     stores, repo, digest = _image_store()
     request = CaptureRequest(name, tmp_path / "r.json", source_ref=f"{repo}@{digest}")
     with pytest.raises(UsageError, match="invalid artifact name"):
-        capture(request, stores, CI_ENV)
+        capture(request=request, stores=stores, environ=CI_ENV)
     assert not (tmp_path / "r.json").exists()
 
 
@@ -259,17 +265,29 @@ def test_recapture_same_is_noop_different_needs_replace(tmp_path: Path) -> None:
     stores, repo, digest = _image_store()
     other = stores.repo(repo).add_image(b"rebuilt").digest
     path = tmp_path / "r.json"
-    capture(CaptureRequest("backend", path, source_ref=f"{repo}@{digest}"), stores, CI_ENV)
+    capture(
+        request=CaptureRequest("backend", path, source_ref=f"{repo}@{digest}"),
+        stores=stores,
+        environ=CI_ENV,
+    )
     before = path.stat().st_mtime_ns
-    again = capture(CaptureRequest("backend", path, source_ref=f"{repo}@{digest}"), stores, CI_ENV)
+    again = capture(
+        request=CaptureRequest("backend", path, source_ref=f"{repo}@{digest}"),
+        stores=stores,
+        environ=CI_ENV,
+    )
     assert not again.changed and path.stat().st_mtime_ns == before
     with pytest.raises(UsageError, match="already recorded") as info:
-        capture(CaptureRequest("backend", path, source_ref=f"{repo}@{other}"), stores, CI_ENV)
+        capture(
+            request=CaptureRequest("backend", path, source_ref=f"{repo}@{other}"),
+            stores=stores,
+            environ=CI_ENV,
+        )
     assert "--replace" in (info.value.hint or "")
     replaced = capture(
-        CaptureRequest("backend", path, source_ref=f"{repo}@{other}", replace=True),
-        stores,
-        CI_ENV,
+        request=CaptureRequest("backend", path, source_ref=f"{repo}@{other}", replace=True),
+        stores=stores,
+        environ=CI_ENV,
     )
     assert replaced.changed
     assert load_release(path).artifacts["backend"].digest == other
@@ -278,26 +296,36 @@ def test_recapture_same_is_noop_different_needs_replace(tmp_path: Path) -> None:
 def test_source_comes_from_ci_flags_win_and_mixing_is_refused(tmp_path: Path) -> None:
     stores, repo, digest = _image_store()
     path = tmp_path / "r.json"
-    capture(CaptureRequest("backend", path, source_ref=f"{repo}@{digest}"), stores, CI_ENV)
+    capture(
+        request=CaptureRequest("backend", path, source_ref=f"{repo}@{digest}"),
+        stores=stores,
+        environ=CI_ENV,
+    )
     release = load_release(path)
     assert isinstance(release, Release)
     assert release.source == Source(
         "https://git.example.org/org/app", REVISION, "refs/heads/main", "4242"
     )
     # A second artifact outside CI inherits the recorded source.
-    capture(CaptureRequest("frontend", path, source_ref=f"{repo}@{digest}"), stores, {})
+    capture(
+        request=CaptureRequest("frontend", path, source_ref=f"{repo}@{digest}"),
+        stores=stores,
+        environ={},
+    )
     with pytest.raises(UsageError, match="records revision") as info:
         capture(
-            CaptureRequest("db", path, source_ref=f"{repo}@{digest}"),
-            stores,
-            {**CI_ENV, "GITHUB_SHA": "f" * 40},
+            request=CaptureRequest("db", path, source_ref=f"{repo}@{digest}"),
+            stores=stores,
+            environ={**CI_ENV, "GITHUB_SHA": "f" * 40},
         )
     assert "new release file" in (info.value.hint or "")
     with pytest.raises(UsageError, match="records runId"):
         capture(
-            CaptureRequest("db", path, source_ref=f"{repo}@{digest}", source_flags={"runId": "1"}),
-            stores,
-            CI_ENV,
+            request=CaptureRequest(
+                "db", path, source_ref=f"{repo}@{digest}", source_flags={"runId": "1"}
+            ),
+            stores=stores,
+            environ=CI_ENV,
         )
     assert set(load_release(path).artifacts) == {"backend", "frontend"}
 
@@ -336,7 +364,11 @@ def test_promotion_file_is_not_a_release(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(ConfigError, match="promotion record"):
-        capture(CaptureRequest("backend", path, source_ref=f"{repo}@{digest}"), stores, CI_ENV)
+        capture(
+            request=CaptureRequest("backend", path, source_ref=f"{repo}@{digest}"),
+            stores=stores,
+            environ=CI_ENV,
+        )
 
 
 def test_unwritable_release_is_a_storage_error(tmp_path: Path) -> None:

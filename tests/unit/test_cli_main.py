@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from digestgate import __version__
+from digestgate._version import __version__
 from tests.conftest import run_cli
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from digestgate.cli.progress import StderrProgress
 from digestgate.digest import Digest
 from digestgate.errors import ExitCode, IntegrityError, RegistryError, StorageError
 from digestgate.oci import media
@@ -27,7 +28,7 @@ from digestgate.oci.manifest import (
     build_index,
 )
 from digestgate.oci.store import ImageStore
-from digestgate.promotion.copy import MAX_NESTING, CopyReport, StderrProgress, copy_image, plan_copy
+from digestgate.promotion.copy import MAX_NESTING, CopyReport, copy_image, plan_copy
 from digestgate.reference import ImageReference, Location
 from tests.fixtures import images
 from tests.unit.test_layout import files_under, put_data, write_image, write_index

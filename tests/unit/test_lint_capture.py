@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digestgate.linting.api import lint_paths
+from digestgate.linting.api import lint
 
 FLOW = """\
 on: push
@@ -39,5 +39,5 @@ def test_only_an_output_holding_a_digest_passes_it_on(
     flow = tmp_path / ".github" / "workflows" / "ci.yml"
     flow.parent.mkdir(parents=True)
     flow.write_text(FLOW.replace("NAME", output).replace("VALUE", value), encoding="utf-8")
-    rules = [(f.rule, f.line) for f in lint_paths([flow], cwd=tmp_path).findings]
+    rules = [(f.rule, f.line) for f in lint(paths=[flow], cwd=tmp_path).findings]
     assert rules == ([("DG104", 10)] if dg104 else [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digestgate.linting.api import lint_paths
+from digestgate.linting.api import lint
 from digestgate.linting.compose import (
     ComposeFile,
     Service,
@@ -83,7 +83,7 @@ def test_a_compose_file_that_cannot_be_read_says_why(tmp_path: Path) -> None:
         "      - run: docker compose up -d\n",
         encoding="utf-8",
     )
-    (finding,) = lint_paths([flow], cwd=tmp_path).findings
+    (finding,) = lint(paths=[flow], cwd=tmp_path).findings
     assert (finding.rule, finding.line) == ("DG102", 6)
     assert finding.message.startswith(
         "docker compose up: the compose file 'compose.yaml' cannot be read "

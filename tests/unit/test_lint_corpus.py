@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from scripts.lint_precision import CORPUS, ROOT, corpus_files, expected
 
-from digestgate.linting.api import lint_paths
+from digestgate.linting.api import lint
 
 FILES = corpus_files()
 
@@ -23,7 +23,7 @@ def test_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(CORPUS)))
 def test_corpus_file(path: Path) -> None:
-    result = lint_paths([path], cwd=ROOT)
+    result = lint(paths=[path], cwd=ROOT)
     assert {(f.rule, f.line) for f in result.findings} == expected(path)
     assert result.failed == any(f.severity.value == "error" for f in result.findings)
 

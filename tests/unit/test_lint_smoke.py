@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digestgate.linting.api import lint_paths
+from digestgate.linting.api import lint
 
 FLOW = """\
 on: push
@@ -32,7 +32,7 @@ def _findings(tmp_path: Path, text: str) -> list[tuple[str, int, str]]:
     flow = tmp_path / ".github" / "workflows" / "ci.yml"
     flow.parent.mkdir(parents=True, exist_ok=True)
     flow.write_text(text, encoding="utf-8")
-    result = lint_paths([flow], cwd=tmp_path)
+    result = lint(paths=[flow], cwd=tmp_path)
     return [(f.rule, f.line, f.message) for f in result.findings]
 
 

@@ -274,7 +274,7 @@ def run(session: Session, keys: Keys, release: Release, outcome: Gated, **kwargs
         "concurrency": 2,
     }
     options.update(kwargs)
-    return promote(release, **options)
+    return promote(release=release, **options)
 
 
 def snapshot(session: Session) -> dict[str, tuple[set[Digest], set[Digest], dict[str, Digest]]]:

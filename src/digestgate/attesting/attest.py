@@ -146,10 +146,10 @@ def _sign_and_write(
 
 
 def attest_provenance(
+    *,
     release: Release,
     subjects: Sequence[SubjectLocation],
-    ctx: CiContext,
-    *,
+    context: CiContext,
     signer: Any,
     stores: Sequence[EvidenceStore],
     started_on: datetime | None,
@@ -158,7 +158,7 @@ def attest_provenance(
     """Sign one provenance statement per artifact and write it to every store."""
     from digestgate.evidence.statements import provenance_predicate, statement_bytes
 
-    predicate = provenance_predicate(ctx, started_on=started_on, finished_on=now)
+    predicate = provenance_predicate(context, started_on=started_on, finished_on=now)
     results = []
     for subject in subjects:
         statement = statement_bytes([Subject(subject.name, subject.digest)], PROVENANCE, predicate)
@@ -215,10 +215,10 @@ def read_lane_outcome(junit: Sequence[Path], result: str | None) -> LaneReport:
 
 
 def attest_test_result(
+    *,
     release: Release,
     subjects: Sequence[SubjectLocation],
-    ctx: CiContext,
-    *,
+    context: CiContext,
     lane: str,
     report: LaneReport,
     url: str | None,
@@ -235,17 +235,16 @@ def attest_test_result(
             hint="use 1-64 of lowercase letters, digits, '.', '_' or '-' (e.g. integration)",
         )
     configuration = []
-    if ctx.repository_url and ctx.workflow_path:
-        configuration.append(
-            {"uri": f"{ctx.repository_url}/{ctx.workflow_path}@{ctx.ref or release.source.ref}"}
-        )
+    if context.repository_url and context.workflow_path:
+        ref = context.ref or release.source.ref
+        configuration.append({"uri": f"{context.repository_url}/{context.workflow_path}@{ref}"})
     predicate = test_result_predicate(
         lane=lane,
         result=report.result,
         revision=release.source.revision,
-        run_id=ctx.run_id or release.source.run_id,
+        run_id=context.run_id or release.source.run_id,
         finished_on=now,
-        url=url or ctx.run_url,
+        url=url or context.run_url,
         counts=report.counts,
         failed_tests=report.failed_tests,
         configuration=configuration,

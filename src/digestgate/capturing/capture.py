@@ -333,7 +333,9 @@ def _existing_release(path: Path) -> Release | None:
     return loaded
 
 
-def capture(request: CaptureRequest, stores: Stores, environ: Mapping[str, str]) -> CaptureResult:
+def capture(
+    *, request: CaptureRequest, stores: Stores, environ: Mapping[str, str]
+) -> CaptureResult:
     """Pin the image, then add it to the release file (atomically)."""
     validate_artifact_name(request.name)
     ci = in_ci(environ)

@@ -123,9 +123,9 @@ def provenance(
     with Stores(store_options) as stores:
         targets = [open_evidence_store(spec, stores) for spec in evidence_specs]
         results = attest_provenance(
-            release,
-            subjects,
-            context,
+            release=release,
+            subjects=subjects,
+            context=context,
             signer=signer,
             stores=targets,
             started_on=started_on.replace(tzinfo=UTC) if started_on else None,
@@ -191,9 +191,9 @@ def test_result(
     with Stores(store_options) as stores:
         targets = [open_evidence_store(spec, stores) for spec in evidence_specs]
         item = attest_test_result(
-            release,
-            subjects,
-            context,
+            release=release,
+            subjects=subjects,
+            context=context,
             lane=lane,
             report=report,
             url=url,

@@ -86,7 +86,7 @@ def command(
         },
     )
     with Stores(store_options) as stores:
-        result = capture(request, stores, os.environ)
+        result = capture(request=request, stores=stores, environ=os.environ)
     for warning in result.warnings:
         out.warn(warning)
     if not result.changed:

@@ -24,7 +24,7 @@ def command(ctx: click.Context, promoted: Path, store_options: Any) -> None:
     """
     from digestgate.errors import BlockedError, ConfigError
     from digestgate.oci.open import Stores
-    from digestgate.promotion.drift import check_drift
+    from digestgate.promotion.drift import drift
     from digestgate.release import Promotion, load_release
 
     out = console(ctx)
@@ -35,7 +35,7 @@ def command(ctx: click.Context, promoted: Path, store_options: Any) -> None:
             hint="drift reads the promoted.json that `digestgate promote --out` writes",
         )
     with Stores(store_options) as stores:
-        states = check_drift(record, stores)
+        states = drift(promotion=record, stores=stores)
     drifted = [s for s in states if s.drifted]
     for state in drifted:
         now = str(state.now) if state.now is not None else "missing"

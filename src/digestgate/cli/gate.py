@@ -62,7 +62,7 @@ def command(
     from digestgate.cli.gatesummary import publish_decision
     from digestgate.cli.options import check_output_file
     from digestgate.evidence.store.open import open_evidence_store
-    from digestgate.gating.gate import decide_release
+    from digestgate.gating.gate import gate
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
     from digestgate.release import load_release
@@ -80,10 +80,10 @@ def command(
         signer = load_signer(vsa_key, os.environ)
     with Stores(store_options) as stores:
         evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]
-        result = decide_release(
-            policy,
-            release,
-            evidence_stores,
+        result = gate(
+            policy=policy,
+            release=release,
+            evidence_stores=evidence_stores,
             now=utcnow(),
             images=None if offline else stores,
             vsa_signer=signer,

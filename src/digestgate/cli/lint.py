@@ -49,7 +49,7 @@ def command(
     Exit 1 when an error is found, 0 otherwise.
     """
     from digestgate.errors import UsageError
-    from digestgate.linting.api import default_paths, lint_paths, load_config
+    from digestgate.linting.api import default_paths, lint, load_config
     from digestgate.linting.output import render
 
     out = console(ctx)
@@ -63,7 +63,7 @@ def command(
             hint="run in the repository root or give workflow files as arguments",
         )
     config = load_config(config_path) if config_path is not None else None
-    result = lint_paths(targets, cwd=cwd, root=root, config=config, strict=strict)
+    result = lint(paths=targets, cwd=cwd, root=root, config=config, strict=strict)
     if not result.files and not result.findings:
         # Checking nothing is not a pass: a typo in the path must not turn CI green.
         shown = ", ".join(str(t)[:120] for t in targets[:3])

@@ -15,7 +15,7 @@ from typing import Final
 
 import click
 
-from digestgate import __version__
+from digestgate._version import __version__
 from digestgate.cli.output import Console
 from digestgate.errors import DigestgateError, ExitCode
 

@@ -85,11 +85,11 @@ def command(
     """
     from digestgate.cli.gatesummary import publish_decision
     from digestgate.cli.options import check_output_file
+    from digestgate.cli.progress import StderrProgress
     from digestgate.evidence.keys import load_signer
     from digestgate.evidence.store.open import open_evidence_store
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
-    from digestgate.promotion.copy import StderrProgress
     from digestgate.promotion.promote import check_target, promote
     from digestgate.promotion.tagplan import TagPlan, plan_path
     from digestgate.promotion.tags import validate_promotion_tag
@@ -121,7 +121,7 @@ def command(
     with Stores(store_options) as stores:
         evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]
         result = promote(
-            release,
+            release=release,
             policy=policy,
             evidence_stores=evidence_stores,
             target=target,

@@ -49,7 +49,7 @@ def command(
     from digestgate.cli.gatesummary import print_annotations
     from digestgate.digest import Digest
     from digestgate.evidence.store.open import open_evidence_store
-    from digestgate.gating.verify import accepted_digests, pinned_location, verify_image
+    from digestgate.gating.verify import accepted_digests, pinned_location, verify
     from digestgate.oci.open import Stores
     from digestgate.policy import load_policy
     from digestgate.report.annotations import annotation
@@ -63,8 +63,8 @@ def command(
     accepted = accepted_digests(policy, pins)
     with Stores(store_options) as stores:
         evidence_stores = [open_evidence_store(spec, stores) for spec in evidence_specs]
-        decision = verify_image(
-            location,
+        decision = verify(
+            image=location,
             policy=policy,
             evidence_stores=evidence_stores,
             now=utcnow(),

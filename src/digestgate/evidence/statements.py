@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from digestgate import __version__
+from digestgate._version import __version__
 from digestgate.ci import CiContext
 from digestgate.digest import Digest
 from digestgate.errors import UsageError

@@ -1,6 +1,6 @@
 """The gate verb: read evidence, verify signatures, confirm the images, evaluate, sign VSAs.
 
-``gate`` and ``promote`` share this one path (:func:`decide_release`): signatures are checked
+``gate`` and ``promote`` share this one path (:func:`gate`): signatures are checked
 before any payload is read (an envelope no trusted key verifies is reported, never parsed),
 every store is read once, and unless offline each artifact is fetched by digest where the
 release says it is and its bytes hashed. Attached evidence is read only from the
@@ -64,7 +64,7 @@ class GateRun:
 
 @dataclass(frozen=True)
 class GateResult:
-    """What :func:`decide_release` returns: the run, the policy, and the signed VSAs."""
+    """What :func:`gate` returns: the run, the policy, and the signed VSAs."""
 
     policy: Policy
     run: GateRun
@@ -335,11 +335,11 @@ def write_vsas(
     return written
 
 
-def decide_release(
+def gate(
+    *,
     policy: Policy,
     release: ReleaseView,
     evidence_stores: Sequence[EvidenceStore],
-    *,
     now: datetime,
     images: Stores | None,
     vsa_signer: Any = None,

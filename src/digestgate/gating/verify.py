@@ -60,29 +60,29 @@ def artifact_for(policy: Policy, location: Location) -> str | None:
     return None
 
 
-def verify_image(
-    location: Location,
+def verify(
     *,
+    image: Location,
     policy: Policy,
     evidence_stores: Sequence[EvidenceStore],
     now: datetime,
     accepted: frozenset[Digest] | None = None,
     deny: frozenset[Digest] = frozenset(),
 ) -> VerifyDecision:
-    """Check ``location`` (pinned by digest) for a fresh PASSED gate VSA under ``policy``."""
+    """Check ``image`` (pinned by digest) for a fresh PASSED gate VSA under ``policy``."""
     gate_rule(policy)
-    digest = location.digest
+    digest = image.digest
     if digest is None:
-        raise UsageError(f"{location} is not pinned by digest")
-    name = artifact_for(policy, location)
+        raise UsageError(f"{image} is not pinned by digest")
+    name = artifact_for(policy, image)
     if name is None:
         message = (
-            f"{shown(location.name, 200)} is not a repository the policy names for any "
+            f"{shown(image.name, 200)} is not a repository the policy names for any "
             "artifact; its evidence was not read"
         )
         wrong = finding(ids.ARTIFACT_WRONG_REPOSITORY, message, requirement="vsa")
         return VerifyDecision(digest, False, (wrong,), None)
     evidence, problems, _ = collect_evidence(
-        evidence_stores, [SubjectLocation(name, location)], envelope_verifier(trusted_keys(policy))
+        evidence_stores, [SubjectLocation(name, image)], envelope_verifier(trusted_keys(policy))
     )
     return verify_digest(policy, digest, evidence, problems, now, accepted=accepted, deny=deny)

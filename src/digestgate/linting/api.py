@@ -49,9 +49,9 @@ def find_config(base: Path) -> LintConfig:
     return load_config(candidate) if candidate.is_file() else LintConfig()
 
 
-def lint_paths(
-    paths: list[Path],
+def lint(
     *,
+    paths: list[Path],
     cwd: Path,
     root: Path | None = None,
     config: LintConfig | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from digestgate import __version__
+from digestgate._version import __version__
 from digestgate.linting.api import LintResult
 from digestgate.linting.findings import RULES, Finding, Severity
 

@@ -17,14 +17,12 @@ Only the :class:`~digestgate.oci.store.ImageStore` interface is used, so any pai
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Final, Protocol, TextIO
+from typing import Final, Protocol
 
 from digestgate import interrupt
 from digestgate.concurrency import run_all
@@ -56,7 +54,8 @@ class ProgressSink(Protocol):
         """The copy ended (successfully or not)."""
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    """``n`` bytes for a person: ``512 B``, ``1.5 MiB``."""
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
@@ -107,7 +106,7 @@ class CopyReport:
         """One line for people: what moved and what was already there."""
         return (
             f"{self.manifests_put} manifest(s) written, {self.manifests_skipped} already present; "
-            f"blobs: {self.blobs_uploaded} uploaded ({_size(self.bytes_uploaded)}), "
+            f"blobs: {self.blobs_uploaded} uploaded ({human_size(self.bytes_uploaded)}), "
             f"{self.blobs_mounted} mounted, {self.blobs_skipped} already present"
         )
 
@@ -358,54 +357,3 @@ def _put_manifest(target: ImageStore, manifest: Manifest) -> None:
                 f"({got.size} bytes)",
                 hint="the target changed the manifest bytes; it cannot hold this image",
             )
-
-
-class StderrProgress:
-    """A one-line byte counter on a terminal's stderr; silent when stderr is not a TTY."""
-
-    def __init__(
-        self, stream: TextIO | None = None, *, label: str = "copying", interval: float = 0.2
-    ) -> None:
-        """``stream`` defaults to ``sys.stderr``; redraws at most every ``interval`` s."""
-        self._stream = stream if stream is not None else sys.stderr
-        self._enabled = self._stream.isatty()
-        self._label = label
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._total = 0
-        self._done = 0
-        self._last = 0.0
-
-    def start(self, total_bytes: int) -> None:
-        """Begin counting towards ``total_bytes``."""
-        with self._lock:
-            self._total, self._done, self._last = total_bytes, 0, 0.0
-        self._render(force=True)
-
-    def advance(self, n: int) -> None:
-        """Count ``n`` more bytes; redraws when the interval has passed."""
-        with self._lock:
-            self._done += n
-        self._render(force=False)
-
-    def done(self) -> None:
-        """Draw the final state and end the line."""
-        self._render(force=True)
-        if self._enabled:
-            self._stream.write("\n")
-            self._stream.flush()
-
-    def _render(self, *, force: bool) -> None:
-        if not self._enabled:
-            return
-        with self._lock:
-            now = time.monotonic()
-            if not force and now - self._last < self._interval:
-                return
-            self._last = now
-            done, total = min(self._done, self._total), self._total
-            percent = 100 * done // total if total else 100
-            self._stream.write(
-                f"\r{self._label}: {_size(done)} / {_size(total)} ({percent}%)\x1b[K"
-            )
-            self._stream.flush()

@@ -33,7 +33,7 @@ class TagState:
         return self.now != self.expected
 
 
-def check_drift(promotion: Promotion, stores: Stores) -> list[TagState]:
+def drift(*, promotion: Promotion, stores: Stores) -> list[TagState]:
     """Resolve every recorded tag at its target; the states in artifact, then tag order."""
     states: list[TagState] = []
     for name, artifact in sorted(promotion.artifacts.items()):

@@ -2,7 +2,7 @@
 
 The order is the safety argument (design section 3):
 
-1. :func:`promote` runs the gate itself (:func:`~digestgate.gating.gate.decide_release`, online:
+1. :func:`promote` runs the gate itself (:func:`~digestgate.gating.gate.gate`, online:
    every image is fetched by digest and hashed) and signs its VSAs; a release that does not
    pass stops everything before any store is opened for writing. There is no way to hand
    ``promote`` a decision: the gate cannot be skipped in code either.
@@ -40,7 +40,8 @@ from digestgate.digest import Digest
 from digestgate.errors import BlockedError, InternalError, UsageError
 from digestgate.evidence.store.base import EvidenceStore
 from digestgate.evidence.store.dirstore import DirStore
-from digestgate.gating.gate import GateResult, decide_release
+from digestgate.gating.gate import GateResult
+from digestgate.gating.gate import gate as run_the_gate
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.open import Stores
 from digestgate.oci.store import ImageStore
@@ -125,8 +126,8 @@ def check_target(target: str, names: Sequence[str] = ()) -> None:
 
 
 def promote(
-    release: Release | Promotion,
     *,
+    release: Release | Promotion,
     policy: Policy,
     evidence_stores: Sequence[EvidenceStore],
     target: str,
@@ -158,10 +159,10 @@ def promote(
     check_target(target, sorted(release.artifacts))  # a bad target: exit 2 before any work
     if not evidence_stores:
         raise UsageError("promote needs at least one evidence store", hint="pass --evidence")
-    gate = decide_release(
-        policy,
-        release,
-        evidence_stores,
+    gate = run_the_gate(
+        policy=policy,
+        release=release,
+        evidence_stores=evidence_stores,
         now=now,
         images=stores,
         vsa_signer=signer,

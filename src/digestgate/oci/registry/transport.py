@@ -23,7 +23,7 @@ from typing import Final
 
 import httpx
 
-from digestgate import __version__
+from digestgate._version import __version__
 from digestgate.errors import AuthError, RegistryError
 from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.auth import Authenticator
