@@ -23,9 +23,8 @@ def _example() -> str:
     return blocks[0]
 
 
-def test_the_worked_example_gates_promotes_and_verifies(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _demo_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What ``scripts/demo --keep`` leaves: keys, policy, releases, evidence, staging."""
     work = tmp_path / "work"
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py"), "--keep", str(work)],
@@ -35,6 +34,13 @@ def test_the_worked_example_gates_promotes_and_verifies(
         env={**os.environ, "NO_COLOR": "1"},
     )
     monkeypatch.chdir(work)
+    return work
+
+
+def test_the_worked_example_gates_promotes_and_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = _demo_directory(tmp_path, monkeypatch)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(_example(), "docs/api.md", "exec"), {})  # noqa: S102
@@ -55,14 +61,7 @@ def test_a_blocked_release_raises_and_copies_nothing(
     """The same example on the demo's rebuilt-frontend release stops at the gate."""
     import digestgate
 
-    work = tmp_path / "work"
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--keep", str(work)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    monkeypatch.chdir(work)
+    work = _demo_directory(tmp_path, monkeypatch)
     code = _example().replace('"release.json"', '"release-rebuilt.json"')
     with (
         pytest.raises(digestgate.BlockedError) as caught,
