@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -132,7 +134,7 @@ def test_a_listing_over_the_referrer_cap_is_incomplete(monkeypatch: pytest.Monke
 def test_fallback_tag_holding_something_else_is_operational_error() -> None:
     fake = FakeRegistry()
     subject = _subject(fake)
-    raw, _ = image()
+    raw, _ = image(b"another image")
     fake.add_manifest("app", raw, media.OCI_MANIFEST, tag=subject.digest.tag_form)
     with fake.client() as client, pytest.raises(OperationalError):
         client.repository("app").referrers(subject.digest)
@@ -214,3 +216,87 @@ def test_batch_of_referrers_updates_the_fallback_index_once() -> None:
     assert [d.digest for d in written] == [Digest.of(raw) for raw, _ in manifests]
     assert listed == {d.digest for d in written}
     assert len(index_puts) == 1
+
+
+# --- registry quirks ------------------------------------------------------------------------
+
+
+def _listing_without(fake: FakeRegistry, hidden: set[str]) -> None:
+    """The registry's Referrers API leaves out ``hidden`` digests (the header still came)."""
+
+    def fault(request: httpx.Request) -> httpx.Response | None:
+        if "/referrers/" not in request.url.path or request.method != "GET":
+            return None
+        answer = fake._referrers(request, "app", request.url.path.rsplit("/", 1)[1])
+        doc = json.loads(answer.content)
+        doc["manifests"] = [m for m in doc["manifests"] if m["digest"] not in hidden]
+        return httpx.Response(200, headers=dict(answer.headers), json=doc)
+
+    fake.faults.append(fault)
+
+
+def test_an_oci_subject_header_without_the_listing_falls_back_to_the_tag_schema() -> None:
+    """The header is not trusted: the listing is read back, and what it lacks goes to the
+    fallback index, where every reader (API mode or not) finds it."""
+    fake = FakeRegistry(referrers_api=True)
+    subject = _subject(fake)
+    raw = _referrer(subject, PROV, 1)
+    _listing_without(fake, {sha(raw)})
+    with fake.client() as client:
+        written = client.repository("app").put_referrer(raw, media.OCI_MANIFEST, subject)
+    assert ("app", subject.digest.tag_form) in fake.manifests  # the fallback index exists
+    with fake.client() as reader:
+        listed = reader.repository("app").referrers(subject.digest)
+    assert [d.digest for d in listed] == [written.digest]
+
+
+def test_an_honest_oci_subject_header_writes_no_fallback_index() -> None:
+    fake = FakeRegistry(referrers_api=True)
+    subject = _subject(fake)
+    with fake.client() as client:
+        client.repository("app").put_referrer(
+            _referrer(subject, PROV, 1), media.OCI_MANIFEST, subject
+        )
+    assert ("app", subject.digest.tag_form) not in fake.manifests
+
+
+def test_an_oci_subject_header_from_a_registry_without_the_api_falls_back() -> None:
+    fake = FakeRegistry(referrers_api=False)
+    subject = _subject(fake)
+    raw = _referrer(subject, PROV, 1)
+
+    def claims(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "PUT" and request.url.path.endswith(sha(raw)):
+            answer = fake._manifests(request, "app", sha(raw))
+            return httpx.Response(
+                201, headers={**answer.headers, "OCI-Subject": str(subject.digest)}
+            )
+        return None
+
+    fake.faults.append(claims)
+    with fake.client() as client:
+        repo = client.repository("app")
+        repo.put_referrer(raw, media.OCI_MANIFEST, subject)
+        assert [str(d.digest) for d in repo.referrers(subject.digest)] == [sha(raw)]
+
+
+@pytest.mark.parametrize("api", [True, False])
+def test_a_fallback_tag_that_answers_with_the_subject_itself_is_no_index(api: bool) -> None:
+    """For an index subject the platform manifests would otherwise read as referrers."""
+    fake = FakeRegistry(referrers_api=api)
+    child, _ = image(b"child")
+    fake.add_manifest("app", child, media.OCI_MANIFEST)
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_INDEX,
+            "manifests": [
+                {"mediaType": media.OCI_MANIFEST, "digest": sha(child), "size": len(child)}
+            ],
+        }
+    ).encode()
+    fake.add_manifest("app", index, media.OCI_INDEX, tag="v1")
+    digest = Digest.of(index)
+    fake.add_manifest("app", index, media.OCI_INDEX, tag=digest.tag_form)  # the quirk
+    with fake.client() as client:
+        assert client.repository("app").referrers(digest) == []

@@ -25,6 +25,7 @@ that list every envelope the gate saw (docs/threat-model.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Final
@@ -65,6 +66,11 @@ MAX_REFERRERS: Final = 256
 ARTIFACT_TYPES: Final = frozenset(
     media.evidence_artifact_type(name) for name in PREDICATE_SHORT_NAMES
 )
+
+#: Listed artifact types that say nothing about what a referrer is: registries that drop the
+#: field, or list the config's media type in its place. Such entries are fetched and judged
+#: by the manifest's own ``artifactType``, so a registry's listing cannot hide evidence.
+UNCLASSIFIED: Final = frozenset({None, "", media.OCI_EMPTY, media.OCI_CONFIG})
 
 _EMPTY_CONFIG: Final = Descriptor(media.OCI_EMPTY, Digest.parse(media.EMPTY_DIGEST), 2)
 
@@ -141,7 +147,7 @@ class AttachedStore:
         """
         store = self._store(subject)
         image = store.resolve(subject.digest)  # hashed: wrong bytes raise IntegrityError
-        existing = [d for d in store.referrers(subject.digest) if d.artifact_type in ARTIFACT_TYPES]
+        existing = evidence_referrers(store, subject)
         self._note_mode(subject.repository, store)
         return AttachBatch(self, store, subject, image, existing)
 
@@ -158,9 +164,7 @@ class AttachedStore:
                 continue
             seen_subjects.add(key)
             store = self._store(subject)
-            listed = [
-                d for d in store.referrers(subject.digest) if d.artifact_type in ARTIFACT_TYPES
-            ]
+            listed = evidence_referrers(store, subject)
             self._note_mode(subject.repository, store)
             if len(listed) > self.max_referrers:
                 raise _incomplete(
@@ -231,6 +235,35 @@ class AttachedStore:
         if layer.media_type != media.DSSE_ENVELOPE:
             return f"layer media type {layer.media_type[:100]!r} is not {media.DSSE_ENVELOPE}"
         return None
+
+
+def evidence_referrers(store: ImageStore, subject: SubjectLocation) -> list[Descriptor]:
+    """The referrers of ``subject`` that are digestgate evidence.
+
+    Entries listed with one of :data:`ARTIFACT_TYPES` count as listed; entries whose listed
+    type is :data:`UNCLASSIFIED` are fetched (and hashed) and count when the manifest's own
+    ``artifactType`` is ours. One that cannot be fetched might be evidence: exit 3.
+    """
+    found: list[Descriptor] = []
+    for entry in store.referrers(subject.digest):
+        if entry.artifact_type in ARTIFACT_TYPES:
+            found.append(entry)
+            continue
+        if entry.artifact_type not in UNCLASSIFIED:
+            continue  # another tool's referrer, listed as such
+        try:
+            manifest = store.get_manifest(entry.digest)
+        except InvalidManifestError:
+            continue  # not a manifest digestgate could have written
+        except (NotFoundError, IntegrityError) as exc:
+            raise _incomplete(
+                f"{subject.repository}@{entry.digest}",
+                f"is listed without an artifact type and cannot be read: {exc.message}",
+                "check the registry, then run again",
+            ) from exc
+        if isinstance(manifest, ImageManifest) and manifest.artifact_type in ARTIFACT_TYPES:
+            found.append(replace(entry, artifact_type=manifest.artifact_type))
+    return found
 
 
 class AttachBatch:

@@ -2,7 +2,9 @@
 
 Listing (distribution-spec 1.1 "Listing Referrers"): ``GET /v2/<name>/referrers/<digest>``;
 200 is the answer (an index, paginated with ``Link``); 404 means the registry lacks the API,
-so the index tagged ``<alg>-<hex>`` is read instead (404 there: no referrers). The first
+so the index tagged ``<alg>-<hex>`` is read instead (404 there: no referrers). That tag is
+read beside an API listing too (a registry may have claimed a referrer it does not list),
+and a tag that resolves to the subject itself is no index. The first
 lookup decides the mode for the whole client (``client.referrers_mode``). The artifact-type
 filter is always re-applied here: a registry's ``OCI-Filters-Applied`` claim costs nothing to
 check. A listing is read in full or not at all: more than 1000 descriptors, or pages left
@@ -10,12 +12,14 @@ after the 10th, is :class:`~digestgate.errors.IncompleteReadError` (exit 3), nev
 silently shortened list (design section 8).
 
 Writing (distribution-spec 1.1 "Pushing Manifests with Subject"): the manifest is put by
-digest; an ``OCI-Subject`` answer naming the subject means the registry indexed it. Otherwise
-the fallback index is maintained by read, merge, write, then re-read to verify the entry is
-there, retried with jitter when a concurrent writer replaced the index. The check comes after
-a settle pause of about two write cycles, so a writer that read the old index just before our
-write has landed by then. All referrers of one subject written together
-(:func:`put_referrers`) share one such cycle and one pause.
+digest; an ``OCI-Subject`` answer naming the subject says the registry indexed it, and the
+Referrers API is read back to confirm it (some registries send the header without listing
+the referrer). Otherwise, and for any referrer the listing lacks, the fallback index is
+maintained by read, merge, write, then re-read to verify the entry is there, retried with
+jitter when a concurrent writer replaced the index. The check comes after a settle pause of
+about two write cycles, so a writer that read the old index just before our write has landed
+by then. All referrers of one subject written together (:func:`put_referrers`) share one
+such cycle and one pause.
 
 Remaining race: registries without conditional writes (the reference registry has no
 ``If-Match`` on manifests) cannot make read-modify-write atomic. Our entries can still be lost
@@ -126,10 +130,17 @@ def _api(
 
 
 def read_fallback(repo: RepositoryHandle, subject: Digest) -> list[Descriptor]:
-    """The entries of the ``<alg>-<hex>`` fallback index (empty when the tag is absent)."""
+    """The entries of the ``<alg>-<hex>`` fallback index (empty when the tag is absent).
+
+    Some registries answer that tag with the subject itself: that is no fallback index (for
+    an index subject, its platform manifests would otherwise read as referrers).
+    """
     try:
         manifest = repo.fetch_manifest(subject.tag_form)
     except NotFoundError:
+        return []
+    if manifest.digest == subject:
+        log.debug("%s:%s resolves to the subject itself", repo.name, subject.tag_form)
         return []
     index = _as_index(manifest, f"the referrers index {repo.name}:{subject.tag_form}")
     return list(index.manifests)
@@ -140,14 +151,16 @@ def list_referrers(
 ) -> list[Descriptor]:
     """Referrers of ``subject``, by whichever mode the registry supports."""
     client = repo.client
+    fallback = _cap(read_fallback(repo, subject), repo, subject)
+    found: list[Descriptor] | None = None
     if client.referrers_mode != "tag-schema":
         found = _api(repo, subject, artifact_type)
-        if found is not None:
-            client.referrers_mode = "api"
-            return found
-        client.referrers_mode = "tag-schema"
-    entries = _cap(read_fallback(repo, subject), repo, subject)
-    return [d for d in entries if _matches(d, artifact_type)]
+        client.referrers_mode = "tag-schema" if found is None else "api"
+    # The fallback index counts beside an API listing: a registry that claimed to index a
+    # referrer (``OCI-Subject``) and then did not list it had it written there instead.
+    listed = {d.digest for d in found or ()}
+    merged = [*(found or ()), *(d for d in fallback if d.digest not in listed)]
+    return _cap([d for d in merged if _matches(d, artifact_type)], repo, subject)
 
 
 def referrer_descriptor(manifest: Manifest) -> Descriptor:
@@ -193,15 +206,33 @@ def put_referrers(
         ]
     )
     unindexed: list[Descriptor] = []
+    claimed: list[Descriptor] = []
     for manifest, headers in zip(parsed, answers, strict=True):
-        if headers.get("oci-subject", "").strip() == str(subject.digest):
-            if repo.client.referrers_mode is None:
-                repo.client.referrers_mode = "api"
-            continue
-        unindexed.append(referrer_descriptor(manifest))
+        said = headers.get("oci-subject", "").strip() == str(subject.digest)
+        (claimed if said else unindexed).append(referrer_descriptor(manifest))
+    if claimed:
+        unindexed.extend(_not_listed(repo, subject.digest, claimed))
     if unindexed:
         _add_to_fallback(repo, subject.digest, unindexed)
     return [manifest.descriptor for manifest in parsed]
+
+
+def _not_listed(
+    repo: RepositoryHandle, subject: Digest, claimed: Sequence[Descriptor]
+) -> list[Descriptor]:
+    """Of the referrers the registry said it indexed (``OCI-Subject``), those its Referrers
+    API does not list: the header alone is not trusted, the listing is read back."""
+    listed = _api(repo, subject, None)
+    if listed is None:  # the header without the API behind it
+        repo.client.referrers_mode = "tag-schema"
+        return list(claimed)
+    if repo.client.referrers_mode is None:
+        repo.client.referrers_mode = "api"
+    digests = {d.digest for d in listed}
+    missing = [d for d in claimed if d.digest not in digests]
+    if missing:
+        log.debug("%s claimed to index %d referrer(s) it does not list", repo.name, len(missing))
+    return missing
 
 
 def _missing(repo: RepositoryHandle, subject: Digest, entries: Sequence[Descriptor]) -> bool:
