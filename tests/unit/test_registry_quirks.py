@@ -60,6 +60,26 @@ def _envelope() -> bytes:
     ).encode()
 
 
+def _third_party(fake: FakeRegistry, subject: SubjectLocation, artifact_type: str) -> bytes:
+    """Another tool's referrer of the subject (a signature, an SBOM), stored in the fake."""
+    raw = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": media.OCI_EMPTY, "digest": media.EMPTY_DIGEST, "size": 2},
+            "layers": [],
+            "subject": {
+                "mediaType": media.OCI_MANIFEST,
+                "digest": str(subject.digest),
+                "size": len(fake.manifests[("app", "v1")][0]),
+            },
+        }
+    ).encode()
+    fake.add_manifest("app", raw, media.OCI_MANIFEST)
+    return raw
+
+
 @pytest.mark.parametrize("listed_as", [None, "", media.OCI_EMPTY, media.OCI_CONFIG])
 def test_evidence_listed_without_its_artifact_type_is_still_read(listed_as: str | None) -> None:
     fake = FakeRegistry(referrers_api=True)
@@ -75,21 +95,7 @@ def test_evidence_listed_without_its_artifact_type_is_still_read(listed_as: str 
 def test_another_tools_referrer_listed_as_such_is_not_fetched() -> None:
     fake = FakeRegistry(referrers_api=True)
     stores, subject = _world(fake)
-    signature = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": media.OCI_MANIFEST,
-            "artifactType": COSIGN_SIGNATURE,
-            "config": {"mediaType": media.OCI_EMPTY, "digest": media.EMPTY_DIGEST, "size": 2},
-            "layers": [],
-            "subject": {
-                "mediaType": media.OCI_MANIFEST,
-                "digest": str(subject.digest),
-                "size": len(fake.manifests[("app", "v1")][0]),
-            },
-        }
-    ).encode()
-    fake.add_manifest("app", signature, media.OCI_MANIFEST)
+    signature = _third_party(fake, subject, COSIGN_SIGNATURE)
     with stores:
         assert list(AttachedStore(stores).read([subject])) == []
     fetched = [r for r in fake.requests if r.method == "GET" and sha(signature) in r.url.path]
@@ -99,21 +105,7 @@ def test_another_tools_referrer_listed_as_such_is_not_fetched() -> None:
 def test_an_unlisted_type_that_is_another_tools_manifest_is_fetched_and_ignored() -> None:
     fake = FakeRegistry(referrers_api=True)
     stores, subject = _world(fake)
-    sbom = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": media.OCI_MANIFEST,
-            "artifactType": "application/spdx+json",
-            "config": {"mediaType": media.OCI_EMPTY, "digest": media.EMPTY_DIGEST, "size": 2},
-            "layers": [],
-            "subject": {
-                "mediaType": media.OCI_MANIFEST,
-                "digest": str(subject.digest),
-                "size": len(fake.manifests[("app", "v1")][0]),
-            },
-        }
-    ).encode()
-    fake.add_manifest("app", sbom, media.OCI_MANIFEST)
+    sbom = _third_party(fake, subject, "application/spdx+json")
     _rewrite_listing(fake, None)
     with stores:
         assert list(AttachedStore(stores).read([subject])) == []
