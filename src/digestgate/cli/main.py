@@ -31,6 +31,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "policy": ("digestgate.cli.policy", "Print a policy's digest (what deployments pin)."),
     "drift": ("digestgate.cli.drift", "Check that promoted tags still point to their digests."),
     "lint": ("digestgate.cli.lint", "Check workflows: no image build after validation."),
+    "doctor": ("digestgate.cli.doctor", "Report what a registry supports, and what it means."),
 }
 
 
