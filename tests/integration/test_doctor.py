@@ -85,6 +85,11 @@ def test_a_registry_with_the_referrers_api_and_immutable_tags_is_reported() -> N
         (["reg.example/app:v1"], "names a tag or digest"),
         (["reg.example/app", "--mount-from", "other"], "--mount-from needs --write"),
         (["not a reference"], ""),
+        ([""], ""),
+        (["oci:some/dir"], ""),
+        (["127.0.0.1:0/app"], "port"),
+        (["reg.example/app", "--registry-timeout", "nan"], "--registry-timeout"),
+        (["reg.example/app", "--write", "--mount-from", "Not/Valid"], ""),
     ],
 )
 def test_bad_arguments_are_exit_2(args: list[str], fragment: str) -> None:

@@ -54,6 +54,13 @@ def command(
         )
     if mount_from is not None and not write:
         raise UsageError("--mount-from needs --write", hint="add --write, or drop --mount-from")
+    if mount_from is not None:
+        source = parse_registry_reference(f"{where.registry}/{mount_from}")
+        if source.repository != mount_from or source.tag or source.digest:
+            raise UsageError(
+                f"--mount-from {mount_from[:200]!r} is not a repository name",
+                hint="give a repository on the same registry, e.g. org/app/staging-backend",
+            )
     checks = diagnose(
         where.registry,
         where.repository,
