@@ -11,9 +11,11 @@ costs nothing beyond this file.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from digestgate._version import __version__
+
+#: ``typing.TYPE_CHECKING`` without importing ``typing`` (type checkers treat it as True).
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from digestgate.attesting.attest import (
@@ -162,7 +164,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     try:
         module, attribute = _EXPORTS[name]
     except KeyError:

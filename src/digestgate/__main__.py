@@ -1,6 +1,6 @@
 """``python -m digestgate``."""
 
-from digestgate.cli.main import main
+from digestgate.cli.entry import main
 
 if __name__ == "__main__":
     main()

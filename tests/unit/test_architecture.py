@@ -214,3 +214,20 @@ def test_no_library_module_prints() -> None:
             if prints or stream:
                 writers.append(module)
     assert writers == []
+
+
+def test_version_answers_before_click_is_imported_and_says_what_click_says() -> None:
+    from tests.conftest import run_cli
+
+    code = (
+        "import sys; sys.argv = ['digestgate', '--version']; "
+        "from digestgate.cli.entry import main; main(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('digestgate', 'click'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == run_cli("--version").stdout.strip()
+    assert (
+        out[1] == "['digestgate', 'digestgate._version', 'digestgate.cli', 'digestgate.cli.entry']"
+    )

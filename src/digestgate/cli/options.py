@@ -23,7 +23,6 @@ import click
 
 from digestgate.errors import UsageError
 from digestgate.oci.options import StoreOptions
-from digestgate.oci.registry.credentials import environment_credentials
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,6 +117,8 @@ def store_options_from(
         problem = None if value is None else number_problem(flag, value)
         if problem is not None:
             raise UsageError(problem, hint="see digestgate COMMAND --help for the range")
+    from digestgate.oci.registry.credentials import environment_credentials
+
     environment_credentials(os.environ if environ is None else environ)
     return StoreOptions(
         insecure_hosts=frozenset(h.strip().lower() for h in insecure_registry if h.strip()),
