@@ -178,17 +178,18 @@ def tell(story: Story, prefix: str) -> None:
         *evidence,
     )
 
-    def lane(name: str, *artifacts: str) -> None:
+    def lane(name: str, *artifacts: str, platforms: tuple[str, ...] = ()) -> None:
         only = [arg for artifact in artifacts for arg in ("--artifact", artifact)]
+        ran = [arg for platform in platforms for arg in ("--platform", platform)]
         story.digestgate(
             "attest", "test-result", "--release", "release.json", "--lane", name, *only,
-            "--junit", f"junit-{name}.xml", "--key", "keys/tests.key", *evidence,
+            *ran, "--junit", f"junit-{name}.xml", "--key", "keys/tests.key", *evidence,
         )  # fmt: skip
 
-    lane("fast-check", "backend")
+    lane("fast-check", "backend", platforms=("all",))
     lane("fast-check", "frontend")
-    lane("integration")  # no --artifact: one statement covering both images
-    lane("e2e")
+    lane("integration", platforms=("all",))  # no --artifact: one statement covering both
+    lane("e2e", platforms=("all",))
 
     story.heading("Gate: every requirement, for every artifact")
     story.digestgate(

@@ -4,16 +4,18 @@ Formats (design section 4)::
 
     Release:   {apiVersion: digestgate/v1, kind: Release,
                 source: {repository, revision, ref, runId},
-                artifacts: {NAME: {image, mediaType, size}}}
+                artifacts: {NAME: {image, mediaType, size, platforms?}}}
     Promotion: {apiVersion, kind: Promotion, source, policy: {digest}, time,
-                artifacts: {NAME: {image, from, tags: [{tag, previous: digest|null}]}}}
+                artifacts: {NAME: {image, from, tags: [{tag, previous: digest|null}], platforms?}}}
 
 A file whose structure is wrong is a :class:`~digestgate.errors.ConfigError` (exit 2) naming
 the field. An artifact ``image`` that is a tag reference or a malformed reference is *not*:
 its raw text is kept with a per-artifact problem (``not-digest`` / ``invalid``) so the gate
 can block with ``reference.not-digest`` / ``reference.invalid``. ``mediaType`` and ``size``
 are optional when reading a Release (a hand-written file may omit them; the gate confirms
-the digest against the store anyway) and always written by ``capture``.
+the digest against the store anyway) and always written by ``capture``. ``platforms``
+(an image index's children: ``[{platform: OS/ARCH[/VARIANT], digest}]``, see
+:mod:`digestgate.platforms`) is written by ``capture`` for an index and carried by ``promote``.
 
 The file is not signed (design section 8): everything that matters in it is cross-checked
 against signed evidence.
@@ -33,6 +35,8 @@ from digestgate.digest import Digest
 from digestgate.errors import ConfigError, DigestgateError, StorageError
 from digestgate.fileread import read_capped
 from digestgate.jsonutil import JSONFormatError, dumps_pretty, loads_strict
+from digestgate.oci import media
+from digestgate.platforms import PlatformImage, parse_platform_list
 from digestgate.reference import Location, parse_location, validate_artifact_name, validate_tag
 from digestgate.timeutil import format_timestamp, parse_timestamp
 
@@ -116,16 +120,23 @@ class ReleaseArtifact(ArtifactImage):
 
     media_type: str | None = None
     size: int | None = None
+    platforms: tuple[PlatformImage, ...] | None = None
+    """An index's children by platform (None: not recorded, or not an index)."""
 
     @classmethod
     def pinned(
-        cls, name: str, location: Location, media_type: str | None, size: int | None
+        cls,
+        name: str,
+        location: Location,
+        media_type: str | None,
+        size: int | None,
+        platforms: tuple[PlatformImage, ...] | None = None,
     ) -> ReleaseArtifact:
         """An artifact for a location known to carry a digest (what ``capture`` records)."""
         validate_artifact_name(name)
         if location.digest is None:
             raise ValueError("location without digest")
-        return cls(name, str(location), location, None, None, media_type, size)
+        return cls(name, str(location), location, None, None, media_type, size, platforms)
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (the raw image text is written back unchanged)."""
@@ -134,6 +145,8 @@ class ReleaseArtifact(ArtifactImage):
             out["mediaType"] = self.media_type
         if self.size is not None:
             out["size"] = self.size
+        if self.platforms is not None:
+            out["platforms"] = [p.to_json() for p in self.platforms]
         return out
 
 
@@ -155,14 +168,18 @@ class PromotionArtifact(ArtifactImage):
 
     source_location: Location | None = None
     tags: tuple[PromotedTag, ...] = ()
+    platforms: tuple[PlatformImage, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
-        return {
+        out: dict[str, Any] = {
             "image": self.image_text,
             "from": str(self.source_location),
             "tags": [t.to_json() for t in self.tags],
         }
+        if self.platforms is not None:
+            out["platforms"] = [p.to_json() for p in self.platforms]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +286,7 @@ class _Reader:
 
     def release_artifact(self, name: str, value: Any) -> ReleaseArtifact:
         where = f"artifacts.{name}"
-        doc = self.obj(value, where, {"image", "mediaType", "size"}, {"image"})
+        doc = self.obj(value, where, {"image", "mediaType", "size", "platforms"}, {"image"})
         image = self.text(doc["image"], f"{where}.image")
         media_type = doc.get("mediaType")
         if media_type is not None:
@@ -277,12 +294,27 @@ class _Reader:
         size = doc.get("size")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise self.fail(f"{where}.size", "must be a non-negative integer")
-        return ReleaseArtifact(name, image, *pinned_image(name, image), media_type, size)
+        pinned = pinned_image(name, image)
+        platforms = self.platforms(doc, where, media_type, pinned[0])
+        return ReleaseArtifact(name, image, *pinned, media_type, size, platforms)
+
+    def platforms(
+        self, doc: dict[str, Any], where: str, media_type: str | None, location: Location | None
+    ) -> tuple[PlatformImage, ...] | None:
+        if doc.get("platforms") is None:
+            return None
+        if media_type is not None and media_type not in media.IMAGE_INDEXES:
+            reason = f"only an image index has platforms, not {media_type[:80]!r}"
+            raise self.fail(f"{where}.platforms", reason)
+        found = parse_platform_list(doc["platforms"], f"{where}.platforms", self.fail)
+        if location is not None and any(p.digest == location.digest for p in found):
+            raise self.fail(f"{where}.platforms", "names the index's own digest as a platform")
+        return found
 
     def promotion_artifact(self, name: str, value: Any) -> PromotionArtifact:
         where = f"artifacts.{name}"
         keys = {"image", "from", "tags"}
-        doc = self.obj(value, where, keys, keys)
+        doc = self.obj(value, where, keys | {"platforms"}, keys)
         image = self.text(doc["image"], f"{where}.image")
         source_text = self.text(doc["from"], f"{where}.from")
         try:
@@ -313,8 +345,9 @@ class _Reader:
         if location is not None and location.digest != source_location.digest:
             # A promotion copies by digest: the target and the source are the same bytes.
             raise self.fail(f"{where}.from", "names another digest than image")
+        platforms = self.platforms(doc, where, None, location)
         return PromotionArtifact(
-            name, image, location, problem, message, source_location, tuple(tags)
+            name, image, location, problem, message, source_location, tuple(tags), platforms
         )
 
     def document(self, doc: Any) -> Release | Promotion:

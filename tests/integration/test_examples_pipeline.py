@@ -339,11 +339,15 @@ def test_example_pipeline_promotes_the_validated_digests(
         )
         # The ref's tag, applied after the copy, plus the referrers fallback tag of the
         # evidence promote attached (sha256-<hex>, distribution-spec 1.1).
-        fallback = captured[name].replace(":", "-")
-        assert production_tags(registry, repo, name) == sorted(["main", fallback])
+        # The gate's VSA is attached to each child of a multi-platform image too.
+        children = [p["digest"] for p in promoted["artifacts"][name].get("platforms", [])]
+        fallback = [d.replace(":", "-") for d in (captured[name], *children)]
+        assert production_tags(registry, repo, name) == sorted(["main", *fallback])
         assert inspect_digest(registry, f"{repo}/production/{name}:main") == captured[name]
-        verified = run_cli("verify", image, "--policy", str(policy), "--evidence", "attached")
-        assert verified.code == 0, verified.stderr
+        for digest in (captured[name], *children):  # the index, and what a node pulls
+            pulled = f"{production}/{name}@{digest}"
+            verified = run_cli("verify", pulled, "--policy", str(policy), "--evidence", "attached")
+            assert verified.code == 0, verified.stderr
 
     gate = run.jobs["gate"]
     assert gate.step("Gate").outputs["verdict"] == "PASSED"

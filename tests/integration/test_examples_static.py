@@ -95,6 +95,7 @@ CONTRACT: dict[tuple[str, ...], Spec] = {
             "--junit",
             "--result",
             "--url",
+            "--platform",
             "--key",
             "--evidence",
         },

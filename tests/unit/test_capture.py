@@ -94,7 +94,25 @@ def test_capture_from_each_metadata_variant(
     artifact = release.artifacts["backend"]
     assert artifact.image_text == f"{repo}@{digest}"
     assert (artifact.media_type, artifact.size) == (media_type, len(raw))
-    assert stores.repos[repo].calls == [f"resolve {digest}"]
+    if media_type == media.OCI_MANIFEST:
+        assert stores.repos[repo].calls == [f"resolve {digest}"]
+        assert artifact.platforms is None
+        return
+    # an index: its bytes are fetched by digest and its children recorded by platform
+    assert stores.repos[repo].calls == [f"resolve {digest}", f"get_manifest {digest}"]
+    children = [m for m in json.loads(raw)["manifests"] if m["platform"]["os"] != "unknown"]
+    assert artifact.platforms is not None
+    assert [(p.platform, str(p.digest)) for p in artifact.platforms] == [
+        ("/".join(filter(None, (m["platform"]["os"], m["platform"]["architecture"],
+                                m["platform"].get("variant")))), m["digest"])
+        for m in children
+    ]  # fmt: skip
+    names = [p.platform for p in artifact.platforms]
+    assert names == (
+        ["linux/amd64", "linux/arm64/v8"]
+        if name == "multi-platform"
+        else ["linux/amd64", "linux/arm64"]
+    )  # buildx's attestation manifests (unknown/unknown) are not platforms
 
 
 def test_metadata_with_several_names_picks_the_requested_one() -> None:

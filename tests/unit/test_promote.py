@@ -161,6 +161,7 @@ source: {{repository: "https://git.example.org/org/app", refs: ["refs/heads/main
 provenance: {{signers: [build]}}
 lanes:
   e2e: {{signers: [tests], together: true}}
+platforms: any  # one e2e run covers the whole index here (tests/unit/test_platforms.py)
 gate: {{signers: [gate]}}
 promotion: {{immutableTags: [{immutable}]}}
 """

@@ -3,7 +3,10 @@
 Provenance: one SLSA Provenance v1 statement per artifact, describing the build of that
 digest from the CI context (GitHub, Gitea, Forgejo variables) with explicit values taking
 precedence. A lane result: ONE in-toto test-result statement whose subjects are every
-artifact the lane ran against, so the gate can prove they were validated together.
+artifact the lane ran against, so the gate can prove they were validated together. For an
+image index, ``--platform`` adds each child the lane ran (``backend@linux/arm64`` and the
+child's digest, from the release's recorded platforms) beside the index: a result naming
+only the index counts for no platform (:mod:`digestgate.rules.platforms`).
 
 Values come from, in order: command-line flags, the CI environment, and the release's own
 ``source`` (recorded by ``capture``). A value that contradicts the release's source is
@@ -225,8 +228,14 @@ def attest_test_result(
     signer: Any,
     stores: Sequence[EvidenceStore],
     now: datetime,
+    platforms: Sequence[str] = (),
 ) -> Attestation:
-    """Sign ONE lane result whose subjects are all ``subjects``; write it to every store."""
+    """Sign ONE lane result whose subjects are all ``subjects``; write it to every store.
+
+    ``platforms`` (``OS/ARCH[/VARIANT]`` or ``all``) names the children of each index subject
+    the lane ran; they become subjects ``NAME@PLATFORM`` beside the index.
+    """
+    from digestgate.attesting.platforms import platform_subjects
     from digestgate.evidence.statements import statement_bytes, test_result_predicate
 
     if not LANE_RE.fullmatch(lane):
@@ -249,7 +258,9 @@ def attest_test_result(
         failed_tests=report.failed_tests,
         configuration=configuration,
     )
+    children = platform_subjects(release, subjects, platforms)
     statement = statement_bytes(
-        [Subject(s.name, s.digest) for s in subjects], TEST_RESULT, predicate
+        [*(Subject(s.name, s.digest) for s in subjects), *children], TEST_RESULT, predicate
     )
-    return _sign_and_write(statement, "test-result", subjects, signer, stores)
+    written = _sign_and_write(statement, "test-result", subjects, signer, stores)
+    return replace(written, subjects=(*written.subjects, *(c.name for c in children)))

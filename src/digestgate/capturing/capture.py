@@ -12,6 +12,10 @@ Where the digest comes from (design section 3):
   must agree. The digest is then confirmed against the registry unless ``--offline``, which
   records media type and size from the descriptor instead (and so needs it).
 
+For an image index, each child's platform and digest is recorded too (``platforms``), read
+from the index bytes the digest was computed from; ``--offline`` records none (the gate then
+reads them from the registry, and refuses an index whose platforms it cannot know).
+
 The release's ``source`` comes from flags, else from the CI environment; flags win. A
 release file only ever holds one source: capturing for another repository, revision, ref or
 run into an existing file is refused, as is re-capturing a name with another image unless
@@ -39,8 +43,9 @@ from digestgate.errors import (
 )
 from digestgate.fileread import read_capped
 from digestgate.jsonutil import JSONFormatError, loads_strict
-from digestgate.oci.manifest import Descriptor
+from digestgate.oci.manifest import Descriptor, ImageIndex
 from digestgate.oci.open import Stores
+from digestgate.platforms import PlatformError, PlatformImage, index_platforms
 from digestgate.reference import (
     ImageReference,
     Location,
@@ -262,6 +267,24 @@ def _confirm(stores: Stores, location: Location, expected: Descriptor | None) ->
     return found
 
 
+def _platforms(
+    stores: Stores, location: Location, descriptor: Descriptor
+) -> tuple[PlatformImage, ...] | None:
+    """An index's children by platform, from the bytes that hash to its digest."""
+    if not descriptor.is_index:
+        return None
+    manifest = stores.open(location).get_manifest(descriptor.digest)  # hashed against it
+    if not isinstance(manifest, ImageIndex):
+        raise IntegrityError(f"{location}: described as an index but is an image manifest")
+    try:
+        return index_platforms(manifest)
+    except PlatformError as exc:
+        raise InputError(
+            f"{location}: {exc}",
+            hint="push an index whose image entries each name their platform",
+        ) from None
+
+
 def _tag(location: Location) -> str:
     return location.tag or "latest"
 
@@ -363,8 +386,9 @@ def _capture_locked(
     release = _existing_release(request.release_path)
     source = resolve_source(request.source_flags, environ, release.source if release else None)
     location, descriptor, warnings = _pin(request, source_location, stores, ci)
+    platforms = None if request.offline else _platforms(stores, location, descriptor)
     artifact = ReleaseArtifact.pinned(
-        request.name, location, descriptor.media_type, descriptor.size
+        request.name, location, descriptor.media_type, descriptor.size, platforms
     )
     previous = release.artifacts.get(request.name) if release else None
     if (

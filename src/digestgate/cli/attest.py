@@ -151,6 +151,14 @@ def provenance(
     help="The lane result, when there is no JUnit report.",
 )
 @click.option("--url", help="Link to the lane's run (default: the CI run URL).")
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="OS/ARCH[/VARIANT]|all",
+    help="Platform(s) of a multi-platform image the lane ran (repeatable; 'all': every one). "
+    "Without it, the result names only the index and counts for no platform.",
+)
 @_key
 @_evidence
 @_run_id
@@ -164,6 +172,7 @@ def test_result(
     junit: tuple[Path, ...],
     result: str | None,
     url: str | None,
+    platforms: tuple[str, ...],
     keyref: str,
     evidence_specs: tuple[str, ...],
     run_id: str | None,
@@ -178,6 +187,7 @@ def test_result(
         read_lane_outcome,
         select_subjects,
     )
+    from digestgate.attesting.platforms import platform_subjects
     from digestgate.evidence.keys import load_signer
     from digestgate.evidence.store.open import open_evidence_store
     from digestgate.oci.open import Stores
@@ -185,6 +195,7 @@ def test_result(
 
     release = load_release_for_attest(release_path)
     subjects = select_subjects(release, artifacts)
+    platform_subjects(release, subjects, platforms)  # refused before any key is read
     report = read_lane_outcome(junit, result)
     context = build_context(release, SourceFlags(run_id=run_id), os.environ)
     signer = load_signer(keyref, os.environ)
@@ -200,6 +211,7 @@ def test_result(
             signer=signer,
             stores=targets,
             now=utcnow(),
+            platforms=platforms,
         )
     out = console(ctx)
     _report(out, [item], targets)

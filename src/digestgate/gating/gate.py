@@ -27,7 +27,9 @@ from digestgate.evidence.model import (
 )
 from digestgate.evidence.store.base import EvidenceStore, StoredEnvelope, SubjectLocation
 from digestgate.evidence.store.open import read_all
+from digestgate.oci.manifest import ImageIndex
 from digestgate.oci.open import Stores
+from digestgate.platforms import PlatformError, index_platforms, subject_name
 from digestgate.policy.model import Policy
 from digestgate.rules.decision import Decision, RegistryCheck, ReleaseView
 from digestgate.rules.evaluate import artifact_digest, evaluate
@@ -176,7 +178,7 @@ def confirm_artifacts(
         store = stores.open(subject.location.with_digest(subject.digest))
         for attempt in (1, 2):
             try:
-                store.get_manifest(subject.digest)
+                manifest = store.get_manifest(subject.digest)
             except NotFoundError as exc:
                 checks[subject.name] = RegistryCheck("not-found", exc.message)
             except IntegrityError as exc:
@@ -189,9 +191,19 @@ def confirm_artifacts(
                     "responses; check it, then run again",
                 ) from exc
             else:
-                checks[subject.name] = RegistryCheck("ok")
+                checks[subject.name] = _served(manifest)
             break
     return checks
+
+
+def _served(manifest: object) -> RegistryCheck:
+    """A confirmed manifest; for an index, its children by platform (from these bytes)."""
+    if not isinstance(manifest, ImageIndex):
+        return RegistryCheck("ok")
+    try:
+        return RegistryCheck("ok", platforms=index_platforms(manifest))
+    except PlatformError as exc:
+        return RegistryCheck("ok", platform_problem=str(exc))
 
 
 def run_gate(
@@ -304,7 +316,12 @@ def sign_vsas(
             "count": len(unusable),
             "listed": [{"uri": p.origin, "kind": p.kind} for p in unusable[:MAX_UNUSABLE_LISTED]],
         }
-        payload = statement_bytes([Subject(subject.name, subject.digest)], VSA, predicate)
+        children = [
+            Subject(subject_name(subject.name, p.platform), p.digest) for p in artifact.platforms
+        ]
+        payload = statement_bytes(
+            [Subject(subject.name, subject.digest), *children], VSA, predicate
+        )
         signed[subject.name] = sign_envelope(payload, PAYLOAD_TYPE, [signer])
     return signed
 
@@ -323,15 +340,26 @@ def _seen_for(run: GateRun, subject: SubjectLocation) -> list[dict[str, Any]]:
     ]
 
 
-def write_vsas(
-    vsas: Mapping[str, bytes], subjects: Sequence[SubjectLocation], store: EvidenceStore
-) -> list[str]:
-    """Store each artifact's VSA for its subject; return where they were written."""
+def vsa_subjects(run: GateRun, subject: SubjectLocation) -> list[SubjectLocation]:
+    """Where an artifact's VSA is stored: the index and each child it names (a node pulls
+    a child, and ``verify`` of that child digest must find the VSA attached to it)."""
+    artifact = run.decision.artifacts.get(subject.name)
+    children = artifact.platforms if artifact is not None else ()
+    return [
+        subject,
+        *(SubjectLocation(subject.name, subject.location.with_digest(p.digest)) for p in children),
+    ]
+
+
+def write_vsas(vsas: Mapping[str, bytes], run: GateRun, store: EvidenceStore) -> list[str]:
+    """Store each artifact's VSA for its subjects; return where they were written."""
     written: list[str] = []
-    for subject in subjects:
+    for subject in run.subjects:
         envelope = vsas.get(subject.name)
         if envelope is not None:
-            written.extend(store.write(envelope, predicate="vsa", subjects=[subject]))
+            written.extend(
+                store.write(envelope, predicate="vsa", subjects=vsa_subjects(run, subject))
+            )
     return written
 
 
@@ -357,5 +385,5 @@ def gate(
     if vsa_signer is None:
         return GateResult(policy, run)
     vsas = sign_vsas(run, policy, policy_uri=policy_uri, signer=vsa_signer, now=now)
-    written = () if vsa_store is None else tuple(write_vsas(vsas, run.subjects, vsa_store))
+    written = () if vsa_store is None else tuple(write_vsas(vsas, run, vsa_store))
     return GateResult(policy, run, vsas, written)

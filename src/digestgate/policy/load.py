@@ -36,6 +36,7 @@ from digestgate.policy.model import (
     SourceRule,
     TrustedKey,
 )
+from digestgate.policy.platforms import ALL_PLATFORMS, PlatformRequirement, parse_requirement
 from digestgate.policy.trust import KeyLoader, default_key_loader, policy_digest
 from digestgate.reference import Location, parse_location, validate_artifact_name
 from digestgate.timeutil import parse_duration
@@ -58,6 +59,7 @@ _TOP: Final = (
     "deny",
     "gate",
     "promotion",
+    "platforms",
 )
 
 _MAX_DURATION: Final = timedelta(days=36500)
@@ -205,7 +207,8 @@ class _Reader:
         artifacts = self.artifacts(doc.get("artifacts"))
         source = self.source_rule(doc)
         provenance = self.provenance(doc, refs)
-        lanes = self.lanes(doc.get("lanes"), refs)
+        default = parse_requirement(doc.get("platforms"), "platforms", self.error, ALL_PLATFORMS)
+        lanes = self.lanes(doc.get("lanes"), refs, default)
         gate = self.gate(doc.get("gate"), refs)
         promotion = self.promotion(doc.get("promotion"))
         deny = frozenset(self.items(doc.get("deny"), "deny", self.deny_digest, empty=True))
@@ -396,7 +399,9 @@ class _Reader:
             builder=None if builder is None else self.glob(builder, "provenance.builder"),
         )
 
-    def lanes(self, node: YNode | None, keys: Mapping[str, object]) -> dict[str, LaneRule]:
+    def lanes(
+        self, node: YNode | None, keys: Mapping[str, object], default: PlatformRequirement
+    ) -> dict[str, LaneRule]:
         if not isinstance(node, YMap) or not node.entries:
             raise self.error(node, "lanes must name at least one lane", "e2e: {signers: [tests]}")
         result: dict[str, LaneRule] = {}
@@ -408,11 +413,14 @@ class _Reader:
                 "use 1-64 of lowercase letters, digits, '.', '_' or '-' (e.g. e2e)",
             )
             where = f"lanes.{name}"
-            body = self.mapping(value, where, ("signers", "together"), ("signers",))
+            body = self.mapping(value, where, ("signers", "together", "platforms"), ("signers",))
             result[name] = LaneRule(
                 name=name,
                 signers=self.signers(body.get("signers"), f"{where}.signers", keys),
                 together=self.flag(body.get("together"), f"{where}.together", False),
+                platforms=parse_requirement(
+                    body.get("platforms"), f"{where}.platforms", self.error, default
+                ),
             )
         return result
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, Final, Literal
 
 from digestgate.digest import Digest
+from digestgate.policy.platforms import ALL_PLATFORMS, PlatformRequirement
 from digestgate.reference import Location
 
 LANE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -212,11 +213,13 @@ class ProvenanceRule:
 
 @dataclass(frozen=True, slots=True)
 class LaneRule:
-    """A validation lane that must pass for every artifact."""
+    """A validation lane that must pass for every artifact (and, for an image index, for
+    the platforms ``platforms`` requires: see :mod:`digestgate.policy.platforms`)."""
 
     name: str
     signers: tuple[str, ...]
     together: bool = False
+    platforms: PlatformRequirement = ALL_PLATFORMS
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,15 @@ def attach_evidence(
     record = _promotion_record(artifact, outcome, subject, signer, now, policy_uri)
     artifact.attached.append(batch.add(record, predicate="vsa"))
     batch.commit()
+    for child in outcome.platforms.get(artifact.name, ()):
+        # A node pulls the child for its platform; `verify` of that digest reads the VSA
+        # attached to it (the VSA names the child as a subject).
+        child_subject = SubjectLocation(
+            artifact.name, artifact.target_location.with_digest(child.digest)
+        )
+        child_batch = AttachedStore(stores, clock=lambda: now).batch(child_subject)
+        artifact.attached.append(child_batch.add(gate_vsa, predicate="vsa"))
+        child_batch.commit()
     if evidence_dir is not None:
         artifact.attached.extend(evidence_dir.write(record, predicate="vsa", subjects=[subject]))
 

@@ -18,6 +18,7 @@ from digestgate.evidence.model import VerifiedEvidence
 from digestgate.gating.gate import GateResult
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.store import ImageStore
+from digestgate.platforms import PlatformImage
 from digestgate.promotion.copy import CopyPlan, CopyReport
 from digestgate.reference import Location
 from digestgate.release import Promotion
@@ -45,6 +46,8 @@ class GateOutcome:
     # per artifact name: the verified evidence the gate relied on (provenance, lane results)
     evidence: Mapping[str, Sequence[VerifiedEvidence]]
     vsas: Mapping[str, bytes]  # per artifact name: the gate's signed VSA envelope for that digest
+    # per artifact name: the index's children the VSA names (the validated platforms)
+    platforms: Mapping[str, tuple[PlatformImage, ...]] = field(default_factory=dict)
     seal: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +77,7 @@ def sealed_outcome(gate: GateResult) -> GateOutcome:
         immutable_tags=tuple(glob.pattern for glob in gate.policy.promotion.immutable_tags),
         evidence=relied_on,
         vsas=dict(gate.vsas),
+        platforms={name: a.platforms for name, a in decision.artifacts.items() if a.platforms},
         seal=_SEAL,
     )
 

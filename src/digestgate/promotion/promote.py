@@ -345,6 +345,7 @@ def _record(
             None,
             artifact.source_location,
             tags,
+            release.artifacts[artifact.name].platforms,
         )
     return Promotion(release.source, outcome.policy_digest, now, promoted)
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from digestgate.digest import Digest
+from digestgate.platforms import PlatformImage
 from digestgate.reference import Location
 from digestgate.rules.findings import Finding
 
@@ -65,6 +66,10 @@ class RegistryCheck:
 
     status: RegistryStatus
     detail: str = ""
+    platforms: tuple[PlatformImage, ...] | None = None
+    """An index's children by platform, read from the bytes fetched (None: not an index)."""
+    platform_problem: str = ""
+    """Why the fetched index cannot be decided per platform (e.g. a child without one)."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -96,6 +101,8 @@ class ArtifactDecision:
     findings: tuple[Finding, ...]
     evidence: tuple[EvidenceRef, ...]
     requirements: tuple[RequirementStatus, ...]
+    platforms: tuple[PlatformImage, ...] = ()
+    """An index's children that every lane requires: the VSA names them beside the index."""
 
     @property
     def verdict(self) -> Verdict:

@@ -35,12 +35,12 @@ from digestgate.rules.decision import (
     RequirementStatus,
 )
 from digestgate.rules.findings import Finding, finding, shown
+from digestgate.rules.platforms import artifact_platforms, check_platform_lane, validated_platforms
 from digestgate.rules.requirements import (
     Context,
     LaneStatement,
     Outcome,
     ProvenanceStatement,
-    check_lane,
     check_provenance,
 )
 from digestgate.timeutil import format_timestamp
@@ -259,6 +259,13 @@ def _decide_artifact(
 ) -> tuple[ArtifactDecision, Outcome | None]:
     artifact = run.release.artifacts[name]
     found = run.artifact_checks(name, artifact, registry)
+    check = registry.get(name) if registry is not None else None
+    platforms, mismatch = (
+        artifact_platforms(name, artifact, check, registry is None)
+        if name in run.digests
+        else (None, [])
+    )
+    found.extend(mismatch)
     digest = run.digests.get(name)
     rows = [
         RequirementStatus(
@@ -280,7 +287,9 @@ def _decide_artifact(
             lane = run.policy.lanes[lane_name]
             statements = run.lanes.get((lane_name, subject), [])
             future = run.future_lanes.get((lane_name, subject), [])
-            outcomes.append(check_lane(run.ctx, lane, name, statements, provenance, future))
+            outcomes.append(
+                check_platform_lane(run.ctx, lane, name, platforms, statements, provenance, future)
+            )
         for requirement, outcome in zip(requirements, outcomes, strict=True):
             rows.append(RequirementStatus(requirement, outcome.passed, outcome.reason))
             found.extend(outcome.findings)
@@ -305,6 +314,7 @@ def _decide_artifact(
         findings=tuple(sorted(found, key=lambda f: (f.requirement, f.id, f.message))),
         evidence=tuple(refs),
         requirements=tuple(rows),
+        platforms=validated_platforms(run.policy, platforms),
     )
     return decision, provenance if provenance is not None and provenance.passed else None
 

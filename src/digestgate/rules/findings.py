@@ -22,6 +22,7 @@ ARTIFACT_NOT_FOUND: Final = "artifact.not-found"
 #: exit 3 (the gate cannot decide on a broken store), never a signed FAILED decision.
 ARTIFACT_DIGEST_MISMATCH: Final = "artifact.digest-mismatch"
 ARTIFACT_DENIED: Final = "artifact.denied"
+ARTIFACT_PLATFORM_MISMATCH: Final = "artifact.platform-mismatch"
 EVIDENCE_MALFORMED: Final = "evidence.malformed"
 EVIDENCE_UNVERIFIED: Final = "evidence.unverified"
 EVIDENCE_FUTURE_TIME: Final = "evidence.future-time"
@@ -37,6 +38,7 @@ LANE_UNTRUSTED_SIGNER: Final = "lane.untrusted-signer"
 LANE_NOT_TOGETHER: Final = "lane.not-together"
 LANE_STALE: Final = "lane.stale"
 LANE_REVISION_MISMATCH: Final = "lane.revision-mismatch"
+LANE_PLATFORM_MISSING: Final = "lane.platform-missing"
 PROMOTION_TAG_IMMUTABLE: Final = "promotion.tag-immutable"
 VSA_MISSING: Final = "vsa.missing"
 VSA_POLICY_MISMATCH: Final = "vsa.policy-mismatch"
@@ -54,6 +56,7 @@ HINTS: Final[dict[str, str]] = {
     ARTIFACT_NOT_FOUND: "push the image again, or fix the location in release.json",
     ARTIFACT_DIGEST_MISMATCH: "the registry served other bytes; do not promote from it",
     ARTIFACT_DENIED: "this digest is on the policy's deny list; build and validate a new one",
+    ARTIFACT_PLATFORM_MISMATCH: "re-capture the index; list only platforms it offers in lanes",
     EVIDENCE_MALFORMED: "remove the unreadable file from the evidence store",
     EVIDENCE_UNVERIFIED: "sign evidence with a key listed under the policy's keys",
     EVIDENCE_FUTURE_TIME: "check the signer's clock; evidence dated in the future never counts",
@@ -69,6 +72,7 @@ HINTS: Final[dict[str, str]] = {
     LANE_NOT_TOGETHER: "run the lane once against all of the release's artifacts together",
     LANE_STALE: "re-run the lane: its result is older than maxAge",
     LANE_REVISION_MISMATCH: "run the lane on this release's revision and run",
+    LANE_PLATFORM_MISSING: "run the lane on that platform: attest test-result --platform OS/ARCH",
     PROMOTION_TAG_IMMUTABLE: "use a new tag; immutable tags are never moved",
     VSA_MISSING: "run digestgate gate --vsa-key ... for this digest with a gate key",
     VSA_POLICY_MISMATCH: "re-run the gate under the policy this deployment pins",

@@ -20,6 +20,7 @@ from digestgate.evidence.model import (
     Subject,
     VerifiedEvidence,
 )
+from digestgate.platforms import artifact_subject_names
 from digestgate.policy.model import LaneRule, Policy, matches_any
 from digestgate.rules import findings as ids
 from digestgate.rules.findings import Finding, finding, shown
@@ -332,13 +333,21 @@ def _lane_reason(lane: LaneRule, st: LaneStatement) -> str:
         text += f" ({info.counts.tests} tests, {info.counts.skipped} skipped)"
     text += f", signed by {_signers(st.evidence.signers & set(lane.signers))}"
     if lane.together:
-        text += f", together with {len(st.evidence.statement.subjects) - 1} other(s)"
+        text += f", together with {len(_artifact_subjects(st)) - 1} other(s)"
     return text
+
+
+def _artifact_subjects(st: LaneStatement) -> frozenset[Subject]:
+    """The result's subjects that name artifacts; children (``NAME@PLATFORM``) are the
+    platform rule's business (:mod:`digestgate.rules.platforms`)."""
+    subjects = st.evidence.statement.subjects
+    names = artifact_subject_names({s.name for s in subjects})
+    return frozenset(s for s in subjects if s.name in names)
 
 
 def _coverage(st: LaneStatement, ctx: Context) -> str:
     """Why a result's subjects are not exactly the release's: other digests or other names."""
-    got = frozenset(st.evidence.statement.subjects)
+    got = _artifact_subjects(st)
     names = sorted({s.name for s in got})
     if names == sorted({s.name for s in ctx.subjects}):
         other = ", ".join(sorted(f"{s.name} {s.digest.short}" for s in got - ctx.subjects))
@@ -382,6 +391,6 @@ def _lane_filter(
             problems.append(
                 (mismatch, f"ran in run {shown(info.run_id)}, not the build's run ({origin})")
             )
-    if lane.together and frozenset(st.evidence.statement.subjects) != ctx.subjects:
+    if lane.together and _artifact_subjects(st) != ctx.subjects:
         problems.append((ids.LANE_NOT_TOGETHER, f"{_coverage(st, ctx)} ({origin})"))
     return problems

@@ -1,0 +1,137 @@
+"""A two-platform backend through the CLI on OCI layouts: capture records the children,
+lanes say which platforms they ran, the gate blocks a platform no lane ran, and ``verify``
+passes a child digest exactly when the gate validated its platform."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from digestgate.oci.open import Stores
+from digestgate.reference import parse_location
+from digestgate.samples import sample_image, sample_index
+from tests.conftest import CliResult, run_cli
+
+REVISION = "a" * 40
+SOURCE = ["--source-repo", "https://git.example.org/org/app", "--revision", REVISION,
+          "--ref", "refs/heads/main", "--run-id", "4242"]  # fmt: skip
+POLICY = """\
+apiVersion: digestgate/v1
+kind: Policy
+keys: {{build: keys/build.pub, tests: keys/tests.pub, gate: keys/gate.pub}}
+artifacts:
+  backend: {{repository: "{prefix}*/backend"}}
+  frontend: {{repository: "{prefix}*/frontend"}}
+source: {{repository: "https://git.example.org/org/app", refs: ["refs/heads/main"]}}
+provenance: {{signers: [build]}}
+lanes:
+  fast-check: {{signers: [tests]{fast}}}
+  e2e: {{signers: [tests], together: true}}
+gate: {{signers: [gate]}}
+"""
+
+
+def ok(*args: str, expect: int = 0) -> CliResult:
+    result = run_cli(*args)
+    assert result.code == expect, result.stderr
+    return result
+
+
+class Flow:
+    def __init__(self, tmp_path: Path, fast: str = "") -> None:
+        self.dir = tmp_path
+        prefix = f"oci:{tmp_path}/staging/"
+        policy = POLICY.format(prefix=f"oci:{tmp_path}/", fast=fast)
+        (tmp_path / "policy.yaml").write_text(policy)
+        for role in ("build", "tests", "gate"):
+            ok("keygen", "--out", str(tmp_path / "keys" / role))
+        with Stores() as stores:
+            backend = stores.open(parse_location(f"{prefix}backend"), create=True)
+            index = sample_index(backend, {"app": b"backend"}, tag="main")
+            frontend = stores.open(parse_location(f"{prefix}frontend"), create=True)
+            image = sample_image(frontend, {"app": b"frontend"}, tag="main")
+        self.backend = f"{prefix}backend@{index.digest}"
+        self.release = str(tmp_path / "release.json")
+        ok("capture", "backend", self.backend, "--release", self.release, *SOURCE)
+        ok("capture", "frontend", f"{prefix}frontend@{image.digest}", "--release", self.release)
+        self.children = {
+            p["platform"]: f"{prefix}backend@{p['digest']}"
+            for p in json.loads(Path(self.release).read_text())["artifacts"]["backend"]["platforms"]
+        }
+        ok("attest", "provenance", "--release", self.release, "--event", "push",
+           "--key", self.key("build"), "--evidence", self.evidence)  # fmt: skip
+
+    @property
+    def evidence(self) -> str:
+        return f"dir:{self.dir / 'evidence'}"
+
+    def key(self, role: str) -> str:
+        return str(self.dir / "keys" / f"{role}.key")
+
+    def lane(self, name: str, *extra: str, expect: int = 0) -> CliResult:
+        return ok("attest", "test-result", "--release", self.release, "--lane", name,
+                  "--result", "PASSED", "--key", self.key("tests"), "--evidence", self.evidence,
+                  *extra, expect=expect)  # fmt: skip
+
+    def gate(self, *extra: str, expect: int) -> set[str]:
+        report = self.dir / "report.json"
+        ok("gate", "--release", self.release, "--policy", str(self.dir / "policy.yaml"),
+           "--evidence", self.evidence, "--report", str(report), *extra, expect=expect)  # fmt: skip
+        data = json.loads(report.read_text())
+        return {f["id"] for a in data["artifacts"].values() for f in a["findings"]}
+
+    def verify(self, image: str) -> int:
+        return run_cli("verify", image, "--policy", str(self.dir / "policy.yaml"),
+                       "--evidence", self.evidence).code  # fmt: skip
+
+
+def test_capture_records_each_child_by_platform(tmp_path: Path) -> None:
+    flow = Flow(tmp_path)
+    assert sorted(flow.children) == ["linux/amd64", "linux/arm64"]
+    assert all("@sha256:" in image for image in flow.children.values())
+
+
+def test_a_platform_no_lane_ran_blocks_until_it_ran(tmp_path: Path) -> None:
+    flow = Flow(tmp_path)
+    flow.lane("fast-check", "--artifact", "backend", "--platform", "linux/amd64")
+    flow.lane("fast-check", "--artifact", "frontend")
+    out = flow.lane("e2e", "--platform", "all").stdout
+    assert "backend@linux/amd64" in out and "backend@linux/arm64" in out
+    assert flow.gate("--offline", expect=1) == {"lane.platform-missing"}
+    flow.lane("fast-check", "--artifact", "backend", "--platform", "linux/arm64")
+    assert flow.gate("--vsa-key", flow.key("gate"), expect=0) == set()
+    # the node pulls a child: each validated child verifies, like the index
+    assert flow.verify(flow.backend) == 0
+    assert {p: flow.verify(image) for p, image in flow.children.items()} == {
+        "linux/amd64": 0,
+        "linux/arm64": 0,
+    }
+
+
+def test_a_child_whose_platform_was_not_validated_does_not_verify(tmp_path: Path) -> None:
+    flow = Flow(tmp_path, fast=", platforms: [linux/amd64]")
+    flow.lane("fast-check", "--artifact", "backend", "--platform", "linux/amd64")
+    flow.lane("fast-check", "--artifact", "frontend")
+    flow.lane("e2e", "--platform", "linux/amd64", "--platform", "linux/arm64")
+    assert flow.gate("--vsa-key", flow.key("gate"), expect=0) == set()
+    assert flow.verify(flow.backend) == 0
+    assert flow.verify(flow.children["linux/amd64"]) == 0
+    assert flow.verify(flow.children["linux/arm64"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--platform", "linux/s390x"], "offers no linux/s390x"),
+        (["--platform", "Linux/AMD64"], "invalid platform"),
+        (["--platform", "all", "--platform", "linux/amd64"], "give it alone"),
+        (["--artifact", "frontend", "--platform", "linux/amd64"], "multi-platform images"),
+    ],
+)
+def test_bad_platform_flags_are_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    flow = Flow(tmp_path)
+    result = flow.lane("fast-check", *args, expect=2)
+    assert message in result.stderr
+    assert not list((tmp_path / "evidence").glob("test-result-*"))  # nothing was signed
