@@ -6,7 +6,8 @@ Formats (design section 4)::
                 source: {repository, revision, ref, runId},
                 artifacts: {NAME: {image, mediaType, size, platforms?}}}
     Promotion: {apiVersion, kind: Promotion, source, policy: {digest}, time,
-                artifacts: {NAME: {image, from, tags: [{tag, previous: digest|null}], platforms?}}}
+                artifacts: {NAME: {image, from, tags: [{tag, previous: digest|null}], platforms?,
+                                   referrers?: {carried: [...], left: [...]}}}}
 
 A file whose structure is wrong is a :class:`~digestgate.errors.ConfigError` (exit 2) naming
 the field. An artifact ``image`` that is a tag reference or a malformed reference is *not*:
@@ -169,6 +170,8 @@ class PromotionArtifact(ArtifactImage):
     source_location: Location | None = None
     tags: tuple[PromotedTag, ...] = ()
     platforms: tuple[PlatformImage, ...] | None = None
+    referrers: Mapping[str, Any] | None = None
+    """Other tools' referrers ``{carried: [...], left: [...]}`` (a record; never decides)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -179,6 +182,8 @@ class PromotionArtifact(ArtifactImage):
         }
         if self.platforms is not None:
             out["platforms"] = [p.to_json() for p in self.platforms]
+        if self.referrers is not None:
+            out["referrers"] = dict(self.referrers)
         return out
 
 
@@ -314,7 +319,7 @@ class _Reader:
     def promotion_artifact(self, name: str, value: Any) -> PromotionArtifact:
         where = f"artifacts.{name}"
         keys = {"image", "from", "tags"}
-        doc = self.obj(value, where, keys | {"platforms"}, keys)
+        doc = self.obj(value, where, keys | {"platforms", "referrers"}, keys)
         image = self.text(doc["image"], f"{where}.image")
         source_text = self.text(doc["from"], f"{where}.from")
         try:
@@ -346,8 +351,21 @@ class _Reader:
             # A promotion copies by digest: the target and the source are the same bytes.
             raise self.fail(f"{where}.from", "names another digest than image")
         platforms = self.platforms(doc, where, None, location)
+        referrers = doc.get("referrers")
+        if referrers is not None:
+            lists = self.obj(referrers, f"{where}.referrers", {"carried", "left"}, set())
+            if not all(isinstance(v, list) for v in lists.values()):
+                raise self.fail(f"{where}.referrers", "carried and left must be lists")
         return PromotionArtifact(
-            name, image, location, problem, message, source_location, tuple(tags), platforms
+            name,
+            image,
+            location,
+            problem,
+            message,
+            source_location,
+            tuple(tags),
+            platforms,
+            referrers,
         )
 
     def document(self, doc: Any) -> Release | Promotion:

@@ -436,11 +436,12 @@ class _Reader:
     def promotion(self, node: YNode | None) -> PromotionRule:
         if node is None:
             return PromotionRule()
-        body = self.mapping(node, "promotion", ("immutableTags",), ())
+        body = self.mapping(node, "promotion", ("immutableTags", "referrers"), ())
         tags = self.items(
             body.get("immutableTags"), "promotion.immutableTags", self.glob, empty=True
         )
-        return PromotionRule(immutable_tags=tags)
+        kinds = self.items(body.get("referrers"), "promotion.referrers", self.glob, empty=True)
+        return PromotionRule(immutable_tags=tags, referrers=kinds)
 
     def deny_digest(self, node: YNode, where: str) -> Digest:
         text = self.text(node, where)

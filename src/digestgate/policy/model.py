@@ -232,9 +232,11 @@ class GateRule:
 
 @dataclass(frozen=True, slots=True)
 class PromotionRule:
-    """Promotion settings: tags that are never moved once they exist."""
+    """Promotion settings: tags that are never moved once they exist, and the artifact types
+    of other tools' referrers (signatures, SBOMs, ...) carried to the target."""
 
     immutable_tags: tuple[Glob, ...] = ()
+    referrers: tuple[Glob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ from digestgate.gating.gate import GateResult
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.store import ImageStore
 from digestgate.platforms import PlatformImage
+from digestgate.policy.model import Glob
 from digestgate.promotion.copy import CopyPlan, CopyReport
+from digestgate.promotion.referrers import ReferrerReport
 from digestgate.reference import Location
 from digestgate.release import Promotion
 
@@ -48,6 +50,8 @@ class GateOutcome:
     vsas: Mapping[str, bytes]  # per artifact name: the gate's signed VSA envelope for that digest
     # per artifact name: the index's children the VSA names (the validated platforms)
     platforms: Mapping[str, tuple[PlatformImage, ...]] = field(default_factory=dict)
+    # policy promotion.referrers: artifact types of other tools' referrers to carry
+    referrer_types: tuple[Glob, ...] = ()
     seal: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +82,7 @@ def sealed_outcome(gate: GateResult) -> GateOutcome:
         evidence=relied_on,
         vsas=dict(gate.vsas),
         platforms={name: a.platforms for name, a in decision.artifacts.items() if a.platforms},
+        referrer_types=gate.policy.promotion.referrers,
         seal=_SEAL,
     )
 
@@ -122,6 +127,8 @@ class PromotionResult:
     reports: dict[str, CopyReport] = field(default_factory=dict)
     attached: dict[str, list[str]] = field(default_factory=dict)
     """Per artifact: where carried evidence and the promotion record were attached."""
+    referrers: dict[str, ReferrerReport] = field(default_factory=dict)
+    """Per artifact: other tools' referrers carried to the target, and those left."""
     tags: tuple[TagChange, ...] = ()
     """Tags as applied (``current`` is the digest each pointed to before)."""
 
@@ -139,3 +146,5 @@ class ArtifactState:
     inputs: list[tuple[str, Digest]] = field(default_factory=list)
     """Carried envelopes: where each was attached at the target, and its digest."""
     attached: list[str] = field(default_factory=list)
+    referrers: ReferrerReport | None = None
+    """Other tools' referrers carried with the image (set once its copy is verified)."""

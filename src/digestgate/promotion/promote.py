@@ -15,7 +15,9 @@ The order is the safety argument (design section 3):
 4. The verified evidence the gate relied on and the gate's VSA are attached to each target
    digest (:class:`~digestgate.evidence.store.attached.AttachedStore`, idempotent), with a
    signed promotion record (VSA ``digestgate_kind: promotion``) naming them, in one batch
-   per artifact as soon as its copy is verified.
+   per artifact as soon as its copy is verified; other tools' referrers whose type
+   ``promotion.referrers`` names are copied byte-exact and checked to be listed
+   (:mod:`~digestgate.promotion.referrers`).
 5. Only then are tags applied, one at a time: the previous digest is recorded (in the
    :class:`~digestgate.promotion.tagplan.TagPlan` on disk, before the tag moves, when one is given),
    immutability is checked again, the tag is set and re-read. A registry without conditional
@@ -59,6 +61,7 @@ from digestgate.promotion.model import (
     is_sealed,
     sealed_outcome,
 )
+from digestgate.promotion.referrers import carry_referrers
 from digestgate.promotion.tagplan import TagPlan
 from digestgate.promotion.tags import (
     TAG_IMMUTABLE,
@@ -237,6 +240,12 @@ def _promote_gated(
 
     def attach(artifact: ArtifactState) -> None:
         attach_evidence(artifact, outcome, stores, signer, evidence_dir, now, policy_uri)
+        artifact.referrers = carry_referrers(
+            artifact.source,
+            stores.open(artifact.target_location),
+            artifact.descriptor,
+            outcome.referrer_types,
+        )
 
     copy_all(artifacts, stores, concurrency, progress, result, attach)
     for artifact in artifacts:
@@ -245,6 +254,10 @@ def _promote_gated(
     for artifact in artifacts:
         result.attached[artifact.name] = artifact.attached
         info(f"{artifact.name}: evidence and promotion record attached")
+        if artifact.referrers is not None:
+            result.referrers[artifact.name] = artifact.referrers
+            carried, left = len(artifact.referrers.carried), len(artifact.referrers.left)
+            info(f"{artifact.name}: {carried} referrer(s) of other tools carried, {left} left")
     result.tags = apply_tags(artifacts, changes, outcome.immutable_tags, info, tag_plan)
     result.promotion = _record(release, outcome, artifacts, result.tags, now)
     return result
@@ -346,6 +359,7 @@ def _record(
             artifact.source_location,
             tags,
             release.artifacts[artifact.name].platforms,
+            artifact.referrers.to_json() if artifact.referrers is not None else None,
         )
     return Promotion(release.source, outcome.policy_digest, now, promoted)
 
