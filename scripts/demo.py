@@ -1,4 +1,5 @@
-"""The end-to-end demo: build once, capture, attest, gate, promote, verify; then two blocks.
+"""The end-to-end demo: build once, capture, attest (a platform no lane ran is blocked first),
+gate, promote, verify; then two more blocks.
 
 Runs the real commands (in-process, through the same error boundary as the console script)
 on OCI image layout directories, so it needs no server and no network. Each command is
@@ -186,12 +187,24 @@ def tell(story: Story, prefix: str) -> None:
             *ran, "--junit", f"junit-{name}.xml", "--key", "keys/tests.key", *evidence,
         )  # fmt: skip
 
-    lane("fast-check", "backend", platforms=("all",))
+    lane("fast-check", "backend", platforms=("linux/amd64",))  # the amd64 runner only
     lane("fast-check", "frontend")
     lane("integration", platforms=("all",))  # no --artifact: one statement covering both
     lane("e2e", platforms=("all",))
 
-    story.heading("Gate: every requirement, for every artifact")
+    story.heading("Blocked: nobody ran the backend's fast-check on linux/arm64")
+    story.digestgate(
+        "gate", "--release", "release.json", "--policy", "policy.yaml",
+        "--evidence", "dir:evidence", "--report", "platform-report.json", expect=1,
+    )  # fmt: skip
+    found = _findings(Path("platform-report.json"))
+    if found != {"lane.platform-missing"}:
+        raise DemoFailure(f"the untested arm64 image was blocked with {sorted(found)}")
+    story.ok("blocked with lane.platform-missing: a lane counts only for the platforms it ran")
+    story.say("the arm64 runner runs fast-check against the arm64 image and signs its result:")
+    lane("fast-check", "backend", platforms=("linux/arm64",))
+
+    story.heading("Gate: every requirement, for every artifact and platform")
     story.digestgate(
         "gate",
         "--release",

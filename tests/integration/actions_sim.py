@@ -647,7 +647,9 @@ class Run:
     # -- reading the result
     def report(self) -> str:
         """One line per step: what ran for real, what was simulated or skipped, and why."""
-        lines = [f"workflow {self.sim.workflow.relative_to(ROOT)}"]
+        workflow = self.sim.workflow
+        shown = workflow.relative_to(ROOT) if workflow.is_relative_to(ROOT) else workflow
+        lines = [f"workflow {shown}"]
         for job in self.jobs.values():
             if job.name in self.interventions:
                 lines.append(f"before job {job.name}: {self.interventions[job.name]}")

@@ -1,8 +1,8 @@
 """The README's first command: the demo runs from a clean directory and tells the story.
 
 Its outcomes are asserted from the files it leaves behind, not from its own say-so: the
-passing gate, the promoted digests equal to the captured ones, and the two blocked cases
-with their finding ids.
+passing gate, the promoted digests equal to the captured ones, and the blocked cases with
+their finding ids (a platform no lane ran, a rebuild, a tag).
 """
 
 from __future__ import annotations
@@ -51,6 +51,12 @@ def _assert_story(workdir: Path, proc: subprocess.CompletedProcess[str]) -> None
         assert promoted["artifacts"][name]["image"].rpartition("@")[2] == captured
         assert promoted["artifacts"][name]["from"] == release["artifacts"][name]["image"]
     assert json.loads((workdir / "promoted-report.json").read_text())["verdict"] == "PASSED"
+    # the two-platform backend, tested on linux/amd64 only, was blocked first
+    assert _finding_ids(workdir / "platform-report.json") == {"lane.platform-missing"}
+    assert [p["platform"] for p in release["artifacts"]["backend"]["platforms"]] == [
+        "linux/amd64",
+        "linux/arm64",
+    ]
     rebuilt = _finding_ids(workdir / "rebuilt-report.json")
     assert {"provenance.missing", "lane.missing"} <= rebuilt
     assert "reference.not-digest" in _finding_ids(workdir / "tag-report.json")

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,10 +159,21 @@ def make_repository(
 
 
 def simulate(
-    flavour: str, registry: Registry, repo: str, tmp_path: Path, *, rebuild: bool = False
+    flavour: str,
+    registry: Registry,
+    repo: str,
+    tmp_path: Path,
+    *,
+    rebuild: bool = False,
+    edit: Callable[[str], str] | None = None,
 ) -> tuple[Run, Images]:
-    """Run the example workflow of ``flavour``; optionally rebuild the frontend before gate."""
+    """Run the example workflow of ``flavour``; optionally rebuild the frontend before gate,
+    or run the workflow text as ``edit`` changes it."""
     checkout, secrets = make_repository(tmp_path, flavour, registry, repo)
+    workflow = EXAMPLES[flavour]
+    if edit is not None:
+        workflow = tmp_path / "edited-release.yml"
+        workflow.write_text(edit(EXAMPLES[flavour].read_text(encoding="utf-8")))
     builds = Images(registry, tmp_path / "layouts")
     variables = {
         "STAGING_NAMESPACE": f"{registry.host}/{repo}/staging",
@@ -204,7 +216,7 @@ def simulate(
         return f"frontend rebuilt and re-captured with --replace: {proc.stdout.strip()}"
 
     sim = Simulation(
-        workflow=EXAMPLES[flavour],
+        workflow=workflow,
         work=tmp_path / "run",
         github=github,
         platform_env=PLATFORM_ENV[flavour],
@@ -397,6 +409,33 @@ def test_example_pipeline_blocks_a_frontend_rebuilt_after_validation(
     summary = run.jobs["gate"].summary.read_text(encoding="utf-8")
     assert "digestgate gate: FAILED" in summary
     assert "`provenance.missing` (frontend)" in summary
+
+
+@pytest.mark.registry
+@pytest.mark.skopeo
+def test_example_pipeline_blocks_a_platform_no_lane_ran(
+    registry: Registry, repo: str, tmp_path: Path
+) -> None:
+    """The backend is two-platform; its fast-check ran on linux/amd64 only (the pipeline
+    that signs `platforms: all` is the passing run above)."""
+    step = "          artifacts: backend\n          junit: reports/backend-junit.xml\n"
+    every = "          platforms: all  # every platform of a multi-platform backend ran\n"
+
+    def amd64_only(text: str) -> str:
+        assert step + every in text
+        return text.replace(step + every, step + "          platforms: linux/amd64\n")
+
+    run, _ = simulate("github", registry, repo, tmp_path, edit=amd64_only)
+    results = {name: job.result for name, job in run.jobs.items()}
+    assert (results["gate"], results["promote"]) == ("failure", "skipped"), run.report()
+    report = json.loads((gate_artifact(run) / "gate-report.json").read_text())
+    backend = report["artifacts"]["backend"]
+    assert {f["id"] for f in backend["findings"]} == {"lane.platform-missing"}
+    (missing,) = backend["findings"]
+    assert "fast-check" in missing["message"] and "linux/arm64" in missing["message"]
+    assert report["artifacts"]["frontend"]["verdict"] == "PASSED"
+    for name in NAMES:
+        assert production_tags(registry, repo, name) == []
 
 
 # --- the simulator is only as honest as its expressions ------------------------------------
