@@ -196,6 +196,9 @@ def test_offline_capture_trusts_the_descriptor_and_contacts_nothing(tmp_path: Pa
     assert result.digest == Digest.of(raw)
     assert result.artifact.size == len(raw)
     assert stores.opened == []
+    # an index captured offline: no platforms recorded, and the user is told
+    assert result.artifact.platforms is None
+    assert any("platforms are not recorded" in w for w in result.warnings)
 
 
 def test_missing_digest_in_the_registry_is_not_found(tmp_path: Path) -> None:

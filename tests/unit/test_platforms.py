@@ -180,6 +180,25 @@ def test_hostile_release_platforms_are_config_errors(
     assert "artifacts.backend.platforms" in info.value.message
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(_JSON)
+def test_any_platforms_value_loads_or_is_a_config_error(value: Any) -> None:
+    try:
+        release = load(release_doc(value))
+    except ConfigError as exc:
+        assert exc.exit_code == ExitCode.USAGE
+        return
+    assert value is None or release.artifacts["backend"].platforms is not None
+
+
 # --- policy ------------------------------------------------------------------------------
 
 

@@ -8,12 +8,13 @@ import json
 import pytest
 
 from digestgate.digest import Digest
-from digestgate.errors import ExitCode, IntegrityError
+from digestgate.errors import ConfigError, ExitCode, IntegrityError
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor, build_artifact_manifest
 from digestgate.policy.model import Glob
 from digestgate.promotion.referrers import carry_referrers
 from digestgate.reference import parse_location
+from digestgate.release import parse_release
 from tests.fixtures.memory_store import MemoryStore
 
 SBOM = "application/spdx+json"
@@ -89,3 +90,22 @@ def test_a_carried_referrer_the_target_does_not_list_is_exit_3() -> None:
     with pytest.raises(IntegrityError, match="not listed there") as info:
         carry_referrers(source, target, root, ALLOWED)
     assert info.value.exit_code == ExitCode.OPERATIONAL
+
+
+@pytest.mark.parametrize("value", [5, [], {"carried": {}}, {"carried": [], "extra": []}])
+def test_a_hostile_referrers_record_in_promoted_json_is_a_config_error(value: object) -> None:
+    doc = {
+        "apiVersion": "digestgate/v1",
+        "kind": "Promotion",
+        "source": {"repository": "https://git.example.org/org/app", "revision": "a" * 40,
+                   "ref": "refs/heads/main", "runId": "1"},
+        "policy": {"digest": str(Digest.of(b"policy"))},
+        "time": "2026-11-26T12:00:00Z",
+        "artifacts": {"backend": {
+            "image": f"registry.example.org/prod/backend@{Digest.of(b'x')}",
+            "from": f"registry.example.org/staging/backend@{Digest.of(b'x')}",
+            "tags": [], "referrers": value}},
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"artifacts\.backend\.referrers") as info:
+        parse_release(json.dumps(doc).encode())
+    assert info.value.exit_code == ExitCode.USAGE

@@ -387,6 +387,11 @@ def _capture_locked(
     source = resolve_source(request.source_flags, environ, release.source if release else None)
     location, descriptor, warnings = _pin(request, source_location, stores, ci)
     platforms = None if request.offline else _platforms(stores, location, descriptor)
+    if request.offline and descriptor.is_index:
+        warnings.append(
+            f"{request.name} is an image index captured --offline: its platforms are not "
+            "recorded, so only an online gate can require each of them"
+        )
     artifact = ReleaseArtifact.pinned(
         request.name, location, descriptor.media_type, descriptor.size, platforms
     )
