@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from digestgate.policy import load_policy
 from digestgate.promotion.promote import promote
 from digestgate.reference import Location, parse_location
 from digestgate.release import Release, dump_release, parse_release
+from tests.conftest import run_cli
 from tests.fixtures.registry import Registry
 from tests.fixtures.skopeo import inspect_digest, inspect_raw, list_tags
 from tests.integration.test_promote_registry import staged
@@ -109,3 +111,39 @@ def test_allowed_referrers_of_index_and_children_are_carried_and_junk_is_left(
     assert {e["digest"] for e in record["carried"]} == {str(bundle), str(sbom)}
     assert str(junk) in {e["digest"] for e in record["left"]}
     assert not isinstance(parse_release(dump_release(result.promotion)), Release)
+
+
+def test_the_cli_reports_what_it_carried_and_left(
+    registry: Registry, repo: str, tmp_path: Path
+) -> None:
+    keys = make_keys(tmp_path / "keys")
+    release = staged(registry, repo, tmp_path, seed=720)
+    # the CLI's clock is the real one: evidence of an hour ago
+    outcome = outcome_for(keys, release, finished=datetime.now(UTC) - timedelta(hours=1))
+    policy = keys.directory / "policy.yaml"
+    policy.write_text(
+        POLICY_TEXT.format(immutable='"v*"').replace(
+            'promotion: {immutableTags: ["v*"]}', f"promotion: {{referrers: [{SBOM}]}}"
+        )
+    )
+    backend = release.artifacts["backend"].location
+    assert backend is not None and backend.digest is not None
+    with Stores(StoreOptions()) as stores:
+        root = stores.open(backend).resolve(backend.digest)
+        sbom = push_referrer(stores, backend, root, SBOM)
+        junk = push_referrer(stores, backend, root, JUNK)
+    release_file = tmp_path / "release.json"
+    release_file.write_bytes(dump_release(release))
+    promoted = tmp_path / "promoted.json"
+    result = run_cli(
+        "promote", "--release", str(release_file), "--policy", str(policy),
+        "--evidence", outcome.store.describe(), "--to", registry.ref(f"{repo}/prod"),
+        "--vsa-key", keys.keyref, "--out", str(promoted),
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert "backend: 1 referrer(s) of other tools carried, 1 left in staging" in result.stderr
+    record = json.loads(promoted.read_text())["artifacts"]["backend"]["referrers"]
+    assert [e["digest"] for e in record["carried"]] == [str(sbom)]
+    left = {e["digest"]: e for e in record["left"]}
+    assert left[str(junk)]["artifactType"] == JUNK
+    assert inspect_digest(registry, f"{repo}/prod/backend@{sbom}") == str(sbom)

@@ -61,7 +61,7 @@ from digestgate.promotion.model import (
     is_sealed,
     sealed_outcome,
 )
-from digestgate.promotion.referrers import carry_referrers
+from digestgate.promotion.referrers import OWN_TYPES, carry_referrers
 from digestgate.promotion.tagplan import TagPlan
 from digestgate.promotion.tags import (
     TAG_IMMUTABLE,
@@ -256,8 +256,12 @@ def _promote_gated(
         info(f"{artifact.name}: evidence and promotion record attached")
         if artifact.referrers is not None:
             result.referrers[artifact.name] = artifact.referrers
-            carried, left = len(artifact.referrers.carried), len(artifact.referrers.left)
-            info(f"{artifact.name}: {carried} referrer(s) of other tools carried, {left} left")
+            carried = len(artifact.referrers.carried)
+            left = sum(e.artifact_type not in OWN_TYPES for e in artifact.referrers.left)
+            info(
+                f"{artifact.name}: {carried} referrer(s) of other tools carried, {left} left "
+                "in staging (see promoted.json)"
+            )
     result.tags = apply_tags(artifacts, changes, outcome.immutable_tags, info, tag_plan)
     result.promotion = _record(release, outcome, artifacts, result.tags, now)
     return result
