@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,30 @@ def test_bad_platform_flags_are_usage_errors(tmp_path: Path, args: list[str], me
     result = flow.lane("fast-check", *args, expect=2)
     assert message in result.stderr
     assert not list((tmp_path / "evidence").glob("test-result-*"))  # nothing was signed
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (lambda ps: [ps[0], ps[0]], "lists platform 'linux/amd64' twice"),
+        (lambda ps: [{**ps[0], "platform": "linux/AMD64"}], "invalid platform 'linux/AMD64'"),
+    ],
+)
+def test_a_hostile_platforms_record_is_exit_2_naming_the_field(
+    tmp_path: Path, entries: Any, message: str
+) -> None:
+    flow = Flow(tmp_path)
+    doc = json.loads(Path(flow.release).read_text())
+    backend = doc["artifacts"]["backend"]
+    backend["platforms"] = entries(backend["platforms"])
+    Path(flow.release).write_text(json.dumps(doc))
+    for args in (
+        ("gate", "--release", flow.release, "--policy", str(tmp_path / "policy.yaml"),
+         "--evidence", flow.evidence),
+        ("attest", "test-result", "--release", flow.release, "--lane", "e2e", "--result",
+         "PASSED", "--key", flow.key("tests"), "--evidence", flow.evidence),
+    ):  # fmt: skip
+        result = run_cli(*args)
+        assert result.code == 2, result.stderr
+        assert "artifacts.backend.platforms" in result.stderr and message in result.stderr
+        assert "Traceback" not in result.stderr
