@@ -103,6 +103,9 @@ def test_a_platform_no_lane_ran_blocks_until_it_ran(tmp_path: Path) -> None:
     assert flow.gate("--offline", expect=1) == {"lane.platform-missing"}
     flow.lane("fast-check", "--artifact", "backend", "--platform", "linux/arm64")
     assert flow.gate("--vsa-key", flow.key("gate"), expect=0) == set()
+    report = json.loads((tmp_path / "report.json").read_text())["artifacts"]
+    assert [p["platform"] for p in report["backend"]["platforms"]] == sorted(flow.children)
+    assert "platforms" not in report["frontend"]
     # the node pulls a child: each validated child verifies, like the index
     assert flow.verify(flow.backend) == 0
     assert {p: flow.verify(image) for p, image in flow.children.items()} == {

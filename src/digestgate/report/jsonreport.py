@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from digestgate.jsonutil import dumps_pretty
-from digestgate.rules.decision import Decision, EvidenceRef
+from digestgate.rules.decision import ArtifactDecision, Decision, EvidenceRef
 from digestgate.rules.findings import Finding
 
 SCHEMA_VERSION: Final = 1
@@ -25,21 +25,25 @@ def _evidence(refs: Iterable[EvidenceRef]) -> list[dict[str, str]]:
     return sorted(items, key=lambda e: (e["digest"], e["origin"]))
 
 
+def _artifact(a: ArtifactDecision) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "digest": None if a.digest is None else str(a.digest),
+        "verdict": a.verdict,
+        "findings": _findings(a.findings),
+        "evidence": _evidence(a.evidence),
+    }
+    if a.platforms:  # an index: the children its VSA names (docs/policy.md, Platforms)
+        doc["platforms"] = [p.to_json() for p in a.platforms]
+    return doc
+
+
 def report_document(decision: Decision) -> dict[str, Any]:
     """The report as plain data."""
     return {
         "schemaVersion": SCHEMA_VERSION,
         "verdict": decision.verdict,
         "policy": {"digest": str(decision.policy_digest)},
-        "artifacts": {
-            name: {
-                "digest": None if a.digest is None else str(a.digest),
-                "verdict": a.verdict,
-                "findings": _findings(a.findings),
-                "evidence": _evidence(a.evidence),
-            }
-            for name, a in sorted(decision.artifacts.items())
-        },
+        "artifacts": {name: _artifact(a) for name, a in sorted(decision.artifacts.items())},
         "findings": _findings(decision.findings),
     }
 
