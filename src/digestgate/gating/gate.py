@@ -27,6 +27,7 @@ from digestgate.evidence.model import (
 )
 from digestgate.evidence.store.base import EvidenceStore, StoredEnvelope, SubjectLocation
 from digestgate.evidence.store.open import read_all
+from digestgate.gating.stages import decide_stages
 from digestgate.oci.open import Stores
 from digestgate.policy.model import Policy
 from digestgate.rules.decision import Decision, RegistryCheck, ReleaseView
@@ -215,6 +216,7 @@ def run_gate(
     )
     checks = None if images is None else confirm_artifacts(subjects, images)
     decision = evaluate(policy, release, evidence, problems, now, checks)
+    decision = decide_stages(policy, decision, evidence, now)
     return GateRun(decision, tuple(evidence), tuple(problems), tuple(subjects), tuple(seen))
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, Final, Literal
 
 from digestgate.digest import Digest
+from digestgate.policy.stages import Enforcement, StageRule
 from digestgate.reference import Location
 
 LANE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -259,6 +260,8 @@ class Policy:
     gate: GateRule | None = None
     promotion: PromotionRule = PromotionRule()
     text_digest: Digest | None = None
+    stage: StageRule = field(default_factory=StageRule)
+    enforcement: Enforcement = "enforce"
 
     def key_identity(self, name: str) -> str:
         """The identity counted by thresholds for key ``name``: its key id."""
