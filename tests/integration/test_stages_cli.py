@@ -186,6 +186,13 @@ def test_a_record_signed_by_the_tests_key_is_not_read(stages: Stages) -> None:
     assert (code, ids) == (1, both("stage.untrusted-signer")), result.stderr
 
 
+def test_a_record_signed_by_a_key_the_policy_does_not_know_is_unverified(stages: Stages) -> None:
+    stages.put_records(signer="stranger")
+    code, ids, result = gate_ids(stages)
+    assert code == 1, result.stderr
+    assert ids == {**both("stage.missing"), "*": {"evidence.unverified"}}
+
+
 def test_a_record_for_other_digests_does_not_count(stages: Stages) -> None:
     other = {"backend": Digest.of(b"another backend"), "frontend": stages.digests["frontend"]}
     stages.put_records(release=other)

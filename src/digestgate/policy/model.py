@@ -243,7 +243,8 @@ class Policy:
     two names for one key count once. ``digest`` is the policy's identity: it covers the
     policy bytes and every trusted key bound to its name (:func:`~digestgate.policy.load.
     policy_digest`), so swapping a ``.pub`` file makes a new policy. VSAs name it and
-    deployments pin it. ``text_digest`` is the sha256 of the file bytes alone.
+    deployments pin it. ``text_digest`` is the sha256 of the file bytes alone. ``stage``
+    and ``enforcement`` are the staged-rollout settings (:mod:`digestgate.policy.stages`).
     """
 
     source_name: str
