@@ -193,6 +193,41 @@ def test_a_record_signed_by_a_key_the_policy_does_not_know_is_unverified(stages:
     assert ids == {**both("stage.missing"), "*": {"evidence.unverified"}}
 
 
+def test_requires_signers_name_the_earlier_stage_s_own_gate_key(stages: Stages) -> None:
+    """Staging's promote job signs with its own key; production's gate key is not it."""
+    text = stages.production.read_text().replace("keys:\n", "keys:\n  staging-gate: stranger.pub\n")
+    stages.production.write_text(
+        text.replace("minSoak: 1h", "minSoak: 1h, signers: [staging-gate]")
+    )
+    stages.put_records(signer="stranger")
+    code, ids, result = gate_ids(stages)
+    assert (code, ids) == (0, {}), result.stderr
+    stages.put_records(signer="gate")  # replaces them: production's own gate key
+    code, ids, result = gate_ids(stages)
+    assert (code, ids) == (1, both("stage.untrusted-signer")), result.stderr
+    assert "not by requires.signers (staging-gate)" in result.stderr
+
+
+def test_the_earlier_stage_s_key_cannot_sign_decisions_verify_accepts(stages: Stages) -> None:
+    text = stages.production.read_text().replace("keys:\n", "keys:\n  staging-gate: stranger.pub\n")
+    stages.production.write_text(
+        text.replace("minSoak: 1h", "minSoak: 1h, signers: [staging-gate]")
+    )
+    stages.put_records(signer="stranger")
+    assert stages.gate("--offline", "--vsa-key", str(stages.keys["stranger"])).code == 2
+    assert stages.gate("--offline", "--vsa-key", str(stages.keys["gate"])).code == 0
+    for path in stages.evidence.glob("vsa-*.json"):  # the same PASSED decision, re-signed
+        statement = json.loads(_payload(path))
+        path.unlink()
+        stages.put(f"resigned-{path.stem}", statement, "stranger")
+    result = run_cli(
+        "verify", stages.image("backend"), "--policy", str(stages.production),
+        "--evidence", f"dir:{stages.evidence}",
+    )  # fmt: skip
+    assert result.code == 1, result.stderr
+    assert "vsa.missing" in result.stderr and "not by gate.signers" in result.stderr
+
+
 def test_a_record_for_other_digests_does_not_count(stages: Stages) -> None:
     other = {"backend": Digest.of(b"another backend"), "frontend": stages.digests["frontend"]}
     stages.put_records(release=other)
@@ -275,7 +310,7 @@ def test_a_policy_without_requires_ignores_records(stages: Stages) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("requires: {stage: staging}\n", "requires needs gate.signers"),
+        ("requires: {stage: staging}\n", "requires needs signers"),
         ("stage: Prod\n", "invalid stage 'Prod'"),
         ("stage: staging\nrequires: {stage: staging}\n", "is this policy's own stage"),
         ("requires: {stage: staging, soak: 1h}\n", "unknown field 'soak' in requires"),
@@ -285,7 +320,7 @@ def test_a_policy_without_requires_ignores_records(stages: Stages) -> None:
 )
 def test_bad_stage_settings_are_exit_2(stages: Stages, extra: str, message: str) -> None:
     base = stages.staging.read_text().replace(STAGING, "")
-    if "gate.signers" in message:
+    if "needs signers" in message:
         base = base.split("gate:\n")[0]
     stages.production.write_text(base + extra)
     result = stages.gate("--offline")

@@ -32,13 +32,44 @@ def test_stage_requires_and_enforcement_are_read() -> None:
         POLICY + "stage: prod\nrequires: {stage: staging, minSoak: 90m}\nenforcement: warn\n"
     )
     assert p.stage.name == "prod"
-    assert p.stage.requires == StageRequirement("staging", timedelta(minutes=90))
+    assert p.stage.requires == StageRequirement("staging", timedelta(minutes=90), ("gate",))
     assert p.enforcement == "warn"
 
 
 def test_requires_without_min_soak_needs_no_soak() -> None:
     p = policy(POLICY + "requires: {stage: staging}\n")
-    assert p.stage.requires == StageRequirement("staging", timedelta(0))
+    assert p.stage.requires == StageRequirement("staging", timedelta(0), ("gate",))
+
+
+def test_requires_signers_replace_the_gate_signers() -> None:
+    text = POLICY.replace("  gate: keys/gate.pub\n", "  gate: keys/gate.pub\n  stg: keys/stg.pub\n")
+    p = policy(text + "requires: {stage: staging, signers: [stg]}\n")
+    assert p.stage.requires is not None and p.stage.requires.signers == ("stg",)
+
+
+@pytest.mark.parametrize(
+    ("signers", "message"),
+    [
+        ("[tests]", "key 'tests' signs promotion records (requires.signers) and build or lane"),
+        ("[build]", "key 'build' signs promotion records"),
+        ("[nobody]", "'nobody' is not a key name"),
+        ("[]", "requires.signers must not be empty"),
+    ],
+)
+def test_requires_signers_are_gate_role_keys(signers: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        policy(POLICY + f"requires: {{stage: staging, signers: {signers}}}\n")
+    assert message in caught.value.message
+
+
+def test_the_same_key_material_under_another_name_is_refused() -> None:
+    # gatekit's fake keys take their material from the file name: t2 is the tests key
+    text = POLICY.replace(
+        "  gate: keys/gate.pub\n", "  gate: keys/gate.pub\n  t2: keys/tests.pub\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        policy(text + "requires: {stage: staging, signers: [t2]}\n")
+    assert "(the same key material as 'tests')" in caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -110,7 +141,7 @@ def outcome(doc_signers: tuple[str, ...] = ("gate",), **fields: Any) -> Any:
     assert p.stage.requires is not None
     statement = record(**(fields or record_fields("staging", BOTH)))
     ev = verified(json.loads(statement.raw), doc_signers)
-    return check_stage(p, p.stage.requires, Subject("backend", BACKEND), BOTH, [ev], NOW)
+    return check_stage(p.stage.requires, Subject("backend", BACKEND), BOTH, [ev], NOW)
 
 
 def test_the_rule_counts_a_soaked_gate_record() -> None:
@@ -141,7 +172,7 @@ def test_a_gate_signed_record_too_young_names_both_durations() -> None:
     p = policy(POLICY + "stage: production\nrequires: {stage: staging, minSoak: 3h}\n")
     assert p.stage.requires is not None
     ev = verified(json.loads(record(**record_fields("staging", BOTH)).raw), ("gate",))
-    result = check_stage(p, p.stage.requires, Subject("backend", BACKEND), BOTH, [ev], NOW)
+    result = check_stage(p.stage.requires, Subject("backend", BACKEND), BOTH, [ev], NOW)
     assert [f.id for f in result.findings] == ["stage.soak-too-short"]
     assert "promoted to staging 2h ago; 3h of soak is required" in result.findings[0].message
 

@@ -36,7 +36,7 @@ from digestgate.policy.model import (
     SourceRule,
     TrustedKey,
 )
-from digestgate.policy.stages import read_stages
+from digestgate.policy.stages import check_stage_signers, read_stages
 from digestgate.policy.trust import KeyLoader, default_key_loader, policy_digest
 from digestgate.reference import Location, parse_location, validate_artifact_name
 from digestgate.timeutil import parse_duration
@@ -216,10 +216,11 @@ class _Reader:
         max_age = self.duration(doc.get("maxAge"), "maxAge", DEFAULT_MAX_AGE)
         same_revision = self.flag(doc.get("sameRevision"), "sameRevision", True)
         same_run = self.flag(doc.get("sameRun"), "sameRun", True)
-        stage, enforcement = read_stages(self, doc, has_gate_signers=gate is not None)
+        stage, enforcement = read_stages(self, doc, refs, gate.signers if gate else ())
         # Keys last: every mistake in the text is reported before any key file is read.
         keys = self.load_keys(refs)
         self.check_roles(keys, provenance, lanes, gate)
+        check_stage_signers(self, stage, keys, provenance, lanes)
         return Policy(
             source_name=self.source,
             digest=policy_digest(raw, {name: key.spki_der for name, key in keys.items()}),

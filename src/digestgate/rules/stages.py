@@ -4,8 +4,8 @@ when a promotion record says exactly this release was promoted to that stage, at
 
 A record counts when, in this order:
 
-1. a key of the policy's ``gate.signers`` signed it (any other signer: the record is not
-   read further, ``stage.untrusted-signer``);
+1. a key of ``requires.signers`` (default: the policy's ``gate.signers``) signed it (any
+   other policy key: the record is not read further, ``stage.untrusted-signer``);
 2. it is digestgate's promotion record (VSA ``digestgate_kind: promotion``, PASSED) naming
    this artifact at this digest;
 3. its signed ``digestgate_stage`` is the required stage and its signed ``digestgate_release``
@@ -119,7 +119,6 @@ def format_span(span: timedelta) -> str:
 
 
 def check_stage(
-    policy: Policy,
     requirement: StageRequirement,
     subject: Subject,
     release: frozenset[Subject],
@@ -127,7 +126,7 @@ def check_stage(
     now: datetime,
 ) -> StageOutcome:
     """Whether a counting promotion record (module doc) exists for ``subject``."""
-    allowed = set(policy.gate.signers) if policy.gate is not None else set()
+    allowed = set(requirement.signers)
     stage = requirement.stage
     where = f"{subject.name} {subject.digest.short}"
     reasons: list[Reason] = []
@@ -142,7 +141,7 @@ def check_stage(
             reasons.append(
                 (
                     ids.STAGE_UNTRUSTED_SIGNER,
-                    f"{origin} is signed by {signers}, not by gate.signers "
+                    f"{origin} is signed by {signers}, not by requires.signers "
                     f"({', '.join(sorted(allowed))}); it was not read",
                 )
             )
@@ -223,9 +222,7 @@ def apply_stages(
             row = RequirementStatus(label, False, "not evaluated: no digest")
             artifacts[name] = replace(artifact, requirements=(*artifact.requirements, row))
             continue
-        outcome = check_stage(
-            policy, requirement, Subject(name, artifact.digest), release, evidence, now
-        )
+        outcome = check_stage(requirement, Subject(name, artifact.digest), release, evidence, now)
         artifacts[name] = _with_outcome(artifact, label, outcome)
     passed = decision.passed and all(a.passed for a in artifacts.values())
     return replace(decision, passed=passed, artifacts=_ordered(artifacts))
