@@ -19,6 +19,7 @@ from digestgate.evidence.model import VSA, Subject
 from digestgate.evidence.statements import statement_bytes, vsa_predicate
 from digestgate.rules.stages import record_fields
 from tests.conftest import CliResult, run_cli
+from tests.fixtures.registry import Registry
 from tests.integration.test_gate_adversarial import World
 from tests.unit.gatekit import lane
 
@@ -162,6 +163,42 @@ def test_the_gate_finds_the_record_attached_in_the_staging_target(stages: Stages
     )  # fmt: skip
     assert result.code == 0, result.stderr
     assert stages.ids() == {}
+
+
+def test_staging_in_a_real_registry_then_production_reads_it_attached(
+    stages: Stages, registry: Registry, repo: str
+) -> None:
+    """The whole chain on the CNCF registry: staging's record travels as a referrer (the
+    tag-schema fallback, since this registry has no Referrers API) and production finds it."""
+    staging = registry.ref(f"{repo}/staging")
+    for path in (stages.staging, stages.production):  # images may live in the registry too
+        path.write_text(path.read_text().replace("oci:**/images/", "**/"))
+    assert stages.promote_staging(staging, "--tag", "v1").code == 0
+    lanes_only = stages.root / "lanes-only"
+    lanes_only.mkdir()
+    for path in stages.evidence.glob("*.json"):
+        if not path.name.startswith("vsa-"):
+            shutil.copy(path, lanes_only / path.name)
+    text = stages.production.read_text()
+    for name in ("backend", "frontend"):
+        text = text.replace(
+            f'repository: "**/{name}"', f'repository: "**/{name}", evidence: ["{staging}/{name}"]'
+        )
+    stages.production.write_text(text)
+
+    def production() -> CliResult:
+        return run_cli(
+            "gate", "--offline", "--release", str(stages.release),
+            "--policy", str(stages.production), "--evidence", f"dir:{lanes_only}",
+            "--evidence", "attached", "--report", str(stages.report),
+        )  # fmt: skip
+
+    result = production()
+    assert result.code == 1, result.stderr
+    assert stages.ids() == both("stage.soak-too-short")
+    stages.production.write_text(stages.production.read_text().replace(", minSoak: 1h", ""))
+    result = production()
+    assert result.code == 0, result.stderr
 
 
 def _payload(path: Path) -> str:
