@@ -245,6 +245,17 @@ def test_requires_signers_name_the_earlier_stage_s_own_gate_key(stages: Stages) 
     assert "not by requires.signers (staging-gate)" in result.stderr
 
 
+def test_this_stage_s_own_gate_decisions_are_not_untrusted_records(stages: Stages) -> None:
+    text = stages.production.read_text().replace("keys:\n", "keys:\n  staging-gate: stranger.pub\n")
+    stages.production.write_text(
+        text.replace("minSoak: 1h", "minSoak: 1h, signers: [staging-gate]")
+    )
+    assert stages.gate("--offline", "--vsa-key", str(stages.keys["gate"])).code == 1
+    assert len(list(stages.evidence.glob("vsa-*.json"))) == 2  # production's own decisions
+    code, ids, result = gate_ids(stages)
+    assert (code, ids) == (1, both("stage.missing")), result.stderr
+
+
 def test_the_earlier_stage_s_key_cannot_sign_decisions_verify_accepts(stages: Stages) -> None:
     text = stages.production.read_text().replace("keys:\n", "keys:\n  staging-gate: stranger.pub\n")
     stages.production.write_text(

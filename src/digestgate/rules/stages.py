@@ -5,7 +5,9 @@ when a promotion record says exactly this release was promoted to that stage, at
 A record counts when, in this order:
 
 1. a key of ``requires.signers`` (default: the policy's ``gate.signers``) signed it (any
-   other policy key: the record is not read further, ``stage.untrusted-signer``);
+   other policy key: ``stage.untrusted-signer``, and nothing of the record is read beyond
+   its ``digestgate_kind``, which only tells a promotion record from a gate decision and
+   so only chooses between two blocking finding ids);
 2. it is digestgate's promotion record (VSA ``digestgate_kind: promotion``, PASSED) naming
    this artifact at this digest;
 3. its signed ``digestgate_stage`` is the required stage and its signed ``digestgate_release``
@@ -137,6 +139,8 @@ def check_stage(
             continue
         origin = shown(ev.origin, 120)
         if not ev.signers & allowed:
+            if ev.statement.predicate.get("digestgate_kind") != "promotion":
+                continue  # a gate decision (say this stage's own): not a stage record at all
             signers = ", ".join(sorted(ev.signers)) or "none"
             reasons.append(
                 (
