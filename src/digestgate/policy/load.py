@@ -36,6 +36,7 @@ from digestgate.policy.model import (
     SourceRule,
     TrustedKey,
 )
+from digestgate.policy.stages import check_stage_signers, read_stages
 from digestgate.policy.trust import KeyLoader, default_key_loader, policy_digest
 from digestgate.reference import Location, parse_location, validate_artifact_name
 from digestgate.timeutil import parse_duration
@@ -58,6 +59,9 @@ _TOP: Final = (
     "deny",
     "gate",
     "promotion",
+    "stage",
+    "requires",
+    "enforcement",
 )
 
 _MAX_DURATION: Final = timedelta(days=36500)
@@ -212,9 +216,11 @@ class _Reader:
         max_age = self.duration(doc.get("maxAge"), "maxAge", DEFAULT_MAX_AGE)
         same_revision = self.flag(doc.get("sameRevision"), "sameRevision", True)
         same_run = self.flag(doc.get("sameRun"), "sameRun", True)
+        stage, enforcement = read_stages(self, doc, refs, gate.signers if gate else ())
         # Keys last: every mistake in the text is reported before any key file is read.
         keys = self.load_keys(refs)
         self.check_roles(keys, provenance, lanes, gate)
+        check_stage_signers(self, stage, keys, provenance, lanes)
         return Policy(
             source_name=self.source,
             digest=policy_digest(raw, {name: key.spki_der for name, key in keys.items()}),
@@ -230,6 +236,8 @@ class _Reader:
             deny=deny,
             gate=gate,
             promotion=promotion,
+            stage=stage,
+            enforcement=enforcement,
         )
 
     def keys(self, doc: YMap) -> dict[str, Path | str]:

@@ -14,7 +14,7 @@ from typing import Final
 
 from digestgate.digest import Digest
 from digestgate.errors import InternalError
-from digestgate.evidence.model import VerifiedEvidence
+from digestgate.evidence.model import Subject, VerifiedEvidence
 from digestgate.gating.gate import GateResult
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.store import ImageStore
@@ -45,6 +45,8 @@ class GateOutcome:
     # per artifact name: the verified evidence the gate relied on (provenance, lane results)
     evidence: Mapping[str, Sequence[VerifiedEvidence]]
     vsas: Mapping[str, bytes]  # per artifact name: the gate's signed VSA envelope for that digest
+    stage: str | None = None  # the policy's stage: promotion records name it (signed)
+    release: frozenset[Subject] = frozenset()  # every artifact the gate decided, by digest
     seal: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +76,10 @@ def sealed_outcome(gate: GateResult) -> GateOutcome:
         immutable_tags=tuple(glob.pattern for glob in gate.policy.promotion.immutable_tags),
         evidence=relied_on,
         vsas=dict(gate.vsas),
+        stage=gate.policy.stage.name,
+        release=frozenset(
+            Subject(name, a.digest) for name, a in decision.artifacts.items() if a.digest
+        ),
         seal=_SEAL,
     )
 
