@@ -11,11 +11,15 @@ without touching the system-wide cache), then times, each to a fresh target repo
   cache now knows the blobs), with bytes sent for each;
 * the copy phase alone (``copy_image`` in-process) vs a bare mount floor (httpx: one
   mount per blob, then the manifest PUT);
-* across registries: ``digestgate promote`` vs ``skopeo copy`` throughput, and the peak
-  RSS of each process (``wait4`` ru_maxrss);
+* the whole-process promotion minus an import-only floor: a process that imports exactly
+  the modules ``promote`` imported (read from ``python -X importtime``), then exits;
+* across registries: ``digestgate promote`` vs ``skopeo copy`` throughput, the peak RSS of
+  the digestgate process (``wait4`` ru_maxrss) and each client's CPU seconds (user + sys)
+  per GiB, once through the byte-counting relays and once straight to the registries (so
+  the relays are not mistaken for the limit);
 
 and finally a release of 50 small artifacts promoted across registries with concurrency 8
-vs one at a time (API, gate excluded). Usage:
+vs one at a time (API, gate included: promote always runs it). Usage:
 
     .venv/bin/python -m bench.promote_bench --sizes 256M,1G
 """
@@ -26,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -125,6 +130,17 @@ class Relay:
             self.sent = 0
 
 
+def child_cpu() -> float:
+    """User + system CPU seconds of every child process reaped so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def direct(relay: Relay) -> str:
+    """The registry behind a relay, addressed without it."""
+    return f"{relay.upstream[0]}:{relay.upstream[1]}"
+
+
 def parse_size(text: str) -> int:
     """``256M`` / ``1G`` / bytes."""
     units = {"K": 1024, "M": MiB, "G": 1024 * MiB}
@@ -184,9 +200,9 @@ class World:
             self.keys[name] = root / f"{name}.key"
         (root / "policy.yaml").write_text(POLICY)
 
-    def release(self, image: str, digest: Digest) -> Path:
+    def release(self, image: str, digest: Digest, label: str = "") -> Path:
         """release.json and a dir: store with signed provenance and a lane result."""
-        tag = digest.hex[:12]
+        tag = digest.hex[:12] + label
         evidence = self.root / f"evidence-{tag}"
         evidence.mkdir(exist_ok=True)
         finished = utcnow() - timedelta(hours=1)
@@ -278,15 +294,55 @@ def bench_size(size: int, a: Relay, b: Relay, world: World, root: Path) -> dict[
         row["copy_phase"] = time.perf_counter() - start
     row["floor"] = mount_floor(a.host, f"staging-{seed}/app", f"floor-{seed}/app", manifest)
 
+    row["import_floor"] = import_floor(world.promote_command(release, f"{a.host}/if-{seed}"), env)
+
     b.reset()
+    cpu = child_cpu()
     row["dg_cross"], row["dg_cross_rss"] = run_process(
         world.promote_command(release, f"{b.host}/dg-{seed}"), env
     )
+    row["dg_cross_cpu"] = child_cpu() - cpu
     row["dg_cross_sent"] = b.sent
     b.reset()
+    cpu = child_cpu()
     row["sk_cross"], _ = skopeo_copy(f"{staging}@{digest}", f"{b.host}/sk-{seed}/app:v1")
+    row["sk_cross_cpu"] = child_cpu() - cpu
     row["sk_cross_sent"] = b.sent
+
+    # The same copies straight to the registries, without the relays.
+    unrelayed = world.release(f"{direct(a)}/staging-{seed}/app@{digest}", digest, "-direct")
+    cpu = child_cpu()
+    row["dg_direct"], _ = run_process(
+        world.promote_command(unrelayed, f"{direct(b)}/dgd-{seed}"), env
+    )
+    row["dg_direct_cpu"] = child_cpu() - cpu
+    cpu = child_cpu()
+    row["sk_direct"], _ = skopeo_copy(
+        f"{direct(a)}/staging-{seed}/app@{digest}", f"{direct(b)}/skd-{seed}/app:v1"
+    )
+    row["sk_direct_cpu"] = child_cpu() - cpu
     return row
+
+
+def import_floor(command: Sequence[str], env: dict[str, str], runs: int = 3) -> float:
+    """Best wall time of a process that imports what ``command`` imported, then exits."""
+    traced = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]], capture_output=True, env=env, check=True
+    )
+    names = [
+        line.rsplit("|", 1)[1].strip()
+        for line in traced.stderr.decode("utf-8", "replace").splitlines()
+        if line.startswith("import time:") and "|" in line and "cumulative" not in line
+    ]
+    script = (
+        "import importlib\n"
+        f"for name in {names!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"
+        "        pass\n"
+    )
+    return min(run_process([command[0], "-c", script], env)[0] for _ in range(runs))
 
 
 def bench_many(a: Relay, b: Relay, world: World, root: Path, count: int) -> dict[str, float]:
@@ -348,7 +404,6 @@ def human(n: float) -> str:
 def report(rows: Sequence[dict[str, Any]], many: dict[str, float], count: int) -> None:
     """Print every figure, side by side with the peer."""
     for r in rows:
-        speed = {k: r["bytes"] / r[k] / MiB for k in ("dg_cross", "sk_cross")}
         print(f"\n== image of {human(r['size'])} (3 layers) ==")
         print("same registry (whole process)     time      bytes sent")
         for label, key in (
@@ -358,22 +413,33 @@ def report(rows: Sequence[dict[str, Any]], many: dict[str, float], count: int) -
         ):
             ratio = "" if key == "dg_same" else f"   -> digestgate {r[key] / r['dg_same']:.1f}x"
             print(f"  {label:31} {r[key]:7.2f} s  {human(r[key + '_sent']):>10}{ratio}")
+        print(
+            f"  import-only floor (promote's imports) {r['import_floor']:5.2f} s"
+            f"   -> promote {r['dg_same'] - r['import_floor']:.2f} s above it"
+        )
         print("copy phase vs mount floor")
         print(f"  digestgate copy_image           {r['copy_phase'] * 1000:7.1f} ms")
         print(
             f"  bare mount floor (httpx)        {r['floor'] * 1000:7.1f} ms"
             f"   -> copy phase {r['copy_phase'] / r['floor']:.2f}x the floor"
         )
-        print("across registries (whole process)")
-        print(
-            f"  digestgate promote              {r['dg_cross']:7.2f} s  "
-            f"{speed['dg_cross']:6.0f} MiB/s  peak RSS {r['dg_cross_rss'] / 1024:.0f} MiB"
-        )
-        print(
-            f"  skopeo copy                     {r['sk_cross']:7.2f} s  "
-            f"{speed['sk_cross']:6.0f} MiB/s   -> digestgate {r['sk_cross'] / r['dg_cross']:.1f}x"
-        )
-    print(f"\n== {count} small artifacts across registries (API, gate excluded) ==")
+        gib = r["bytes"] / (1024 * MiB)
+        for title, dg, sk in (
+            ("across registries, through the relays (whole process)", "dg_cross", "sk_cross"),
+            ("across registries, straight to the registries", "dg_direct", "sk_direct"),
+        ):
+            print(title)
+            print(
+                f"  digestgate promote              {r[dg]:7.2f} s  "
+                f"{r['bytes'] / r[dg] / MiB:6.0f} MiB/s  CPU {r[dg + '_cpu'] / gib:5.2f} s/GiB"
+                + (f"  peak RSS {r['dg_cross_rss'] / 1024:.0f} MiB" if dg == "dg_cross" else "")
+            )
+            print(
+                f"  skopeo copy                     {r[sk]:7.2f} s  "
+                f"{r['bytes'] / r[sk] / MiB:6.0f} MiB/s  CPU {r[sk + '_cpu'] / gib:5.2f} s/GiB"
+                f"   -> digestgate {r[sk] / r[dg]:.1f}x"
+            )
+    print(f"\n== {count} small artifacts across registries (API, gate included) ==")
     print(f"  concurrency 8                   {many['concurrent']:7.2f} s")
     print(
         f"  one at a time                   {many['sequential']:7.2f} s"

@@ -94,7 +94,7 @@ def test_complete_evidence_passes() -> None:
 
 
 def test_every_finding_id_has_a_hint_and_evidence_ids_do_not_block() -> None:
-    assert len(ALL_IDS) == 31
+    assert len(ALL_IDS) == 35
     assert all(HINTS[i] for i in ALL_IDS)
     assert not is_blocking("evidence.malformed")
     assert not is_blocking("evidence.unverified")

@@ -57,7 +57,8 @@ def command(
     Prints a verdict table (stderr) and a one-line verdict (stdout); writes --report,
     a Markdown summary to $GITHUB_STEP_SUMMARY and annotations under GitHub Actions.
     Unless --offline, each digest is fetched where the release says and its bytes hashed.
-    Exit 0 passed, 1 blocked, 2 bad input, 3 could not decide.
+    Exit 0 passed, 1 blocked, 2 bad input, 3 could not decide. Under a policy with
+    enforcement: warn, a blocked release is reported loudly and exits 0; its VSAs say FAILED.
     """
     from digestgate.cli.gatesummary import publish_decision
     from digestgate.cli.options import check_output_file
@@ -93,8 +94,13 @@ def command(
     if signer is not None:
         out.detail(f"signed {len(result.written)} VSA(s) into {evidence_specs[0]}")
     decision = result.decision
+    warn = result.enforcement == "warn"
     if not out.quiet:
         click.echo(render_table(decision, width=width, color=out.color), err=True, nl=False)
-    publish_decision(decision, report_path)
-    out.out(verdict_line(decision))
-    return 0 if decision.passed else 1
+    if warn:  # even under --quiet: a gate that does not enforce must never look like a pass
+        from digestgate.report.enforcement import warn_banner, warn_verdict_suffix
+
+        click.echo(warn_banner(decision), err=True)
+    publish_decision(decision, report_path, result.enforcement)
+    out.out(verdict_line(decision) + (warn_verdict_suffix() if warn else ""))
+    return 0 if decision.passed or warn else 1

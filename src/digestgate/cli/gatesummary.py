@@ -14,6 +14,7 @@ from digestgate.cli.ghoutput import append_runner_file
 from digestgate.errors import StorageError
 
 if TYPE_CHECKING:
+    from digestgate.policy.stages import Enforcement
     from digestgate.rules.decision import Decision
 
 
@@ -48,13 +49,20 @@ def print_annotations(lines: Iterable[str], environ: Mapping[str, str] | None = 
         click.echo(line)
 
 
-def publish_decision(decision: Decision, report_path: Path | None) -> None:
+def publish_decision(
+    decision: Decision, report_path: Path | None, enforcement: Enforcement = "enforce"
+) -> None:
     """Everything a gate decision leaves behind: the JSON report (when asked for), the step
-    summary and the annotations; shared by ``gate`` and ``promote``."""
+    summary and the annotations; shared by ``gate`` and ``promote`` (which always enforces).
+    Under ``enforcement: warn`` each says so (:mod:`digestgate.report.enforcement`)."""
+    from digestgate.report import enforcement as warn
     from digestgate.report.annotations import render_annotations
-    from digestgate.report.jsonreport import render_json
     from digestgate.report.markdown import render_markdown
 
-    write_report(report_path, render_json(decision))
+    write_report(report_path, warn.render_json_report(decision, enforcement))
+    if enforcement == "warn":
+        append_step_summary(warn.warn_markdown(decision) + render_markdown(decision))
+        print_annotations(warn.warn_annotations(decision))
+        return
     append_step_summary(render_markdown(decision))
     print_annotations(render_annotations(decision))

@@ -27,11 +27,14 @@ from digestgate.evidence.model import (
 )
 from digestgate.evidence.store.base import EvidenceStore, StoredEnvelope, SubjectLocation
 from digestgate.evidence.store.open import read_all
+from digestgate.gating.stages import decide_stages
 from digestgate.oci.manifest import ImageIndex
 from digestgate.oci.open import Stores
 from digestgate.platforms import PlatformError, index_platforms, subject_name
 from digestgate.policy.model import Policy
+from digestgate.policy.stages import Enforcement
 from digestgate.rules.decision import Decision, RegistryCheck, ReleaseView
+from digestgate.rules.enforcement import vsa_result, warn_fields
 from digestgate.rules.evaluate import artifact_digest, evaluate
 
 #: Verifies one envelope's bytes (signatures first) into evidence or a problem.
@@ -74,6 +77,8 @@ class GateResult:
     """Per artifact name: the gate's signed VSA envelope (PASSED or FAILED)."""
     written: tuple[str, ...] = ()
     """Where the VSAs were stored (empty when none were written)."""
+    enforcement: Enforcement = "enforce"
+    """``warn``: the gate reported but did not block, and its VSAs all say FAILED."""
 
     @property
     def decision(self) -> Decision:
@@ -227,6 +232,7 @@ def run_gate(
     )
     checks = None if images is None else confirm_artifacts(subjects, images)
     decision = evaluate(policy, release, evidence, problems, now, checks)
+    decision = decide_stages(policy, decision, evidence, now)
     return GateRun(decision, tuple(evidence), tuple(problems), tuple(subjects), tuple(seen))
 
 
@@ -273,14 +279,21 @@ def envelope_verifier(trusted: Mapping[str, Any]) -> EnvelopeVerifier:
 
 
 def sign_vsas(
-    run: GateRun, policy: Policy, *, policy_uri: str, signer: Any, now: datetime
+    run: GateRun,
+    policy: Policy,
+    *,
+    policy_uri: str,
+    signer: Any,
+    now: datetime,
+    enforcement: Enforcement = "enforce",
 ) -> dict[str, bytes]:
     """Sign one VSA per decided artifact; return the envelopes by artifact name.
 
     An artifact's VSA says PASSED only when the whole release passed: a release that is
     blocked for any reason must not leave a deployable PASSED record behind. Each VSA names
     the policy digest and the trusted key ids it was issued under, the envelopes that
-    counted (``inputAttestations``) and every envelope the gate saw.
+    counted (``inputAttestations``) and every envelope the gate saw. In warn mode every
+    VSA says FAILED and carries the warn marker (:mod:`digestgate.rules.enforcement`).
     """
     from digestgate.evidence.dsse import sign_envelope
     from digestgate.evidence.statements import statement_bytes, vsa_predicate
@@ -297,7 +310,7 @@ def sign_vsas(
             continue
         passed = decision.passed and artifact.passed
         predicate = vsa_predicate(
-            result="PASSED" if passed else "FAILED",
+            result=vsa_result(passed, enforcement),
             policy_digest=decision.policy_digest,
             policy_uri=policy_uri,
             resource_uri=str(subject.location),
@@ -311,6 +324,8 @@ def sign_vsas(
             {"name": name, "keyid": keyid, **({"role": role} if role else {})}
             for name, keyid, role in trusted
         ]
+        if enforcement == "warn":
+            predicate.update(warn_fields(passed))
         predicate["digestgate_seen"] = _seen_for(run, subject)
         predicate["digestgate_unusable"] = {
             "count": len(unusable),
@@ -373,17 +388,22 @@ def gate(
     vsa_signer: Any = None,
     vsa_store: EvidenceStore | None = None,
     policy_uri: str = "policy.yaml",
+    enforcement: Enforcement | None = None,
 ) -> GateResult:
     """The gate: decide, then (with ``vsa_signer``) sign a VSA per artifact and store it.
 
     ``vsa_store`` receives the VSAs (``gate`` uses the first evidence store); without it
-    they are signed and returned only (a promotion's dry run).
+    they are signed and returned only (a promotion's dry run). ``enforcement`` defaults to
+    the policy's; ``promote`` always passes ``enforce``.
     """
+    mode = policy.enforcement if enforcement is None else enforcement
     if vsa_signer is not None:
         check_vsa_signer(policy, vsa_signer)
     run = run_gate(policy, release, evidence_stores, now=now, images=images)
     if vsa_signer is None:
-        return GateResult(policy, run)
-    vsas = sign_vsas(run, policy, policy_uri=policy_uri, signer=vsa_signer, now=now)
+        return GateResult(policy, run, enforcement=mode)
+    vsas = sign_vsas(
+        run, policy, policy_uri=policy_uri, signer=vsa_signer, now=now, enforcement=mode
+    )
     written = () if vsa_store is None else tuple(write_vsas(vsas, run, vsa_store))
-    return GateResult(policy, run, vsas, written)
+    return GateResult(policy, run, vsas, written, mode)

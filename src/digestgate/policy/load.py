@@ -18,6 +18,7 @@ from typing import Final, TypeVar
 
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError, DigestgateError
+from digestgate.policy.lane_platforms import with_platforms
 from digestgate.policy.model import (
     DEFAULT_EVENTS,
     DEFAULT_GATE_MAX_AGE,
@@ -36,7 +37,7 @@ from digestgate.policy.model import (
     SourceRule,
     TrustedKey,
 )
-from digestgate.policy.platforms import ALL_PLATFORMS, PlatformRequirement, parse_requirement
+from digestgate.policy.stages import check_stage_signers, read_stages
 from digestgate.policy.trust import KeyLoader, default_key_loader, policy_digest
 from digestgate.reference import Location, parse_location, validate_artifact_name
 from digestgate.timeutil import parse_duration
@@ -60,6 +61,9 @@ _TOP: Final = (
     "gate",
     "promotion",
     "platforms",
+    "stage",
+    "requires",
+    "enforcement",
 )
 
 _MAX_DURATION: Final = timedelta(days=36500)
@@ -207,17 +211,18 @@ class _Reader:
         artifacts = self.artifacts(doc.get("artifacts"))
         source = self.source_rule(doc)
         provenance = self.provenance(doc, refs)
-        default = parse_requirement(doc.get("platforms"), "platforms", self.error, ALL_PLATFORMS)
-        lanes = self.lanes(doc.get("lanes"), refs, default)
+        lanes = with_platforms(self.lanes(doc.get("lanes"), refs), doc, self.error)
         gate = self.gate(doc.get("gate"), refs)
         promotion = self.promotion(doc.get("promotion"))
         deny = frozenset(self.items(doc.get("deny"), "deny", self.deny_digest, empty=True))
         max_age = self.duration(doc.get("maxAge"), "maxAge", DEFAULT_MAX_AGE)
         same_revision = self.flag(doc.get("sameRevision"), "sameRevision", True)
         same_run = self.flag(doc.get("sameRun"), "sameRun", True)
+        stage, enforcement = read_stages(self, doc, refs, gate.signers if gate else ())
         # Keys last: every mistake in the text is reported before any key file is read.
         keys = self.load_keys(refs)
         self.check_roles(keys, provenance, lanes, gate)
+        check_stage_signers(self, stage, keys, provenance, lanes)
         return Policy(
             source_name=self.source,
             digest=policy_digest(raw, {name: key.spki_der for name, key in keys.items()}),
@@ -233,6 +238,8 @@ class _Reader:
             deny=deny,
             gate=gate,
             promotion=promotion,
+            stage=stage,
+            enforcement=enforcement,
         )
 
     def keys(self, doc: YMap) -> dict[str, Path | str]:
@@ -399,9 +406,7 @@ class _Reader:
             builder=None if builder is None else self.glob(builder, "provenance.builder"),
         )
 
-    def lanes(
-        self, node: YNode | None, keys: Mapping[str, object], default: PlatformRequirement
-    ) -> dict[str, LaneRule]:
+    def lanes(self, node: YNode | None, keys: Mapping[str, object]) -> dict[str, LaneRule]:
         if not isinstance(node, YMap) or not node.entries:
             raise self.error(node, "lanes must name at least one lane", "e2e: {signers: [tests]}")
         result: dict[str, LaneRule] = {}
@@ -418,9 +423,6 @@ class _Reader:
                 name=name,
                 signers=self.signers(body.get("signers"), f"{where}.signers", keys),
                 together=self.flag(body.get("together"), f"{where}.together", False),
-                platforms=parse_requirement(
-                    body.get("platforms"), f"{where}.platforms", self.error, default
-                ),
             )
         return result
 

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 
 from digestgate.digest import Digest
 from digestgate.policy.platforms import ALL_PLATFORMS, PlatformRequirement
+from digestgate.policy.stages import Enforcement, StageRule
 from digestgate.reference import Location
 
 LANE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -247,7 +248,8 @@ class Policy:
     two names for one key count once. ``digest`` is the policy's identity: it covers the
     policy bytes and every trusted key bound to its name (:func:`~digestgate.policy.load.
     policy_digest`), so swapping a ``.pub`` file makes a new policy. VSAs name it and
-    deployments pin it. ``text_digest`` is the sha256 of the file bytes alone.
+    deployments pin it. ``text_digest`` is the sha256 of the file bytes alone. ``stage``
+    and ``enforcement`` are the staged-rollout settings (:mod:`digestgate.policy.stages`).
     """
 
     source_name: str
@@ -264,6 +266,8 @@ class Policy:
     gate: GateRule | None = None
     promotion: PromotionRule = PromotionRule()
     text_digest: Digest | None = None
+    stage: StageRule = field(default_factory=StageRule)
+    enforcement: Enforcement = "enforce"
 
     def key_identity(self, name: str) -> str:
         """The identity counted by thresholds for key ``name``: its key id."""

@@ -15,6 +15,7 @@ from digestgate.evidence.model import PAYLOAD_TYPE, VSA, Subject
 from digestgate.evidence.store.base import EvidenceStore, SubjectLocation
 from digestgate.oci.open import Stores
 from digestgate.promotion.model import ArtifactState, GateOutcome
+from digestgate.rules.stages import record_fields
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Signer
@@ -93,5 +94,9 @@ def _promotion_record(
         source=str(artifact.source_location),
         findings=(),
     )
+    if outcome.stage is not None:
+        # The stage and the whole release are signed: a record for another stage, or for
+        # other digests, never satisfies a later stage's requires (docs/promotion.md).
+        predicate.update(record_fields(outcome.stage, outcome.release))
     payload = statement_bytes([Subject(artifact.name, subject.digest)], VSA, predicate)
     return sign_envelope(payload, PAYLOAD_TYPE, [signer])

@@ -14,7 +14,7 @@ from typing import Final
 
 from digestgate.digest import Digest
 from digestgate.errors import InternalError
-from digestgate.evidence.model import VerifiedEvidence
+from digestgate.evidence.model import Subject, VerifiedEvidence
 from digestgate.gating.gate import GateResult
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.store import ImageStore
@@ -52,6 +52,8 @@ class GateOutcome:
     platforms: Mapping[str, tuple[PlatformImage, ...]] = field(default_factory=dict)
     # policy promotion.referrers: artifact types of other tools' referrers to carry
     referrer_types: tuple[Glob, ...] = ()
+    stage: str | None = None  # the policy's stage: promotion records name it (signed)
+    release: frozenset[Subject] = frozenset()  # every artifact the gate decided, by digest
     seal: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +85,10 @@ def sealed_outcome(gate: GateResult) -> GateOutcome:
         vsas=dict(gate.vsas),
         platforms={name: a.platforms for name, a in decision.artifacts.items() if a.platforms},
         referrer_types=gate.policy.promotion.referrers,
+        stage=gate.policy.stage.name,
+        release=frozenset(
+            Subject(name, a.digest) for name, a in decision.artifacts.items() if a.digest
+        ),
         seal=_SEAL,
     )
 

@@ -171,6 +171,7 @@ def promote(
         vsa_signer=signer,
         vsa_store=None if dry_run else evidence_stores[0],
         policy_uri=policy_uri,
+        enforcement="enforce",  # enforcement: warn never lets a release through promote
     )
     if on_gate is not None:
         on_gate(gate)

@@ -43,6 +43,10 @@ PROMOTION_TAG_IMMUTABLE: Final = "promotion.tag-immutable"
 VSA_MISSING: Final = "vsa.missing"
 VSA_POLICY_MISMATCH: Final = "vsa.policy-mismatch"
 VSA_STALE: Final = "vsa.stale"
+VSA_WARN_ONLY: Final = "vsa.warn-only"
+STAGE_MISSING: Final = "stage.missing"
+STAGE_UNTRUSTED_SIGNER: Final = "stage.untrusted-signer"
+STAGE_SOAK_TOO_SHORT: Final = "stage.soak-too-short"
 
 #: id -> default hint: what to run or fix.
 HINTS: Final[dict[str, str]] = {
@@ -77,6 +81,10 @@ HINTS: Final[dict[str, str]] = {
     VSA_MISSING: "run digestgate gate --vsa-key ... for this digest with a gate key",
     VSA_POLICY_MISMATCH: "re-run the gate under the policy this deployment pins",
     VSA_STALE: "re-run the gate: its decision is older than gate.maxAge",
+    VSA_WARN_ONLY: "a warn-only gate decides nothing; gate under enforcement: enforce",
+    STAGE_MISSING: "promote exactly this release to the required stage first",
+    STAGE_UNTRUSTED_SIGNER: "promote to the required stage with a key listed under gate.signers",
+    STAGE_SOAK_TOO_SHORT: "wait until the release has soaked in the required stage, then re-run",
 }
 
 ALL_IDS: Final = frozenset(HINTS)

@@ -28,6 +28,7 @@ from digestgate.evidence.model import (
 from digestgate.policy.model import GateRule, Policy
 from digestgate.rules import findings as ids
 from digestgate.rules.decision import EvidenceRef
+from digestgate.rules.enforcement import is_warn_only
 from digestgate.rules.evaluate import FUTURE_SKEW, problem_findings, unique_evidence
 from digestgate.rules.findings import Finding, finding, shown
 from digestgate.rules.requirements import Reason, collapse
@@ -136,6 +137,14 @@ def verify_digest(
             # A promotion record repeats a decision; only the gate's own VSA is one.
             reasons.append(
                 (ids.VSA_MISSING, f"{origin} is a {shown(info.kind)} record, not a gate decision")
+            )
+            continue
+        if is_warn_only(ev.statement.predicate):
+            reasons.append(
+                (
+                    ids.VSA_WARN_ONLY,
+                    f"{origin} was signed by a gate under enforcement: warn; it decides nothing",
+                )
             )
             continue
         if info.result != "PASSED":
