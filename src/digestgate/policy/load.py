@@ -18,6 +18,7 @@ from typing import Final, TypeVar
 
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError, DigestgateError
+from digestgate.policy import sigstore as identities
 from digestgate.policy.model import (
     DEFAULT_EVENTS,
     DEFAULT_GATE_MAX_AGE,
@@ -223,7 +224,11 @@ class _Reader:
         check_stage_signers(self, stage, keys, provenance, lanes)
         return Policy(
             source_name=self.source,
-            digest=policy_digest(raw, {name: key.spki_der for name, key in keys.items()}),
+            digest=policy_digest(
+                raw,
+                {n: k.spki_der for n, k in keys.items() if k.spki_der},
+                sigstore=identities.identity_roots(keys),
+            ),
             text_digest=Digest.of(raw),
             keys=keys,
             artifacts=artifacts,
@@ -240,7 +245,7 @@ class _Reader:
             enforcement=enforcement,
         )
 
-    def keys(self, doc: YMap) -> dict[str, Path | str]:
+    def keys(self, doc: YMap) -> dict[str, identities.KeyRef]:
         """Key name -> a path (relative to the policy) or inline PEM text."""
         node = doc.get("keys")
         if node is None:
@@ -249,7 +254,7 @@ class _Reader:
             )
         if not isinstance(node, YMap) or not node.entries:
             raise self.error(node, "keys must map names to public key files", "build: b.pub")
-        result: dict[str, Path | str] = {}
+        result: dict[str, identities.KeyRef] = {}
         for key, value in node.entries:
             name = self.name(
                 key,
@@ -257,8 +262,11 @@ class _Reader:
                 lambda t: KEY_NAME_RE.fullmatch(t) is not None,
                 "use 1-64 letters, digits, '.', '_' or '-'",
             )
-            text = self.text(value, f"keys.{name}")
             self.key_nodes[name] = value
+            if isinstance(value, YMap):  # a Sigstore identity (policy/sigstore.py)
+                result[name] = identities.parse_identity(self, value, name)
+                continue
+            text = self.text(value, f"keys.{name}")
             if _PEM_MARKER in text:
                 result[name] = text  # inline PEM: a public key written into the policy
                 continue
@@ -266,12 +274,15 @@ class _Reader:
             result[name] = path if path.is_absolute() else self.base_dir / path
         return result
 
-    def load_keys(self, refs: Mapping[str, Path | str]) -> dict[str, TrustedKey]:
+    def load_keys(self, refs: Mapping[str, identities.KeyRef]) -> dict[str, TrustedKey]:
         """Load every key the policy declares (all of them count in the digest)."""
         result: dict[str, TrustedKey] = {}
         for name, ref in refs.items():
             node = self.key_nodes.get(name)
             try:
+                if isinstance(ref, identities.IdentitySpec):
+                    result[name] = identities.trusted_identity(identities.load_identity(ref))
+                    continue
                 loaded = self.key_loader(ref)
             except ConfigError as exc:
                 raise self.error(
@@ -310,6 +321,9 @@ class _Reader:
                 "give each role its own key (`digestgate keygen`): one for builds, one for "
                 "tests, one for the gate",
             )
+        clash = identities.role_clash(listed, keys, _ROLE_FIELDS)
+        if clash is not None:
+            raise self.error(self.key_nodes.get(clash[0]), clash[1], identities.CLASH_HINT)
 
     def artifacts(self, node: YNode | None) -> dict[str, ArtifactRule]:
         if not isinstance(node, YMap) or not node.entries:

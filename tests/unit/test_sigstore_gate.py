@@ -1,0 +1,174 @@
+"""The gate on real Sigstore bundles: verified offline against the pinned public-good root,
+then held to the same rules as key-signed evidence (docs/sigstore.md)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from digestgate.errors import ConfigError
+from digestgate.evidence.keys import generate_keypair
+from digestgate.rules import findings as ids
+from tests.unit.sigstorekit import (
+    REUSABLE,
+    SIGNED,
+    SIGNER,
+    SOURCE,
+    WHEEL,
+    policy_text,
+    setup,
+)
+
+if os.environ.get("CI") != "true":  # CI installs the extra: there a missing one fails
+    pytest.importorskip("sigstore", reason="needs the Sigstore extra (requirements-sigstore.txt)")
+
+
+def finding_ids(run: object) -> set[str]:
+    """Every finding id: the artifact's and the release-level ones (unusable evidence)."""
+    decision = run.decision  # type: ignore[attr-defined]
+    found = {f.id for f in decision.artifacts[WHEEL].findings}
+    return found | {f.id for f in decision.findings}
+
+
+def test_a_real_github_provenance_bundle_satisfies_the_provenance_rule(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    s.add_bundle()
+    s.add_lane()
+    run = s.gate()
+    assert run.decision.verdict == "PASSED"
+    bundle = next(ev for ev in run.evidence if ev.certificate is not None)
+    assert bundle.signers == frozenset({"build"})
+    assert bundle.certificate is not None
+    assert bundle.certificate.identity == SIGNER
+    assert bundle.certificate.source_repository == SOURCE
+    assert bundle.certificate.issued == SIGNED
+    assert run.problems == ()
+
+
+def test_without_the_bundle_provenance_is_missing(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    s.add_lane()
+    assert finding_ids(s.gate()) == {ids.PROVENANCE_MISSING}
+
+
+def test_bundles_as_gh_attestation_download_writes_them_jsonl(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    line = json.dumps(json.loads(REUSABLE.read_bytes()), separators=(",", ":"))
+    (s.evidence / "sha256:07e4b8c0.jsonl").write_text(line + "\n", encoding="utf-8")
+    s.add_lane()
+    run = s.gate()
+    assert run.decision.verdict == "PASSED"
+    assert any(ev.certificate is not None for ev in run.evidence)
+
+
+def test_an_identity_that_does_not_match_is_unverified_and_never_read(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    s.add_bundle()
+    s.add_lane()
+    other = SIGNER.replace("attest.yml", "release.yml")
+    run = s.gate(s.policy(policy_text(identity=other)))
+    assert run.decision.verdict == "FAILED"
+    assert finding_ids(run) == {ids.PROVENANCE_MISSING, ids.EVIDENCE_UNVERIFIED}
+    assert [p.kind for p in run.problems] == ["unverified"]
+    assert "matches no Sigstore identity" in run.problems[0].message
+    assert all(ev.certificate is None for ev in run.evidence)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"repository": "https://github.com/malancas/other"},
+        {"ref": "refs/tags/*"},
+        {"identity": "https://github.com/malancas/attest-demo/.github/workflows/*"},
+    ],
+)
+def test_repository_ref_and_san_come_from_the_certificate(
+    tmp_path: Path, change: dict[str, str]
+) -> None:
+    s = setup(tmp_path)
+    s.add_bundle()
+    s.add_lane()
+    run = s.gate(s.policy(policy_text(**change)))  # type: ignore[arg-type]
+    assert finding_ids(run) == {ids.PROVENANCE_MISSING, ids.EVIDENCE_UNVERIFIED}
+
+
+def test_a_tampered_copy_is_unverified(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    doc = json.loads(REUSABLE.read_bytes())
+    statement = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
+    statement["predicate"]["buildDefinition"]["externalParameters"]["workflow"]["ref"] = (
+        "refs/heads/main "
+    )
+    doc["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    (s.evidence / "tampered.sigstore.json").write_text(json.dumps(doc), encoding="utf-8")
+    s.add_lane()
+    run = s.gate()
+    assert finding_ids(run) == {ids.PROVENANCE_MISSING, ids.EVIDENCE_UNVERIFIED}
+
+
+def test_a_bundle_for_another_digest_binds_nothing(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    s.add_bundle()
+    s.add_lane()
+    other = "sha256:" + "ab" * 32
+    run = s.gate(release=s.release(digest=other))
+    assert ids.PROVENANCE_MISSING in finding_ids(run)
+
+
+def test_the_policy_source_is_checked_against_the_certificate(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    s.add_bundle()
+    s.add_lane()
+    run = s.gate(s.policy(policy_text(source="https://github.com/org/app")))
+    assert ids.PROVENANCE_SOURCE_MISMATCH in finding_ids(run)
+
+
+def test_the_run_is_the_certificates(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    s.add_bundle()
+    s.add_lane(run="1")
+    run = s.gate(release=s.release(run="1"))
+    assert finding_ids(run) == {ids.PROVENANCE_SOURCE_MISMATCH}
+    assert "built in run 9182555064, the release 1" in run.decision.all_findings()[0].message
+
+
+def test_a_bundle_with_no_identity_in_the_policy_is_unverified(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    s.add_bundle()
+    s.add_lane()
+    (tmp_path / "keys" / "build.pub").write_bytes(generate_keypair().public_pem)
+    text = policy_text()
+    start, end = text.index("  build:\n"), text.index("  tests:")
+    run = s.gate(s.policy(text[:start] + "  build: keys/build.pub\n" + text[end:]))
+    assert [p.kind for p in run.problems] == ["unverified"]
+    assert "names no Sigstore identity" in run.problems[0].message
+
+
+def test_without_the_extra_a_sigstore_policy_is_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    s = setup(tmp_path)
+    monkeypatch.setitem(sys.modules, "sigstore.models", None)
+    with pytest.raises(ConfigError) as caught:
+        s.gate()
+    assert caught.value.exit_code == 2
+    assert "digestgate[sigstore]" in (caught.value.hint or "")
+
+
+def test_a_trusted_root_sigstore_cannot_load_is_exit_2(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    broken = tmp_path / "root.json"
+    broken.write_text(
+        '{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1", '
+        '"tlogs": "nope"}',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        s.gate(s.policy(policy_text(trusted_root=broken)))
+    assert "cannot be loaded" in caught.value.message
