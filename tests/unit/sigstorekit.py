@@ -44,6 +44,7 @@ def policy_text(
     source: str = SOURCE,
     extra_keys: str = "",
     trusted_root: Path = TRUSTED_ROOT,
+    artifact_repository: str = "oci:**/wheel",
 ) -> str:
     return f"""\
 apiVersion: digestgate/v1
@@ -58,7 +59,7 @@ keys:
       trustedRoot: {trusted_root}
   tests: keys/tests.pub
 {extra_keys}artifacts:
-  {WHEEL}: {{repository: "oci:**/wheel"}}
+  {WHEEL}: {{repository: "{artifact_repository}"}}
 source:
   repository: {source}
   refs: ["refs/heads/main"]
@@ -83,7 +84,9 @@ class Setup:
         path.write_text(text if text is not None else policy_text(), encoding="utf-8")
         return load_policy(path)
 
-    def release(self, *, digest: str = WHEEL_DIGEST, run: str = RUN, **source: str) -> Release:
+    def release(
+        self, *, digest: str = WHEEL_DIGEST, run: str = RUN, image: str | None = None
+    ) -> Release:
         doc = {
             "apiVersion": "digestgate/v1",
             "kind": "Release",
@@ -92,9 +95,8 @@ class Setup:
                 "revision": REVISION,
                 "ref": "refs/heads/main",
                 "runId": run,
-                **source,
             },
-            "artifacts": {WHEEL: {"image": f"oci:{self.root}/wheel@{digest}"}},
+            "artifacts": {WHEEL: {"image": image or f"oci:{self.root}/wheel@{digest}"}},
         }
         rel = parse_release(json.dumps(doc).encode())
         assert isinstance(rel, Release)

@@ -30,16 +30,13 @@ from digestgate.evidence.model import (
     Statement,
     VerifiedEvidence,
 )
-from digestgate.jsonutil import JSONFormatError, loads_strict
+from digestgate.evidence.store.base import is_sigstore_bundle
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
 
     from digestgate.policy.sigstore import SigstoreIdentity
 
-#: Media types of Sigstore bundles (v0.1 to v0.3; ``.v0.3+json`` is the OCI artifact type).
-BUNDLE_MEDIA_PREFIX: Final = "application/vnd.dev.sigstore.bundle"
-BUNDLE_ARTIFACT_TYPE: Final = "application/vnd.dev.sigstore.bundle.v0.3+json"
 #: Largest bundle read (a bundle is a few KiB plus its statement).
 MAX_BUNDLE_SIZE: Final = 16 * 1024 * 1024
 
@@ -55,16 +52,6 @@ _TRIGGER: Final = _FULCIO + "20"
 _RUN_URI: Final = _FULCIO + "21"
 
 Verify = Callable[[bytes, str], VerifiedEvidence | EvidenceProblem]
-
-
-def is_bundle(raw: bytes) -> bool:
-    """True when ``raw`` is a JSON object whose ``mediaType`` names a Sigstore bundle."""
-    try:
-        doc = loads_strict(raw)
-    except JSONFormatError:
-        return False
-    media = doc.get("mediaType") if isinstance(doc, dict) else None
-    return isinstance(media, str) and media.startswith(BUNDLE_MEDIA_PREFIX)
 
 
 def _der_utf8(data: bytes) -> str | None:
@@ -253,7 +240,7 @@ def with_bundles(
     bundles = bundle_verifier(identities, artifact_for) if identities else None
 
     def verify(raw: bytes, origin: str) -> VerifiedEvidence | EvidenceProblem:
-        if not is_bundle(raw):
+        if not is_sigstore_bundle(raw):
             return verify_envelope(raw, origin)
         if bundles is None:
             return EvidenceProblem(

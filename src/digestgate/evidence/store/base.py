@@ -149,6 +149,16 @@ def envelope_problem(raw: bytes) -> str | None:
     return None
 
 
+def is_sigstore_bundle(raw: bytes) -> bool:
+    """True when ``raw`` is a JSON object whose ``mediaType`` names a Sigstore bundle."""
+    try:
+        doc = loads_strict(raw)
+    except JSONFormatError:
+        return False
+    media = doc.get("mediaType") if isinstance(doc, Mapping) else None
+    return isinstance(media, str) and media.startswith(BUNDLE_MEDIA_PREFIX)
+
+
 def check_envelope(raw: bytes) -> None:
     """Refuse to store bytes that are not an envelope (a bug in the caller)."""
     if len(raw) > MAX_ENVELOPE_SIZE:
