@@ -172,3 +172,42 @@ def test_a_trusted_root_sigstore_cannot_load_is_exit_2(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         s.gate(s.policy(policy_text(trusted_root=broken)))
     assert "cannot be loaded" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (
+            b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "dsseEnvelope": {}}',
+            "malformed",
+        ),
+        (
+            b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", '
+            b'"verificationMaterial": {"certificate": {"rawBytes": "AAAA"}}, '
+            b'"dsseEnvelope": {"payload": "e30=", "payloadType": "x", "signatures": []}}',
+            "malformed",
+        ),
+    ],
+)
+def test_hostile_bundles_are_problems_never_tracebacks(
+    tmp_path: Path, content: bytes, kind: str
+) -> None:
+    s = setup(tmp_path)
+    (s.evidence / "junk.sigstore.json").write_bytes(content)
+    s.add_lane()
+    run = s.gate()
+    assert [p.kind for p in run.problems] == [kind]
+    assert run.decision.verdict == "FAILED"
+
+
+def test_a_corrupted_certificate_is_a_problem(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    doc = json.loads(REUSABLE.read_bytes())
+    doc["verificationMaterial"]["certificate"]["rawBytes"] = doc["verificationMaterial"][
+        "certificate"
+    ]["rawBytes"].replace("MIIG4j", "MIIG4k", 1)
+    (s.evidence / "bad-cert.sigstore.json").write_text(json.dumps(doc), encoding="utf-8")
+    s.add_lane()
+    run = s.gate()
+    assert run.decision.verdict == "FAILED"
+    assert [p.kind for p in run.problems] == ["malformed"]
