@@ -14,6 +14,7 @@ from digestgate.errors import ConfigError
 from digestgate.evidence.keys import generate_keypair
 from digestgate.rules import findings as ids
 from tests.unit.sigstorekit import (
+    DATA,
     REUSABLE,
     SIGNED,
     SIGNER,
@@ -211,3 +212,19 @@ def test_a_corrupted_certificate_is_a_problem(tmp_path: Path) -> None:
     run = s.gate()
     assert run.decision.verdict == "FAILED"
     assert [p.kind for p in run.problems] == ["malformed"]
+
+
+def test_a_real_private_repository_container_bundle_is_refused_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    """GitHub signs private-repository attestations with its own instance: an RFC 3161
+    timestamp and no transparency-log entry, which sigstore-python 4 does not load
+    (docs/sigstore.md, unsupported). It blocks, reported as malformed, never a pass."""
+    s = setup(tmp_path)
+    s.add_bundle(DATA / "github-instance-container.sigstore.json")
+    s.add_lane()
+    run = s.gate()
+    assert [p.kind for p in run.problems] == ["malformed"]
+    assert "sigstore cannot load this bundle" in run.problems[0].message
+    assert "tlogEntries" in run.problems[0].message
+    assert ids.PROVENANCE_MISSING in finding_ids(run)

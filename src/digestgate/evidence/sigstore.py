@@ -192,7 +192,9 @@ def bundle_verifier(
         try:
             bundle = Bundle.from_json(raw)
         except Exception as exc:  # hostile input: any parse failure is "malformed"
-            return EvidenceProblem("malformed", origin, f"not a Sigstore bundle: {_one_line(exc)}")
+            return EvidenceProblem(
+                "malformed", origin, f"sigstore cannot load this bundle: {_one_line(exc)}"
+            )
         matched: set[str] = set()
         reasons: list[str] = []
         payload: tuple[str, bytes] | None = None
