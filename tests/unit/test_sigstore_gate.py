@@ -228,3 +228,34 @@ def test_a_real_private_repository_container_bundle_is_refused_with_a_reason(
     assert "sigstore cannot load this bundle" in run.problems[0].message
     assert "tlogEntries" in run.problems[0].message
     assert ids.PROVENANCE_MISSING in finding_ids(run)
+
+
+def test_a_key_envelope_nobody_signed_is_unverified_beside_identities(tmp_path: Path) -> None:
+    """DSSE envelopes are checked against the policy's keys only, never its identities."""
+    s = setup(tmp_path)
+    s.add_bundle()
+    s.add_lane()
+    junk = {
+        "payload": "e30=",
+        "payloadType": "application/vnd.in-toto+json",
+        "signatures": [{"keyid": "", "sig": "AAAA"}],
+    }
+    (s.evidence / "junk.json").write_text(json.dumps(junk), encoding="utf-8")
+    run = s.gate()
+    assert [p.kind for p in run.problems] == ["unverified"]
+    assert run.decision.verdict == "PASSED"
+
+
+def test_bundle_verifications_are_capped_at_exit_3(tmp_path: Path) -> None:
+    from digestgate.errors import IncompleteReadError
+    from digestgate.evidence.sigstore import bundle_verifier
+    from digestgate.policy.sigstore import identities
+
+    s = setup(tmp_path)
+    verify = bundle_verifier(identities(s.policy().keys), lambda name: name, limit=2)
+    raw = REUSABLE.read_bytes()
+    verify(raw, "a")
+    verify(raw + b" ", "b")
+    with pytest.raises(IncompleteReadError) as caught:
+        verify(raw + b"  ", "c")
+    assert caught.value.exit_code == 3

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from digestgate.digest import Digest
-from digestgate.errors import ConfigError
+from digestgate.errors import ConfigError, IncompleteReadError
 from digestgate.evidence.fulcio import map_subjects
 from digestgate.evidence.model import (
     PAYLOAD_TYPE,
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 
 #: Largest bundle read (a bundle is a few KiB plus its statement).
 MAX_BUNDLE_SIZE: Final = 16 * 1024 * 1024
+#: Bundle verifications one gate run may spend (about 2 ms each). An honest release needs a
+#: few per artifact; a store stuffed with copies of real bundles ends in exit 3, not minutes
+#: of CPU (design section 8: never decide on a read cut short).
+MAX_BUNDLE_CHECKS: Final = 5_000
 
 # Fulcio certificate extensions (sigstore/fulcio docs/oid-info.md).
 _FULCIO: Final = "1.3.6.1.4.1.57264.1."
@@ -149,12 +153,16 @@ def _one_line(exc: BaseException) -> str:
 
 
 def bundle_verifier(
-    identities: Mapping[str, SigstoreIdentity], artifact_for: Callable[[str], str | None]
+    identities: Mapping[str, SigstoreIdentity],
+    artifact_for: Callable[[str], str | None],
+    *,
+    limit: int = MAX_BUNDLE_CHECKS,
 ) -> Verify:
     """Verify bundles against ``identities`` offline; ``artifact_for`` maps subject names.
 
     Raises :class:`ConfigError` (exit 2) when the Sigstore extra is missing or a trusted
-    root cannot be loaded, before any evidence is read.
+    root cannot be loaded, before any evidence is read; :class:`IncompleteReadError`
+    (exit 3) once more than ``limit`` verifications were spent.
     """
     try:
         from sigstore.models import Bundle, TrustedRoot
@@ -184,6 +192,8 @@ def bundle_verifier(
             groups[identity.trusted_root_bytes] = (verifier, [])
         groups[identity.trusted_root_bytes][1].append(identity)
 
+    spent = [0]
+
     def verify(raw: bytes, origin: str) -> VerifiedEvidence | EvidenceProblem:
         if len(raw) > MAX_BUNDLE_SIZE:
             return EvidenceProblem(
@@ -199,6 +209,14 @@ def bundle_verifier(
         reasons: list[str] = []
         payload: tuple[str, bytes] | None = None
         for verifier, group in groups.values():
+            spent[0] += 1
+            if spent[0] > limit:
+                raise IncompleteReadError(
+                    f"more than {limit} Sigstore bundle verifications: the evidence holds far "
+                    "more bundles than a release produces; the gate did not decide",
+                    hint="remove the junk bundles from the evidence store (or the referrers "
+                    "pushed to the evidence repository), then run again",
+                )
             policy = _IdentityMatch(group)
             try:
                 payload = verifier.verify_dsse(bundle, policy)
