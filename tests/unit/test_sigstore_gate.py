@@ -259,3 +259,33 @@ def test_bundle_verifications_are_capped_at_exit_3(tmp_path: Path) -> None:
     with pytest.raises(IncompleteReadError) as caught:
         verify(raw + b"  ", "c")
     assert caught.value.exit_code == 3
+
+
+def test_an_unverified_bundle_payload_is_never_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digestgate.evidence.model import Statement
+
+    def explode(payload: bytes) -> None:
+        raise AssertionError("the payload of an unverified bundle was parsed")
+
+    s = setup(tmp_path)
+    s.add_bundle()
+    policy = s.policy(policy_text(identity=SIGNER.replace("attest.yml", "other.yml")))
+    monkeypatch.setattr(Statement, "parse", explode)
+    run = s.gate(policy)
+    assert [p.kind for p in run.problems] == ["unverified"]
+
+
+def test_two_names_for_one_identity_count_once_towards_a_threshold(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    s.add_bundle()
+    s.add_lane()
+    text = policy_text()
+    start, end = text.index("  build:\n"), text.index("  tests:")
+    twin = text[start:end].replace("  build:\n", "  build2:\n", 1)
+    text = text[:end] + twin + text[end:]
+    text = text.replace("signers: [build]", "signers: [build, build2]\n  threshold: 2")
+    run = s.gate(s.policy(text))
+    assert finding_ids(run) == {ids.PROVENANCE_UNTRUSTED_SIGNER}
+    assert "1 distinct trusted key(s)" in run.decision.all_findings()[0].message
