@@ -6,7 +6,7 @@ thresholds, bad durations, globs, names, repositories and digests are all refuse
 with a hint saying what to write instead. Defaults are documented in docs/policy.md.
 
 Every trusted key is loaded here, and the policy's digest covers them (design section 8):
-see :func:`policy_digest`.
+see :func:`~digestgate.policy.trust.policy_digest`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from digestgate.policy.model import (
     TrustedKey,
 )
 from digestgate.policy.stages import check_stage_signers, read_stages
-from digestgate.policy.trust import KeyLoader, default_key_loader, policy_digest
+from digestgate.policy.trust import KeyLoader, default_key_loader
 from digestgate.reference import Location, parse_location, validate_artifact_name
 from digestgate.timeutil import parse_duration
 from digestgate.yamlsource import YMap, YNode, YScalar, YSeq, load_yaml
@@ -91,11 +91,12 @@ def parse_policy(
 ) -> Policy:
     """Validate policy bytes and load its keys; raise :class:`ConfigError` with
     ``source:line:col``. ``key_loader`` replaces the file/PEM loader (tests)."""
-    return _Reader(source, base_dir, key_loader or default_key_loader).policy(raw)
+    loader = identities.with_identities(key_loader or default_key_loader)
+    return _Reader(source, base_dir, loader).policy(raw)
 
 
 class _Reader:
-    def __init__(self, source: str, base_dir: Path, key_loader: KeyLoader) -> None:
+    def __init__(self, source: str, base_dir: Path, key_loader: identities.Loader) -> None:
         self.source = source
         self.base_dir = base_dir
         self.key_loader = key_loader
@@ -224,11 +225,7 @@ class _Reader:
         check_stage_signers(self, stage, keys, provenance, lanes)
         return Policy(
             source_name=self.source,
-            digest=policy_digest(
-                raw,
-                {n: k.spki_der for n, k in keys.items() if k.spki_der},
-                sigstore=identities.identity_roots(keys),
-            ),
+            digest=identities.digest_with_roots(raw, keys),
             text_digest=Digest.of(raw),
             keys=keys,
             artifacts=artifacts,
@@ -280,9 +277,6 @@ class _Reader:
         for name, ref in refs.items():
             node = self.key_nodes.get(name)
             try:
-                if isinstance(ref, identities.IdentitySpec):
-                    result[name] = identities.trusted_identity(identities.load_identity(ref))
-                    continue
                 loaded = self.key_loader(ref)
             except ConfigError as exc:
                 raise self.error(

@@ -21,11 +21,12 @@ trusted root file is hashed into the policy digest like a key (see
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from digestgate.digest import Digest
 from digestgate.errors import ConfigError
 from digestgate.jsonutil import JSONFormatError, loads_strict
 from digestgate.policy.model import ArtifactRule, Glob, TrustedKey
@@ -67,9 +68,14 @@ class IdentitySpec:
     ref: Glob | None
     trusted_root: Path
 
+    def __str__(self) -> str:
+        return str(self.trusted_root)  # where the signer came from, as a key's file path
+
 
 #: What a ``keys:`` entry names: a key file, inline PEM, or a Sigstore identity.
 KeyRef = Path | str | IdentitySpec
+#: Loads a ``keys:`` entry into an object with ``keyid`` and ``spki_der``.
+Loader = Callable[[KeyRef], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,11 @@ class SigstoreIdentity:
     trusted_root: Path
     trusted_root_bytes: bytes = field(repr=False)
     keyid: str = ""
+
+    @property
+    def spki_der(self) -> bytes:
+        """Empty: an identity has no key (its trusted root is framed on its own)."""
+        return b""
 
     def matches(self, *, issuer: str, san: str, repository: str | None, ref: str | None) -> bool:
         """True when a certificate with these values is this identity."""
@@ -178,9 +189,22 @@ def _identity_hash(spec: IdentitySpec, root: bytes) -> str:
     return hasher.hexdigest()
 
 
-def trusted_identity(identity: SigstoreIdentity) -> TrustedKey:
-    """The identity as a policy signer: ``spki_der`` is empty, ``key`` the identity."""
-    return TrustedKey(identity.name, identity.keyid, b"", str(identity.trusted_root), identity)
+def with_identities(key_loader: Callable[[Path | str], Any]) -> Loader:
+    """A loader for ``keys:`` entries: identities here, keys by ``key_loader``."""
+
+    def load(ref: KeyRef) -> Any:
+        return load_identity(ref) if isinstance(ref, IdentitySpec) else key_loader(ref)
+
+    return load
+
+
+def digest_with_roots(raw: bytes, keys: Mapping[str, TrustedKey]) -> Digest:
+    """The policy digest over the policy bytes, its keys and its identities' trusted roots
+    (:func:`~digestgate.policy.trust.policy_digest`)."""
+    from digestgate.policy.trust import policy_digest
+
+    roots = {name: key.spki_der for name, key in keys.items() if key.spki_der}
+    return policy_digest(raw, roots, sigstore=identity_roots(keys))
 
 
 def identities(keys: Mapping[str, TrustedKey]) -> dict[str, SigstoreIdentity]:
