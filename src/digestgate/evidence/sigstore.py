@@ -58,7 +58,7 @@ _RUN_URI: Final = _FULCIO + "21"
 Verify = Callable[[bytes, str], VerifiedEvidence | EvidenceProblem]
 
 
-def _der_utf8(data: bytes) -> str | None:
+def der_utf8(data: bytes) -> str | None:
     """The text of a DER UTF8String (tag 12), as Fulcio writes its newer extensions."""
     if len(data) < 2 or data[0] != 0x0C:
         return None
@@ -91,7 +91,7 @@ def certificate_facts(cert: Certificate) -> CertificateFacts:
 
     def text(oid: str) -> str | None:
         raw = values.get(oid)
-        return None if raw is None else _der_utf8(raw)
+        return None if raw is None else der_utf8(raw)
 
     legacy = values.get(_ISSUER_V1)
     issuer = text(_ISSUER) or (legacy.decode("utf-8", "replace") if legacy else "")
