@@ -37,6 +37,7 @@ TESTS = "https://github.com/org/app/.github/workflows/test.yml@refs/heads/main"
 DIGEST = Digest.of(b"synthetic backend index")
 IMAGE = f"registry.example.org/org/staging/backend@{DIGEST}"
 GITHUB_NAME = "registry.example.org/org/staging/backend"
+BUILD_KEY = generate_keypair()
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def instance() -> SyntheticSigstore:
     return SyntheticSigstore(SIGNED)
 
 
-def _policy(root: Path) -> str:
+def _policy(root: Path, provenance: str = "signers: [build]") -> str:
     def identity(san: str) -> str:
         return f"""\
     sigstore:
@@ -62,13 +63,14 @@ keys:
   build:
 {identity(BUILD)}  tester:
 {identity(TESTS)}  tests: keys/tests.pub
+  buildkey: keys/buildkey.pub
 artifacts:
   backend: {{repository: "registry.example.org/org/*/backend"}}
 source:
   repository: {REPO}
   refs: ["refs/heads/main"]
 provenance:
-  signers: [build]
+  {provenance}
 lanes:
   fast-check: {{signers: [tests]}}
   smoke: {{signers: [tester]}}
@@ -92,19 +94,24 @@ def gate(
     bundles: list[bytes],
     *,
     now: datetime = NOW,
+    provenance: str = "signers: [build]",
+    envelopes: tuple[bytes, ...] = (),
 ) -> GateRun:
     (tmp_path / "trusted_root.json").write_bytes(instance.trusted_root())
     keys = tmp_path / "keys"
     keys.mkdir(exist_ok=True)
     pair = generate_keypair()
     (keys / "tests.pub").write_bytes(pair.public_pem)
+    (keys / "buildkey.pub").write_bytes(BUILD_KEY.public_pem)
     (tmp_path / "tests.key").write_bytes(pair.private_pem)
-    (tmp_path / "policy.yaml").write_text(_policy(tmp_path), encoding="utf-8")
+    (tmp_path / "policy.yaml").write_text(_policy(tmp_path, provenance), encoding="utf-8")
     evidence = tmp_path / "evidence"
     evidence.mkdir(exist_ok=True)
     fast = json.dumps(lane("fast-check", {"backend": DIGEST}, finished=SIGNED)).encode()
     signer = load_signer(str(tmp_path / "tests.key"), {})
     (evidence / "fast.json").write_bytes(sign_envelope(fast, PAYLOAD_TYPE, [signer]))
+    for i, raw in enumerate(envelopes):
+        (evidence / f"key-{i}.json").write_bytes(raw)
     for i, bundle in enumerate(bundles):
         (evidence / f"{i}.sigstore.json").write_bytes(bundle)
     release = parse_release(
@@ -232,3 +239,23 @@ def test_a_lane_result_claiming_another_run_than_its_certificate_never_counts(
     bundle = instance.bundle(smoke, facts=Facts(san=TESTS))
     run = gate(tmp_path, instance, [_honest(instance)[0], bundle])
     assert _ids(run) == {ids.EVIDENCE_MALFORMED, ids.LANE_MISSING}
+
+
+def _key_signed_provenance(tmp_path: Path) -> bytes:
+    key = tmp_path / "build.key"
+    key.write_bytes(BUILD_KEY.private_pem)
+    statement = json.dumps(_statement(name="backend")).encode()
+    return sign_envelope(statement, PAYLOAD_TYPE, [load_signer(str(key), {})])
+
+
+def test_a_key_and_an_identity_meet_a_threshold_of_two_together(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    """Roles work the same for keys and identities: each is one distinct signer."""
+    both = "signers: [build, buildkey]\n  threshold: 2"
+    keyed = _key_signed_provenance(tmp_path)
+    run = gate(tmp_path, instance, _honest(instance), provenance=both, envelopes=(keyed,))
+    assert run.decision.verdict == "PASSED", run.decision.finding_ids
+    (tmp_path / "alone").mkdir()
+    alone = gate(tmp_path / "alone", instance, _honest(instance), provenance=both)
+    assert _ids(alone) == {ids.PROVENANCE_UNTRUSTED_SIGNER}
