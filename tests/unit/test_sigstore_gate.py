@@ -289,3 +289,23 @@ def test_two_names_for_one_identity_count_once_towards_a_threshold(tmp_path: Pat
     run = s.gate(s.policy(text))
     assert finding_ids(run) == {ids.PROVENANCE_UNTRUSTED_SIGNER}
     assert "1 distinct trusted key(s)" in run.decision.all_findings()[0].message
+
+
+def test_a_real_npm_provenance_bundle_blocks_with_its_reason(tmp_path: Path) -> None:
+    """npm's provenance bundle (sigstore-js 3.1.0, public-good) is logged as an ``intoto``
+    0.0.2 entry, whose integrated time sigstore-python 4.5.1 does not accept: unverified.
+    A sigstore that accepts it would meet a subject with only a sha512 digest, which the
+    gate refuses (it matches images by sha256): malformed. Either way it blocks."""
+    s = setup(tmp_path)
+    s.add_bundle(DATA / "npm-sigstore-3.1.0.sigstore.json")
+    s.add_lane()
+    npm = "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main"
+    run = s.gate(
+        s.policy(policy_text(identity=npm, repository="https://github.com/sigstore/sigstore-js"))
+    )
+    assert run.decision.verdict == "FAILED"
+    [problem] = run.problems
+    if "Integrated time only supported" in problem.message:
+        assert problem.kind == "unverified"
+    else:
+        assert (problem.kind, "has no sha256 digest" in problem.message) == ("malformed", True)
