@@ -231,3 +231,20 @@ def test_version_answers_before_click_is_imported_and_says_what_click_says() -> 
     assert (
         out[1] == "['digestgate', 'digestgate._version', 'digestgate.cli', 'digestgate.cli.entry']"
     )
+
+
+def test_key_only_gating_and_the_cli_never_import_sigstore() -> None:
+    """sigstore is an optional extra: only a policy naming a Sigstore identity loads it."""
+    bundle = '{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'
+    code = (
+        "import sys; from tests.unit.gatekit import policy; "
+        "from digestgate.gating.gate import evidence_verifier; "
+        "import digestgate.cli.main, digestgate.evidence.sigstore; "
+        "verify = evidence_verifier(policy()); verify(b'{}', 'a'); "
+        f"verify({bundle!r}.encode(), 'b'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('sigstore')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert out.strip() == "[]"

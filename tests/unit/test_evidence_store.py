@@ -346,8 +346,8 @@ def test_attached_read_refuses_bad_referrers_and_keeps_good_ones() -> None:
             artifact_type="application/vnd.in-toto.provenance+dsse",
         )
     )
-    # A cosign bundle referrer is somebody else's business: ignored, not a problem.
-    repo.add_referrer_manifest(
+    # A Sigstore bundle referrer is read too (docs/sigstore.md): this one holds no bundle.
+    not_bundle = repo.add_referrer_manifest(
         image,
         _artifact(
             image,
@@ -359,8 +359,9 @@ def test_attached_read_refuses_bad_referrers_and_keeps_good_ones() -> None:
     assert good == [good_env]
     problems = {p.origin.split("@", 1)[1]: p.message for p in bad}
     assert set(problems) == {
-        str(d.digest) for d in (two_layers, wrong_type, not_env, wrong_subject)
+        str(d.digest) for d in (two_layers, wrong_type, not_env, wrong_subject, not_bundle)
     }
+    assert "not a DSSE envelope" in problems[str(not_bundle.digest)]
     assert problems[str(two_layers.digest)] == "expected exactly one layer, found 2"
     assert "is not application/vnd.dsse.envelope.v1+json" in problems[str(wrong_type.digest)]
     assert "not a DSSE envelope" in problems[str(not_env.digest)]

@@ -137,6 +137,27 @@ class Statement:
 
 
 @dataclass(frozen=True, slots=True)
+class CertificateFacts:
+    """What a verified Sigstore signing certificate says (Fulcio extensions, docs/sigstore.md).
+
+    These values were signed by the certificate authority, not by the workflow: for
+    evidence from a Sigstore bundle the gate takes the source, ref, revision, trigger and
+    run from here, never from the statement. ``issued`` is the certificate's notBefore,
+    at most its validity period (10 minutes on the public-good instance) before signing.
+    """
+
+    issuer: str
+    identity: str
+    source_repository: str | None
+    source_ref: str | None
+    source_revision: str | None
+    trigger: str | None
+    run_uri: str | None
+    build_config: str | None
+    issued: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class VerifiedEvidence:
     """A statement whose envelope was verified by at least one trusted key.
 
@@ -150,6 +171,8 @@ class VerifiedEvidence:
     envelope_digest: Digest
     origin: str
     envelope: bytes
+    certificate: CertificateFacts | None = None
+    """Set when a Sigstore bundle carried the statement (``signers`` are then identities)."""
 
 
 ProblemKind = Literal["malformed", "unverified"]

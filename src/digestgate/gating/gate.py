@@ -226,7 +226,7 @@ def run_gate(
     """
     check_attached_sources(policy, evidence_stores)
     subjects = subject_locations(policy, release)
-    verify = verify or envelope_verifier(trusted_keys(policy))
+    verify = verify or evidence_verifier(policy)
     evidence, problems, seen = collect_evidence(
         evidence_stores, evidence_subjects(policy, release), verify
     )
@@ -237,8 +237,22 @@ def run_gate(
 
 
 def trusted_keys(policy: Policy) -> dict[str, Any]:
-    """The policy's loaded keys by local name, for envelope verification."""
-    return {name: key.key for name, key in policy.keys.items()}
+    """The policy's loaded public keys by local name, for envelope verification."""
+    return {name: key.key for name, key in policy.keys.items() if key.spki_der}
+
+
+def evidence_verifier(policy: Policy) -> EnvelopeVerifier:
+    """DSSE envelopes against the policy's keys, Sigstore bundles against its identities
+    (evidence/sigstore.py; sigstore is imported only when the policy names one)."""
+    from digestgate.evidence.sigstore import with_bundles
+    from digestgate.policy.sigstore import identities, subject_artifact
+
+    def artifact_for(name: str) -> str | None:
+        return subject_artifact(policy.artifacts, name)
+
+    return with_bundles(
+        envelope_verifier(trusted_keys(policy)), identities(policy.keys), artifact_for
+    )
 
 
 def check_vsa_signer(policy: Policy, signer: Any) -> None:

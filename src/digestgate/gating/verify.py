@@ -14,7 +14,7 @@ from datetime import datetime
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError, UsageError
 from digestgate.evidence.store.base import EvidenceStore, SubjectLocation
-from digestgate.gating.gate import collect_evidence, envelope_verifier, trusted_keys
+from digestgate.gating.gate import collect_evidence, evidence_verifier
 from digestgate.policy.model import Policy
 from digestgate.reference import Location, parse_location
 from digestgate.rules import findings as ids
@@ -83,6 +83,6 @@ def verify(
         wrong = finding(ids.ARTIFACT_WRONG_REPOSITORY, message, requirement="vsa")
         return VerifyDecision(digest, False, (wrong,), None)
     evidence, problems, _ = collect_evidence(
-        evidence_stores, [SubjectLocation(name, image)], envelope_verifier(trusted_keys(policy))
+        evidence_stores, [SubjectLocation(name, image)], evidence_verifier(policy)
     )
     return verify_digest(policy, digest, evidence, problems, now, accepted=accepted, deny=deny)

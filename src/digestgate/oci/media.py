@@ -18,6 +18,9 @@ EMPTY_JSON: Final = b"{}"
 EMPTY_DIGEST: Final = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 
 DSSE_ENVELOPE: Final = "application/vnd.dsse.envelope.v1+json"
+#: A Sigstore bundle v0.3 stored as an OCI artifact: the referrer's ``artifactType`` and its
+#: one layer's media type (as ``gh attestation`` / ``actions/attest`` and cosign v3 push it).
+SIGSTORE_BUNDLE: Final = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 IMAGE_MANIFESTS: Final = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 IMAGE_INDEXES: Final = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})

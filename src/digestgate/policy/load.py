@@ -6,7 +6,7 @@ thresholds, bad durations, globs, names, repositories and digests are all refuse
 with a hint saying what to write instead. Defaults are documented in docs/policy.md.
 
 Every trusted key is loaded here, and the policy's digest covers them (design section 8):
-see :func:`policy_digest`.
+see :func:`~digestgate.policy.trust.policy_digest`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Final, TypeVar
 
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError, DigestgateError
+from digestgate.policy import sigstore as identities
 from digestgate.policy.lane_platforms import with_platforms
 from digestgate.policy.model import (
     DEFAULT_EVENTS,
@@ -38,7 +39,7 @@ from digestgate.policy.model import (
     TrustedKey,
 )
 from digestgate.policy.stages import check_stage_signers, read_stages
-from digestgate.policy.trust import KeyLoader, default_key_loader, policy_digest
+from digestgate.policy.trust import KeyLoader, default_key_loader
 from digestgate.reference import Location, parse_location, validate_artifact_name
 from digestgate.timeutil import parse_duration
 from digestgate.yamlsource import YMap, YNode, YScalar, YSeq, load_yaml
@@ -92,11 +93,12 @@ def parse_policy(
 ) -> Policy:
     """Validate policy bytes and load its keys; raise :class:`ConfigError` with
     ``source:line:col``. ``key_loader`` replaces the file/PEM loader (tests)."""
-    return _Reader(source, base_dir, key_loader or default_key_loader).policy(raw)
+    loader = identities.with_identities(key_loader or default_key_loader)
+    return _Reader(source, base_dir, loader).policy(raw)
 
 
 class _Reader:
-    def __init__(self, source: str, base_dir: Path, key_loader: KeyLoader) -> None:
+    def __init__(self, source: str, base_dir: Path, key_loader: identities.Loader) -> None:
         self.source = source
         self.base_dir = base_dir
         self.key_loader = key_loader
@@ -225,7 +227,7 @@ class _Reader:
         check_stage_signers(self, stage, keys, provenance, lanes)
         return Policy(
             source_name=self.source,
-            digest=policy_digest(raw, {name: key.spki_der for name, key in keys.items()}),
+            digest=identities.digest_with_roots(raw, keys),
             text_digest=Digest.of(raw),
             keys=keys,
             artifacts=artifacts,
@@ -242,7 +244,7 @@ class _Reader:
             enforcement=enforcement,
         )
 
-    def keys(self, doc: YMap) -> dict[str, Path | str]:
+    def keys(self, doc: YMap) -> dict[str, identities.KeyRef]:
         """Key name -> a path (relative to the policy) or inline PEM text."""
         node = doc.get("keys")
         if node is None:
@@ -251,7 +253,7 @@ class _Reader:
             )
         if not isinstance(node, YMap) or not node.entries:
             raise self.error(node, "keys must map names to public key files", "build: b.pub")
-        result: dict[str, Path | str] = {}
+        result: dict[str, identities.KeyRef] = {}
         for key, value in node.entries:
             name = self.name(
                 key,
@@ -259,8 +261,11 @@ class _Reader:
                 lambda t: KEY_NAME_RE.fullmatch(t) is not None,
                 "use 1-64 letters, digits, '.', '_' or '-'",
             )
-            text = self.text(value, f"keys.{name}")
             self.key_nodes[name] = value
+            if isinstance(value, YMap):  # a Sigstore identity (policy/sigstore.py)
+                result[name] = identities.parse_identity(self, value, name)
+                continue
+            text = self.text(value, f"keys.{name}")
             if _PEM_MARKER in text:
                 result[name] = text  # inline PEM: a public key written into the policy
                 continue
@@ -268,7 +273,7 @@ class _Reader:
             result[name] = path if path.is_absolute() else self.base_dir / path
         return result
 
-    def load_keys(self, refs: Mapping[str, Path | str]) -> dict[str, TrustedKey]:
+    def load_keys(self, refs: Mapping[str, identities.KeyRef]) -> dict[str, TrustedKey]:
         """Load every key the policy declares (all of them count in the digest)."""
         result: dict[str, TrustedKey] = {}
         for name, ref in refs.items():
@@ -312,6 +317,9 @@ class _Reader:
                 "give each role its own key (`digestgate keygen`): one for builds, one for "
                 "tests, one for the gate",
             )
+        clash = identities.role_clash(listed, keys, _ROLE_FIELDS)
+        if clash is not None:
+            raise self.error(self.key_nodes.get(clash[0]), clash[1], identities.CLASH_HINT)
 
     def artifacts(self, node: YNode | None) -> dict[str, ArtifactRule]:
         if not isinstance(node, YMap) or not node.entries:

@@ -25,7 +25,9 @@ def _frame(data: bytes) -> bytes:
     return len(data).to_bytes(8, "big") + data
 
 
-def policy_digest(raw: bytes, roots: Mapping[str, bytes]) -> Digest:
+def policy_digest(
+    raw: bytes, roots: Mapping[str, bytes], *, sigstore: Mapping[str, bytes] | None = None
+) -> Digest:
     """The policy's identity: what VSAs name and deployments pin (design section 8).
 
     sha256 over length-framed fields (each an 8-byte big-endian length, then the bytes):
@@ -33,10 +35,18 @@ def policy_digest(raw: bytes, roots: Mapping[str, bytes]) -> Digest:
     trusted key in name order its kind (``key``), its name (UTF-8) and its public key as
     canonical SubjectPublicKeyInfo DER. Replacing a key file, or swapping the contents of
     two, changes the digest even when ``policy.yaml`` is untouched.
+
+    Then, for every Sigstore signer in name order (``sigstore``: name -> trusted root file
+    bytes), its kind (``sigstore``), its name and the exact trusted root bytes; the identity
+    itself is written in the policy text. A policy without Sigstore signers keeps the
+    digest it had before they existed.
     """
     hasher = hashlib.sha256(_frame(DIGEST_DOMAIN) + _frame(raw))
     for name in sorted(roots):
         hasher.update(_frame(b"key") + _frame(name.encode()) + _frame(roots[name]))
+    for name in sorted(sigstore or {}):
+        root = (sigstore or {})[name]
+        hasher.update(_frame(b"sigstore") + _frame(name.encode()) + _frame(root))
     return Digest("sha256", hasher.hexdigest())
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from digestgate.digest import Digest
+from digestgate.evidence.fulcio import certified_lane, certified_provenance
 from digestgate.evidence.model import (
     PROVENANCE,
     TEST_RESULT,
@@ -142,12 +143,20 @@ class _Evaluation:
         bound = [s for s in statement.subjects if self.digests.get(s.name) == s.digest]
         try:
             if statement.predicate_type == PROVENANCE:
-                prov = read_provenance(statement)
+                prov = (
+                    read_provenance(statement)
+                    if ev.certificate is None
+                    else certified_provenance(statement, ev.certificate)
+                )
                 if not self._future(related, origin, prov.finished_on):
                     for subject in bound:
                         self.provenance[subject].append(ProvenanceStatement(ev, prov))
             elif statement.predicate_type == TEST_RESULT:
-                lane = read_test_result(statement)
+                lane = (
+                    read_test_result(statement)
+                    if ev.certificate is None
+                    else certified_lane(statement, ev.certificate)
+                )
                 target = (
                     self.future_lanes
                     if self._future(related, origin, lane.finished_on)

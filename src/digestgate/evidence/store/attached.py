@@ -44,6 +44,7 @@ from digestgate.evidence.store.base import (
     SubjectLocation,
     check_envelope,
     envelope_problem,
+    is_sigstore_bundle,
     predicate_name,
     predicate_type,
 )
@@ -66,6 +67,13 @@ MAX_REFERRERS: Final = 256
 ARTIFACT_TYPES: Final = frozenset(
     media.evidence_artifact_type(name) for name in PREDICATE_SHORT_NAMES
 )
+
+#: The artifact types read: digestgate's own, and Sigstore bundles attached beside them
+#: (docs/sigstore.md), each with the one layer media type it must hold.
+READ_LAYER_TYPES: Final = {
+    **{artifact_type: media.DSSE_ENVELOPE for artifact_type in ARTIFACT_TYPES},
+    media.SIGSTORE_BUNDLE: media.SIGSTORE_BUNDLE,
+}
 
 #: Listed artifact types that say nothing about what a referrer is: registries that drop the
 #: field, or list the config's media type in its place. Such entries are fetched and judged
@@ -225,28 +233,29 @@ class AttachedStore:
     def _manifest_problem(self, manifest: object, subject: Digest) -> str | None:
         if not isinstance(manifest, ImageManifest):
             return "referrer is not an image manifest"
-        if manifest.artifact_type not in ARTIFACT_TYPES:
+        wanted = READ_LAYER_TYPES.get(str(manifest.artifact_type))
+        if wanted is None:
             return f"unexpected artifactType {str(manifest.artifact_type)[:100]!r}"
         if manifest.subject is None or manifest.subject.digest != subject:
             return "referrer does not name this image as its subject"
         if len(manifest.layers) != 1:
             return f"expected exactly one layer, found {len(manifest.layers)}"
         layer = manifest.layers[0]
-        if layer.media_type != media.DSSE_ENVELOPE:
-            return f"layer media type {layer.media_type[:100]!r} is not {media.DSSE_ENVELOPE}"
+        if layer.media_type != wanted:
+            return f"layer media type {layer.media_type[:100]!r} is not {wanted}"
         return None
 
 
 def evidence_referrers(store: ImageStore, subject: SubjectLocation) -> list[Descriptor]:
-    """The referrers of ``subject`` that are digestgate evidence.
+    """The referrers of ``subject`` that are evidence: digestgate's or Sigstore bundles.
 
-    Entries listed with one of :data:`ARTIFACT_TYPES` count as listed; entries whose listed
+    Entries listed with one of the :data:`READ_LAYER_TYPES` count as listed; entries whose listed
     type is :data:`UNCLASSIFIED` are fetched (and hashed) and count when the manifest's own
     ``artifactType`` is ours. One that cannot be fetched might be evidence: exit 3.
     """
     found: list[Descriptor] = []
     for entry in store.referrers(subject.digest):
-        if entry.artifact_type in ARTIFACT_TYPES:
+        if entry.artifact_type in READ_LAYER_TYPES:
             found.append(entry)
             continue
         if entry.artifact_type not in UNCLASSIFIED:
@@ -261,7 +270,7 @@ def evidence_referrers(store: ImageStore, subject: SubjectLocation) -> list[Desc
                 f"is listed without an artifact type and cannot be read: {exc.message}",
                 "check the registry, then run again",
             ) from exc
-        if isinstance(manifest, ImageManifest) and manifest.artifact_type in ARTIFACT_TYPES:
+        if isinstance(manifest, ImageManifest) and manifest.artifact_type in READ_LAYER_TYPES:
             found.append(replace(entry, artifact_type=manifest.artifact_type))
     return found
 
@@ -294,7 +303,10 @@ class AttachBatch:
         check_envelope(envelope)
         name = predicate_name(predicate)
         artifact_type = media.evidence_artifact_type(name)
-        layer = Descriptor(media.DSSE_ENVELOPE, Digest.of(envelope), len(envelope))
+        layer_type = media.DSSE_ENVELOPE
+        if is_sigstore_bundle(envelope):  # carried by a promotion: stored as bundles are
+            artifact_type = layer_type = media.SIGSTORE_BUNDLE
+        layer = Descriptor(layer_type, Digest.of(envelope), len(envelope))
         key = (artifact_type, layer.digest)
         found = self._pending[key][0] if key in self._pending else None
         if found is None:

@@ -18,6 +18,9 @@ from digestgate.evidence.model import PREDICATE_NAMES
 from digestgate.jsonutil import JSONFormatError, loads_strict
 from digestgate.reference import Location, validate_artifact_name
 
+#: Media types of Sigstore bundles, read beside plain envelopes (docs/sigstore.md).
+BUNDLE_MEDIA_PREFIX: Final = "application/vnd.dev.sigstore.bundle"
+
 #: Largest envelope any store reads or writes (a signed statement is a few KiB; BuildKit
 #: caps its own attestation files at 40 MiB, specs 7.3).
 MAX_ENVELOPE_SIZE: Final = 16 * 1024 * 1024
@@ -121,7 +124,8 @@ def envelope_problem(raw: bytes) -> str | None:
     """Why ``raw`` is not shaped like a DSSE envelope, or None when it is.
 
     Only the shape is checked (a JSON object with string ``payload`` and ``payloadType`` and
-    a list of ``signatures``); signatures are the signing layer's business.
+    a list of ``signatures``, or a Sigstore bundle holding a ``dsseEnvelope``); signatures
+    are the signing layer's business.
     """
     try:
         doc = loads_strict(raw)
@@ -129,12 +133,30 @@ def envelope_problem(raw: bytes) -> str | None:
         return f"not JSON: {exc}"
     if not isinstance(doc, Mapping):
         return "not a JSON object"
+    media = doc.get("mediaType")
+    if isinstance(media, str) and media.startswith(BUNDLE_MEDIA_PREFIX):
+        # A Sigstore bundle: the DSSE envelope is inside (evidence/sigstore.py verifies it).
+        return (
+            None
+            if isinstance(doc.get("dsseEnvelope"), Mapping)
+            else "a Sigstore bundle without a dsseEnvelope"
+        )
     for key in ("payload", "payloadType"):
         if not isinstance(doc.get(key), str):
             return f"not a DSSE envelope: {key!r} missing or not a string"
     if not isinstance(doc.get("signatures"), list):
         return "not a DSSE envelope: 'signatures' missing or not a list"
     return None
+
+
+def is_sigstore_bundle(raw: bytes) -> bool:
+    """True when ``raw`` is a JSON object whose ``mediaType`` names a Sigstore bundle."""
+    try:
+        doc = loads_strict(raw)
+    except JSONFormatError:
+        return False
+    media = doc.get("mediaType") if isinstance(doc, Mapping) else None
+    return isinstance(media, str) and media.startswith(BUNDLE_MEDIA_PREFIX)
 
 
 def check_envelope(raw: bytes) -> None:

@@ -1,0 +1,261 @@
+"""Negative cases on SYNTHETIC bundles (self-made trust root, tests/unit/sigstore_synthetic.py):
+each one blocks. The baseline test first proves the same harness passes an honest bundle,
+so every failure below is the rule under test, not a broken fixture."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digestgate.digest import Digest
+from digestgate.evidence.dsse import sign_envelope
+from digestgate.evidence.keys import generate_keypair, load_signer
+from digestgate.evidence.model import PAYLOAD_TYPE
+from digestgate.evidence.store.dirstore import DirStore
+from digestgate.gating.gate import GateRun, run_gate
+from digestgate.policy import load_policy
+from digestgate.release import Release, parse_release
+from digestgate.rules import findings as ids
+from tests.unit.gatekit import lane, provenance
+
+if os.environ.get("CI") != "true":
+    pytest.importorskip("sigstore", reason="needs the Sigstore extra (requirements-sigstore.txt)")
+
+from tests.unit.sigstore_synthetic import Facts, SyntheticSigstore
+
+SIGNED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+NOW = SIGNED + timedelta(hours=2)
+REPO = "https://github.com/org/app"
+BUILD = "https://github.com/org/app/.github/workflows/build.yml@refs/heads/main"
+TESTS = "https://github.com/org/app/.github/workflows/test.yml@refs/heads/main"
+DIGEST = Digest.of(b"synthetic backend index")
+IMAGE = f"registry.example.org/org/staging/backend@{DIGEST}"
+GITHUB_NAME = "registry.example.org/org/staging/backend"
+BUILD_KEY = generate_keypair()
+
+
+@pytest.fixture(scope="module")
+def instance() -> SyntheticSigstore:
+    return SyntheticSigstore(SIGNED)
+
+
+def _policy(root: Path, provenance: str = "signers: [build]") -> str:
+    def identity(san: str) -> str:
+        return f"""\
+    sigstore:
+      issuer: https://token.actions.githubusercontent.com
+      identity: "{san}"
+      repository: {REPO}
+      ref: "refs/heads/*"
+      trustedRoot: trusted_root.json
+"""
+
+    return f"""\
+apiVersion: digestgate/v1
+kind: Policy
+keys:
+  build:
+{identity(BUILD)}  tester:
+{identity(TESTS)}  tests: keys/tests.pub
+  buildkey: keys/buildkey.pub
+artifacts:
+  backend: {{repository: "registry.example.org/org/*/backend"}}
+source:
+  repository: {REPO}
+  refs: ["refs/heads/main"]
+provenance:
+  {provenance}
+lanes:
+  fast-check: {{signers: [tests]}}
+  smoke: {{signers: [tester]}}
+maxAge: 7d
+"""
+
+
+def _statement(**changes: Any) -> dict[str, Any]:
+    name = changes.pop("name", GITHUB_NAME)
+    digest = changes.pop("digest", DIGEST)
+    return provenance({name: digest}, repo=REPO, builder=BUILD, finished=SIGNED, **changes)
+
+
+def _smoke() -> dict[str, Any]:
+    return lane("smoke", {GITHUB_NAME: DIGEST}, run="4242", finished=SIGNED)
+
+
+def gate(
+    tmp_path: Path,
+    instance: SyntheticSigstore,
+    bundles: list[bytes],
+    *,
+    now: datetime = NOW,
+    provenance: str = "signers: [build]",
+    envelopes: tuple[bytes, ...] = (),
+) -> GateRun:
+    (tmp_path / "trusted_root.json").write_bytes(instance.trusted_root())
+    keys = tmp_path / "keys"
+    keys.mkdir(exist_ok=True)
+    pair = generate_keypair()
+    (keys / "tests.pub").write_bytes(pair.public_pem)
+    (keys / "buildkey.pub").write_bytes(BUILD_KEY.public_pem)
+    (tmp_path / "tests.key").write_bytes(pair.private_pem)
+    (tmp_path / "policy.yaml").write_text(_policy(tmp_path, provenance), encoding="utf-8")
+    evidence = tmp_path / "evidence"
+    evidence.mkdir(exist_ok=True)
+    fast = json.dumps(lane("fast-check", {"backend": DIGEST}, finished=SIGNED)).encode()
+    signer = load_signer(str(tmp_path / "tests.key"), {})
+    (evidence / "fast.json").write_bytes(sign_envelope(fast, PAYLOAD_TYPE, [signer]))
+    for i, raw in enumerate(envelopes):
+        (evidence / f"key-{i}.json").write_bytes(raw)
+    for i, bundle in enumerate(bundles):
+        (evidence / f"{i}.sigstore.json").write_bytes(bundle)
+    release = parse_release(
+        json.dumps(
+            {
+                "apiVersion": "digestgate/v1",
+                "kind": "Release",
+                "source": {
+                    "repository": REPO,
+                    "revision": "a1" * 20,
+                    "ref": "refs/heads/main",
+                    "runId": "4242",
+                },
+                "artifacts": {"backend": {"image": IMAGE}},
+            }
+        ).encode()
+    )
+    assert isinstance(release, Release)
+    policy = load_policy(tmp_path / "policy.yaml")
+    return run_gate(policy, release, [DirStore(evidence)], now=now, images=None)
+
+
+def _ids(run: GateRun) -> set[str]:
+    return set(run.decision.finding_ids)
+
+
+def _honest(instance: SyntheticSigstore) -> list[bytes]:
+    return [
+        instance.bundle(_statement()),
+        instance.bundle(_smoke(), facts=Facts(san=TESTS)),
+    ]
+
+
+def test_baseline_honest_synthetic_bundles_pass(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    run = gate(tmp_path, instance, _honest(instance))
+    assert run.decision.verdict == "PASSED", run.decision.finding_ids
+    signers = sorted(sorted(ev.signers) for ev in run.evidence if ev.certificate is not None)
+    assert signers == [["build"], ["tester"]]
+
+
+def test_a_certificate_outside_its_validity_at_the_signed_time_blocks(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    late = instance.bundle(_statement(), integrated=SIGNED + timedelta(minutes=20))
+    run = gate(tmp_path, instance, [late, _honest(instance)[1]])
+    assert _ids(run) == {ids.EVIDENCE_UNVERIFIED, ids.PROVENANCE_MISSING}
+
+
+def test_a_wrong_identity_blocks(tmp_path: Path, instance: SyntheticSigstore) -> None:
+    other = "https://github.com/org/app/.github/workflows/other.yml@refs/heads/main"
+    bundle = instance.bundle(_statement(), facts=Facts(san=other))
+    run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
+    assert _ids(run) == {ids.EVIDENCE_UNVERIFIED, ids.PROVENANCE_MISSING}
+    assert any("matches no Sigstore identity" in p.message for p in run.problems)
+
+
+def test_another_trust_root_blocks(tmp_path: Path, instance: SyntheticSigstore) -> None:
+    stranger = SyntheticSigstore(SIGNED)
+    run = gate(tmp_path, instance, [stranger.bundle(_statement()), _honest(instance)[1]])
+    assert _ids(run) == {ids.EVIDENCE_UNVERIFIED, ids.PROVENANCE_MISSING}
+
+
+def test_a_tampered_statement_blocks(tmp_path: Path, instance: SyntheticSigstore) -> None:
+    doc = json.loads(instance.bundle(_statement()))
+    forged = json.dumps(_statement(revision="b2" * 20)).encode()
+    doc["dsseEnvelope"]["payload"] = base64.b64encode(forged).decode()
+    run = gate(tmp_path, instance, [json.dumps(doc).encode(), _honest(instance)[1]])
+    assert _ids(run) == {ids.EVIDENCE_UNVERIFIED, ids.PROVENANCE_MISSING}
+
+
+def test_a_subject_digest_mismatch_blocks(tmp_path: Path, instance: SyntheticSigstore) -> None:
+    bundle = instance.bundle(_statement(digest=Digest.of(b"another image")))
+    run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
+    assert _ids(run) == {ids.PROVENANCE_MISSING}
+
+
+def test_a_subject_name_that_maps_to_no_artifact_blocks(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    bundle = instance.bundle(_statement(name="ghcr.io/someone/else"))
+    run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
+    assert _ids(run) == {ids.EVIDENCE_NAME_MISMATCH, ids.PROVENANCE_MISSING}
+
+
+def test_a_statement_contradicting_its_certificate_never_counts(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    bundle = instance.bundle(_statement(revision="b2" * 20))
+    run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
+    assert _ids(run) == {ids.EVIDENCE_MALFORMED, ids.PROVENANCE_MISSING}
+    found = [f.message for f in run.decision.all_findings() if f.id == ids.EVIDENCE_MALFORMED]
+    assert "but its signing certificate says" in found[0]
+
+
+def test_the_trigger_comes_from_the_certificate(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    statement = _statement()
+    del statement["predicate"]["buildDefinition"]["internalParameters"]["event_name"]
+    bundle = instance.bundle(statement, facts=Facts(trigger="pull_request"))
+    run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
+    assert _ids(run) == {ids.PROVENANCE_SOURCE_MISMATCH}
+
+
+def test_an_identity_signs_only_for_its_role(tmp_path: Path, instance: SyntheticSigstore) -> None:
+    bundle = instance.bundle(_statement(), facts=Facts(san=TESTS))
+    run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
+    assert _ids(run) == {ids.PROVENANCE_UNTRUSTED_SIGNER}
+
+
+def test_freshness_is_the_certificates_issue_time(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    run = gate(tmp_path, instance, _honest(instance), now=SIGNED + timedelta(days=8))
+    assert ids.PROVENANCE_STALE in _ids(run)
+    assert run.decision.verdict == "FAILED"
+
+
+def test_a_lane_result_claiming_another_run_than_its_certificate_never_counts(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    smoke = lane("smoke", {GITHUB_NAME: DIGEST}, run="1", finished=SIGNED)
+    bundle = instance.bundle(smoke, facts=Facts(san=TESTS))
+    run = gate(tmp_path, instance, [_honest(instance)[0], bundle])
+    assert _ids(run) == {ids.EVIDENCE_MALFORMED, ids.LANE_MISSING}
+
+
+def _key_signed_provenance(tmp_path: Path) -> bytes:
+    key = tmp_path / "build.key"
+    key.write_bytes(BUILD_KEY.private_pem)
+    statement = json.dumps(_statement(name="backend")).encode()
+    return sign_envelope(statement, PAYLOAD_TYPE, [load_signer(str(key), {})])
+
+
+def test_a_key_and_an_identity_meet_a_threshold_of_two_together(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    """Roles work the same for keys and identities: each is one distinct signer."""
+    both = "signers: [build, buildkey]\n  threshold: 2"
+    keyed = _key_signed_provenance(tmp_path)
+    run = gate(tmp_path, instance, _honest(instance), provenance=both, envelopes=(keyed,))
+    assert run.decision.verdict == "PASSED", run.decision.finding_ids
+    (tmp_path / "alone").mkdir()
+    alone = gate(tmp_path / "alone", instance, _honest(instance), provenance=both)
+    assert _ids(alone) == {ids.PROVENANCE_UNTRUSTED_SIGNER}
