@@ -244,9 +244,16 @@ ON_AMD64 = {"backend@linux/amd64": AMD64}
 ON_ARM64 = {"backend@linux/arm64": ARM64}
 
 
-def evidence(fast: list[dict[str, Any]], e2e: list[dict[str, Any]]) -> list[VerifiedEvidence]:
+def children(platforms: Any) -> dict[str, Digest]:
+    """The child subjects an honest provenance names for a ``platforms`` record."""
+    return {f"backend@{p['platform']}": Digest.parse(p["digest"]) for p in platforms or []}
+
+
+def evidence(
+    fast: list[dict[str, Any]], e2e: list[dict[str, Any]], built: dict[str, Digest]
+) -> list[VerifiedEvidence]:
     base = [
-        verified(provenance({"backend": BACKEND})),
+        verified(provenance({"backend": BACKEND, **built})),
         verified(provenance({"frontend": FRONTEND})),
         verified(lane("fast-check", {"frontend": FRONTEND}), ["tests"]),
     ]
@@ -260,10 +267,13 @@ def decide(
     text: str = POLICY,
     platforms: Any = PLATFORMS,
     registry: dict[str, RegistryCheck] | None = None,
+    built: Any = None,
+    media_type: str = media.OCI_INDEX,
 ) -> Decision:
-    return evaluate(
-        policy(text), load(release_doc(platforms)), evidence(fast, e2e), [], NOW, registry
-    )
+    """``built``: the children the signed provenance names (default: the release's record)."""
+    named = children(platforms) if built is None else built
+    release = load(release_doc(platforms, media_type))
+    return evaluate(policy(text), release, evidence(fast, e2e, named), [], NOW, registry)
 
 
 def fast(*extra: dict[str, Digest], **kw: Any) -> dict[str, Any]:
@@ -380,3 +390,86 @@ def test_an_index_with_one_platform_is_a_single_platform_image() -> None:
     text = lanes_policy(fast=", platforms: [linux/amd64, linux/arm64]")
     decision = decide([fast()], [e2e()], platforms=one, text=text)
     assert ids_by_artifact(decision) == {"backend": {"artifact.platform-mismatch"}}
+
+
+# --- offline, the signed provenance decides the platforms ---------------------------------
+
+BOTH_CHILDREN = children(PLATFORMS)
+ALL_RAN = ([fast(ON_AMD64), fast(ON_ARM64)], [e2e(ON_AMD64, ON_ARM64)])
+
+
+def test_offline_a_release_that_drops_a_platform_is_blocked() -> None:
+    # release.json edited to forget linux/arm64; the build's signed provenance names both
+    decision = decide(
+        [fast(ON_AMD64)], [e2e(ON_AMD64)], platforms=PLATFORMS[:1], built=BOTH_CHILDREN
+    )
+    assert not decision.passed
+    found = ids_by_artifact(decision)["backend"]
+    assert found == {"artifact.platform-mismatch", "lane.platform-missing"}
+    # the signed set is what the gate holds the lanes to, and what a FAILED VSA names
+    assert [p.platform for p in decision.artifacts["backend"].platforms] == [
+        "linux/amd64",
+        "linux/arm64",
+    ]
+
+
+def test_offline_a_release_that_calls_an_index_a_single_image_is_blocked() -> None:
+    # release.json edited: a single-manifest media type and no platforms; lanes named the index
+    decision = decide(
+        [fast()], [e2e()], platforms=None, media_type=media.OCI_MANIFEST, built=BOTH_CHILDREN
+    )
+    assert not decision.passed
+    assert "artifact.platform-mismatch" in ids_by_artifact(decision)["backend"]
+    messages = " ".join(f.message for f in decision.artifacts["backend"].findings)
+    assert "single image" in messages and "linux/arm64" in messages
+
+
+def test_offline_an_honest_two_platform_release_passes_when_both_ran() -> None:
+    decision = decide(*ALL_RAN, built=BOTH_CHILDREN)
+    assert decision.passed, ids_by_artifact(decision)
+    assert len(decision.artifacts["backend"].platforms) == 2
+
+
+@pytest.mark.parametrize(
+    ("record", "built", "media_type"),
+    [
+        # the provenance names a child digest the release does not record
+        (PLATFORMS, {**BOTH_CHILDREN, "backend@linux/arm64": Digest.of(b"other")}, None),
+        # the provenance names a platform the release does not record
+        (PLATFORMS[:1], BOTH_CHILDREN, None),
+        # the release records a platform the provenance does not name
+        (PLATFORMS, children(PLATFORMS[:1]), None),
+        # the release records no platforms for an index the provenance names children of
+        (None, BOTH_CHILDREN, None),
+        # the release records platforms; the provenance names none (fail closed)
+        (PLATFORMS, {}, None),
+        # the release calls it a single image; the provenance names children
+        (None, BOTH_CHILDREN, media.OCI_MANIFEST),
+    ],
+)
+def test_offline_provenance_children_that_disagree_with_the_release_block(
+    record: Any, built: dict[str, Digest], media_type: str | None
+) -> None:
+    decision = decide(
+        *ALL_RAN, platforms=record, built=built, media_type=media_type or media.OCI_INDEX
+    )
+    assert not decision.passed
+    assert "artifact.platform-mismatch" in ids_by_artifact(decision)["backend"]
+
+
+def test_offline_a_provenance_naming_an_unreadable_child_blocks() -> None:
+    bad = {**BOTH_CHILDREN, "backend@Linux/ARM64": ARM64}
+    decision = decide(*ALL_RAN, built=bad)
+    assert "artifact.platform-mismatch" in ids_by_artifact(decision)["backend"]
+
+
+def test_online_provenance_children_must_match_the_served_index() -> None:
+    served = (PlatformImage("linux/amd64", AMD64), PlatformImage("linux/arm64", ARM64))
+    ok = {"backend": RegistryCheck("ok", platforms=served), "frontend": RegistryCheck("ok")}
+    assert decide(*ALL_RAN, registry=ok, built=BOTH_CHILDREN).passed
+    other = {**BOTH_CHILDREN, "backend@linux/arm64": Digest.of(b"other")}
+    decision = decide(*ALL_RAN, registry=ok, built=other)
+    assert ids_by_artifact(decision) == {"backend": {"artifact.platform-mismatch"}}
+    single = {"backend": RegistryCheck("ok"), "frontend": RegistryCheck("ok")}
+    decision = decide(*ALL_RAN, platforms=None, registry=single, built=BOTH_CHILDREN)
+    assert "artifact.platform-mismatch" in ids_by_artifact(decision)["backend"]

@@ -269,13 +269,16 @@ def _decide_artifact(
     artifact = run.release.artifacts[name]
     found = run.artifact_checks(name, artifact, registry)
     check = registry.get(name) if registry is not None else None
+    digest = run.digests.get(name)
+    provenance: Outcome | None = None
+    if digest is not None:
+        provenance = check_provenance(run.ctx, name, run.provenance.get(Subject(name, digest), []))
     platforms, mismatch = (
-        artifact_platforms(name, artifact, check, registry is None)
-        if name in run.digests
+        artifact_platforms(name, artifact, check, registry is None, provenance)
+        if digest is not None
         else (None, [])
     )
     found.extend(mismatch)
-    digest = run.digests.get(name)
     rows = [
         RequirementStatus(
             "artifact",
@@ -284,13 +287,11 @@ def _decide_artifact(
         )
     ]
     used: list[VerifiedEvidence] = []
-    provenance: Outcome | None = None
     requirements = ["provenance", *(f"lane:{lane}" for lane in sorted(run.policy.lanes))]
-    if digest is None:
+    if digest is None or provenance is None:
         rows.extend(RequirementStatus(r, False, "not evaluated: no digest") for r in requirements)
     else:
         subject = Subject(name, digest)
-        provenance = check_provenance(run.ctx, name, run.provenance.get(subject, []))
         outcomes = [provenance]
         for lane_name in sorted(run.policy.lanes):
             lane = run.policy.lanes[lane_name]
