@@ -74,7 +74,13 @@ def _flow(tmp_path: Path, backend: str, frontend: str, evidence: list[str]) -> t
     )
     assert result.code == 0, result.stderr
     out = result.stdout
-    assert sorted(line.split()[1] for line in out.splitlines()) == ["backend", "frontend"]
+    named = sorted(line.split()[1] for line in out.splitlines())
+    assert [n.split(",")[0] for n in named] == ["backend", "frontend"]
+    # backend is an index: its provenance names each recorded child beside it, as lanes do
+    children = [
+        f"backend@{p.platform}" for p in load_release(release).artifacts["backend"].platforms or ()
+    ]
+    assert children and named[0].split(",")[1:] == children
     for name in ("backend", "frontend"):
         _ok(
             "attest",
@@ -133,8 +139,14 @@ def _read_back(tmp_path: Path, release: Release, spec: str) -> list[VerifiedEvid
 def _check(release: Release, evidence: list[VerifiedEvidence]) -> None:
     digests = {n: a.digest for n, a in release.artifacts.items()}
     provenance = [e for e in evidence if e.statement.predicate_type == PROVENANCE]
+    # provenance names each artifact and, for an index, each recorded child beside it
+    children = {
+        f"{n}@{p.platform}": p.digest
+        for n, a in release.artifacts.items()
+        for p in a.platforms or ()
+    }
     assert sorted((s.name, s.digest) for e in provenance for s in e.statement.subjects) == sorted(
-        digests.items()
+        {**digests, **children}.items()
     )
     for item in provenance:
         assert item.signers == frozenset({"build"})

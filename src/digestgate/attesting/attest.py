@@ -158,14 +158,24 @@ def attest_provenance(
     started_on: datetime | None,
     now: datetime,
 ) -> list[Attestation]:
-    """Sign one provenance statement per artifact and write it to every store."""
+    """Sign one provenance statement per artifact and write it to every store.
+
+    For an image index, every child ``capture`` recorded is a subject beside the index
+    (``backend@linux/arm64`` with the child's digest): the gate, offline, takes the platforms
+    from these signed subjects, never from the unsigned release file.
+    """
+    from digestgate.attesting.platforms import recorded_children
     from digestgate.evidence.statements import provenance_predicate, statement_bytes
 
     predicate = provenance_predicate(context, started_on=started_on, finished_on=now)
     results = []
     for subject in subjects:
-        statement = statement_bytes([Subject(subject.name, subject.digest)], PROVENANCE, predicate)
-        results.append(_sign_and_write(statement, "provenance", [subject], signer, stores))
+        children = recorded_children(release, subject.name)
+        statement = statement_bytes(
+            [Subject(subject.name, subject.digest), *children], PROVENANCE, predicate
+        )
+        written = _sign_and_write(statement, "provenance", [subject], signer, stores)
+        results.append(replace(written, subjects=(*written.subjects, *(c.name for c in children))))
     return results
 
 

@@ -3,7 +3,9 @@
 Each ``--platform OS/ARCH[/VARIANT]`` (or ``all``) adds, for every index among the lane's
 subjects, the child of that platform as a subject named ``NAME@PLATFORM`` with the child's
 digest, taken from the platforms ``capture`` recorded from the index bytes. A platform the
-index does not offer is refused here, before anything is signed.
+index does not offer is refused here, before anything is signed. Provenance names every
+recorded child the same way (:func:`recorded_children`), so the gate can take an index's
+platforms from a signed statement.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ def wanted_platforms(values: Sequence[str]) -> tuple[str, ...]:
         if platform not in result:
             result.append(platform)
     return tuple(result)
+
+
+def recorded_children(release: Release, name: str) -> list[Subject]:
+    """Every child ``capture`` recorded for ``name`` as a ``NAME@PLATFORM`` subject (none for
+    a single image)."""
+    recorded = release.artifacts[name].platforms or ()
+    return [Subject(subject_name(name, p.platform), p.digest) for p in recorded]
 
 
 def platform_subjects(
