@@ -166,3 +166,50 @@ def test_a_hostile_platforms_record_is_exit_2_naming_the_field(
         assert result.code == 2, result.stderr
         assert "artifacts.backend.platforms" in result.stderr and message in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def edit_backend(flow: Flow, change: Any) -> None:
+    """Edit the unsigned release.json after provenance was signed (as an attacker could)."""
+    doc = json.loads(Path(flow.release).read_text())
+    change(doc["artifacts"]["backend"], doc["artifacts"]["frontend"])
+    Path(flow.release).write_text(json.dumps(doc))
+
+
+def test_offline_an_honest_two_platform_release_passes_and_verifies(tmp_path: Path) -> None:
+    flow = Flow(tmp_path)
+    flow.lane("fast-check", "--artifact", "backend", "--platform", "all")
+    flow.lane("fast-check", "--artifact", "frontend")
+    flow.lane("e2e", "--platform", "all")
+    assert flow.gate("--offline", "--vsa-key", flow.key("gate"), expect=0) == set()
+    assert flow.verify(flow.backend) == 0
+    assert all(flow.verify(image) == 0 for image in flow.children.values())
+
+
+def test_offline_a_release_edited_to_drop_a_platform_does_not_pass(tmp_path: Path) -> None:
+    flow = Flow(tmp_path)
+    edit_backend(flow, lambda backend, _: backend.update(platforms=backend["platforms"][:1]))
+    flow.lane("fast-check", "--artifact", "backend", "--platform", "linux/amd64")
+    flow.lane("fast-check", "--artifact", "frontend")
+    flow.lane("e2e", "--platform", "all")  # all the edited record offers: amd64 only
+    found = flow.gate("--offline", "--vsa-key", flow.key("gate"), expect=1)
+    assert found == {"artifact.platform-mismatch", "lane.platform-missing"}
+    assert flow.verify(flow.backend) == 1
+    assert flow.verify(flow.children["linux/arm64"]) == 1
+
+
+def test_offline_a_release_edited_to_call_the_index_a_single_image_does_not_pass(
+    tmp_path: Path,
+) -> None:
+    flow = Flow(tmp_path)
+
+    def single(backend: dict[str, Any], frontend: dict[str, Any]) -> None:
+        backend["mediaType"] = frontend["mediaType"]
+        del backend["platforms"]
+
+    edit_backend(flow, single)
+    flow.lane("fast-check", "--artifact", "backend")
+    flow.lane("fast-check", "--artifact", "frontend")
+    flow.lane("e2e")
+    found = flow.gate("--offline", "--vsa-key", flow.key("gate"), expect=1)
+    assert "artifact.platform-mismatch" in found
+    assert flow.verify(flow.backend) == 1
