@@ -2,11 +2,13 @@
 
 Provenance: one SLSA Provenance v1 statement per artifact, describing the build of that
 digest from the CI context (GitHub, Gitea, Forgejo variables) with explicit values taking
-precedence. A lane result: ONE in-toto test-result statement whose subjects are every
-artifact the lane ran against, so the gate can prove they were validated together. For an
-image index, ``--platform`` adds each child the lane ran (``backend@linux/arm64`` and the
-child's digest, from the release's recorded platforms) beside the index: a result naming
-only the index counts for no platform (:mod:`digestgate.rules.platforms`).
+precedence; for an image index it also names each recorded child (``backend@linux/arm64``),
+the platforms the gate holds lanes to offline. A lane result: ONE in-toto test-result
+statement whose subjects are every artifact the lane ran against, so the gate can prove
+they were validated together. For an image index, ``--platform`` adds each child the lane
+ran (``backend@linux/arm64`` and the child's digest, from the release's recorded platforms)
+beside the index: a result naming only the index counts for no platform
+(:mod:`digestgate.rules.platforms`).
 
 Values come from, in order: command-line flags, the CI environment, and the release's own
 ``source`` (recorded by ``capture``). A value that contradicts the release's source is
