@@ -473,3 +473,18 @@ def test_online_provenance_children_must_match_the_served_index() -> None:
     single = {"backend": RegistryCheck("ok"), "frontend": RegistryCheck("ok")}
     decision = decide(*ALL_RAN, platforms=None, registry=single, built=BOTH_CHILDREN)
     assert "artifact.platform-mismatch" in ids_by_artifact(decision)["backend"]
+
+
+def test_offline_without_counted_provenance_the_record_is_not_trusted() -> None:
+    ran = [
+        verified(doc, ["tests"])
+        for doc in [fast(ON_AMD64), fast(ON_ARM64), e2e(ON_AMD64, ON_ARM64)]
+    ]
+    others = [
+        e
+        for e in evidence([], [], BOTH_CHILDREN)
+        if "backend" not in {s.name for s in e.statement.subjects}
+    ]
+    decision = evaluate(policy(POLICY), load(release_doc()), others + ran, [], NOW, None)
+    found = ids_by_artifact(decision)["backend"]
+    assert {"provenance.missing", "artifact.platform-mismatch"} <= found

@@ -75,13 +75,18 @@ def _offline(
     is_index = media_type in media.IMAGE_INDEXES
     if isinstance(attested, str):
         return recorded, attested
-    if attested is None:  # no provenance counted: that requirement already blocks
+    if attested is None:  # no provenance counted: that requirement blocks as well
         if recorded is None and is_index:
             return None, (
                 f"{name} is an image index, but the release records none of its platforms "
                 "and the gate is offline"
             )
-        return recorded, None
+        if recorded is not None:
+            return recorded, (
+                f"no signed provenance counted for {name}, so offline the gate cannot confirm "
+                f"the platforms the release records ({_names(recorded)})"
+            )
+        return None, None
     if not attested:
         if recorded is None and not is_index:
             return None, None
@@ -113,7 +118,7 @@ def artifact_platforms(
     artifact: Any,
     check: RegistryCheck | None,
     offline: bool,
-    provenance: Outcome | None = None,
+    provenance: Outcome | None,
 ) -> tuple[Platforms | None, list[Finding]]:
     """The platforms the gate holds ``name`` to, and findings when the record is unusable.
 
