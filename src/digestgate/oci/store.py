@@ -8,7 +8,7 @@ interface, so it copies between any pair of stores.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
@@ -93,3 +93,16 @@ class ImageStore(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+def put_referrers(
+    store: ImageStore, subject: Descriptor, manifests: Sequence[tuple[bytes, str]]
+) -> None:
+    """Put referrers of one subject together where the store can (a registry then updates
+    its fallback index once, with one settle pause), else one by one."""
+    many = getattr(store, "put_referrers", None)
+    if callable(many):
+        many(subject, manifests)
+        return
+    for raw, media_type in manifests:
+        store.put_referrer(raw, media_type, subject)

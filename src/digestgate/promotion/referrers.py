@@ -24,7 +24,7 @@ from digestgate.errors import IntegrityError
 from digestgate.evidence.store.base import PREDICATE_SHORT_NAMES
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor, ImageIndex, ImageManifest, Manifest
-from digestgate.oci.store import ImageStore
+from digestgate.oci.store import ImageStore, put_referrers
 from digestgate.policy.model import Glob
 
 #: digestgate's own evidence types: carried only through the gate's verified evidence.
@@ -115,18 +115,20 @@ def carry_referrers(
     report = ReferrerReport()
     for subject in subjects_of(source, root):
         carried: list[ReferrerEntry] = []
+        manifests: list[tuple[bytes, str]] = []
         for entry in source.referrers(subject.digest):
             manifest = source.get_manifest(entry.digest)  # hashed against the listed digest
             kind = artifact_type(manifest)
             reason = _why_left(manifest, subject.digest, allowed)
-            if reason:
+            if reason or not isinstance(manifest, ImageManifest):  # _why_left names an index
                 report.left.append(ReferrerEntry(subject.digest, manifest.digest, kind, reason))
                 continue
-            assert isinstance(manifest, ImageManifest)
             _copy_blobs(manifest, source, target)
-            target.put_referrer(manifest.raw, manifest.media_type, subject)
+            manifests.append((manifest.raw, manifest.media_type))
             carried.append(ReferrerEntry(subject.digest, manifest.digest, kind))
         if carried:
+            # One index update per subject on a registry without the Referrers API.
+            put_referrers(target, subject, manifests)
             _verify_listed(target, subject.digest, carried)
         report.carried.extend(carried)
     return report

@@ -56,7 +56,7 @@ from digestgate.oci.manifest import (
     build_artifact_manifest,
 )
 from digestgate.oci.open import Stores
-from digestgate.oci.store import ImageStore
+from digestgate.oci.store import ImageStore, put_referrers
 from digestgate.timeutil import format_timestamp, utcnow
 
 #: Evidence referrers of one subject read at most; more stops the read (exit 3), never a
@@ -360,12 +360,7 @@ class AttachBatch:
         blobs += [(layer, envelope) for _, layer, envelope, _ in self._pending.values()]
         run_all([partial(store.put_blob, blob, [content]) for blob, content in blobs])
         manifests = [(raw, media.OCI_MANIFEST) for _, _, _, raw in self._pending.values()]
-        many = getattr(store, "put_referrers", None)
-        if callable(many):
-            many(self._image, manifests)
-        else:
-            for raw, media_type in manifests:
-                store.put_referrer(raw, media_type, self._image)
+        put_referrers(store, self._image, manifests)
         self._owner._note_mode(self._subject.repository, store)
         self._pending.clear()
 
