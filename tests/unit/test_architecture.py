@@ -233,6 +233,24 @@ def test_version_answers_before_click_is_imported_and_says_what_click_says() -> 
     )
 
 
+def test_registry_commands_do_not_load_the_http_clients_own_command_line() -> None:
+    """httpx imports its CLI (click, rich, pygments) on ``import httpx`` when those are
+    installed; the console script keeps it out, and httpx still works."""
+    code = (
+        "import sys; sys.argv = ['digestgate', 'resolve', 'oci:/nonexistent@sha256:' + '0' * 64]\n"
+        "from digestgate.cli.entry import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "import httpx\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('rich', 'pygments', 'httpx._main'))),"
+        " callable(httpx.Client))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.strip().splitlines()[-1] == "['httpx._main'] True"
+
+
 def test_key_only_gating_and_the_cli_never_import_sigstore() -> None:
     """sigstore is an optional extra: only a policy naming a Sigstore identity loads it."""
     bundle = '{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'
