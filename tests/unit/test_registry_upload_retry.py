@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from digestgate.digest import Digest
-from digestgate.errors import ExitCode
+from digestgate.errors import DigestgateError, ExitCode
 from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.options import StoreOptions
@@ -262,3 +262,42 @@ def test_an_abandoned_source_read_is_closed_before_the_next_attempt(threshold: i
     assert events.count("open") == events.count("close")
     if threshold:  # monolithic: a new session, started only once the old read was closed
         assert at_retry[1] == ["open", "close"]
+
+
+class _Streaming(httpx.BaseTransport):
+    """Hands a request body to the fake registry chunk by chunk, as a socket would, counting
+    the bytes of each blob upload that left before the body ended or broke off."""
+
+    def __init__(self, fake: FakeRegistry) -> None:
+        self.fake = fake
+        self.sent: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = bytearray()
+        try:
+            for chunk in request.stream:  # type: ignore[union-attr]
+                body.extend(chunk)
+        finally:
+            if request.method == "PUT" and "/blobs/uploads/" in request.url.path:
+                self.sent.append(len(body))
+        whole = httpx.Request(
+            request.method, request.url, headers=request.headers, content=bytes(body)
+        )
+        return self.fake.handle(whole)
+
+
+@pytest.mark.parametrize("pieces", [1, 3, 10])
+def test_a_monolithic_upload_holds_its_last_bytes_until_the_digest_is_checked(pieces: int) -> None:
+    """Bytes that do not hash to the digest never reach a registry in full: the last chunk
+    waits for the check, so even a registry that verified nothing could not commit them."""
+    fake = FakeRegistry()
+    transport = _Streaming(fake)
+    options = StoreOptions(transport=transport, retries=0, backoff=0.0)
+    other = bytes(len(DATA))  # the right size, other bytes
+    step = -(-len(other) // pieces)
+    source = [other[i : i + step] for i in range(0, len(other), step)]
+    client = fake.client(options=options, chunk_threshold=1 << 30)
+    with client, pytest.raises(DigestgateError, match="sha256"):
+        client.repository("app").put_blob(_blob(), source)
+    assert transport.sent and max(transport.sent) < len(DATA), transport.sent
+    assert fake.blobs.get("app", {}) == {}

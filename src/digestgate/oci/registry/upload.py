@@ -64,8 +64,14 @@ def _location(response: httpx.Response) -> httpx.URL:
 
 
 def _verified(chunks: Iterable[bytes], descriptor: Descriptor, what: str) -> Iterator[bytes]:
-    """Pass chunks through, refusing excess bytes at once and a wrong digest at the end."""
+    """Pass chunks through, refusing excess bytes at once and a wrong digest at the end.
+
+    Each chunk is handed on only once the next one has been read, and the last only after
+    the digest matched: bytes that do not hash to the digest never reach the registry in
+    full, so not even a registry that checks nothing can commit them.
+    """
     hasher = DigestHasher(descriptor.digest.algorithm)
+    held = b""
     try:
         for chunk in chunks:
             if not chunk:
@@ -76,8 +82,12 @@ def _verified(chunks: Iterable[bytes], descriptor: Descriptor, what: str) -> Ite
                     hint="the source content does not match its descriptor",
                 )
             hasher.update(chunk)
-            yield bytes(chunk)
+            if held:
+                yield held
+            held = bytes(chunk)
         hasher.check(descriptor.digest, descriptor.size, what=what)
+        if held:
+            yield held
     finally:
         _close(chunks)
 
