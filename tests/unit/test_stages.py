@@ -158,6 +158,17 @@ def test_the_rule_counts_a_soaked_gate_record() -> None:
         (("gate",), record_fields("dev", BOTH), "stage.missing"),
         (("gate",), record_fields("staging", {Subject("backend", BACKEND)}), "stage.missing"),
         (("gate",), {"digestgate_stage": "staging"}, "stage.missing"),
+        (
+            ("gate",),
+            {**record_fields("staging", BOTH), "verificationResult": "FAILED"},
+            "stage.missing",
+        ),
+        (
+            ("gate",),
+            {**record_fields("staging", BOTH), "verifier": {"id": "https://example.org/other"}},
+            "stage.missing",
+        ),
+        (("gate",), {**record_fields("staging", BOTH), "digestgate_kind": "gate"}, "stage.missing"),
     ],
 )
 def test_the_rule_refuses(

@@ -108,8 +108,7 @@ def read_stages(
                 "add gate: {signers: [gate]}, or requires.signers naming the key the "
                 "earlier stage's promote job signs with",
             )
-        soak = body.get("minSoak")
-        min_soak = timedelta(0) if soak is None else reader.duration(soak, "requires.minSoak", _1H)
+        min_soak = reader.duration(body.get("minSoak"), "requires.minSoak", timedelta(0))
         requires = StageRequirement(required, min_soak, signers)
     return StageRule(name, requires), _enforcement(reader, doc.get("enforcement"))
 
@@ -138,9 +137,6 @@ def check_stage_signers(
                 "lane evidence",
                 "promotion records are signed by a promote job's gate key: give it its own key",
             )
-
-
-_1H: Final = timedelta(hours=1)
 
 
 def _stage_name(reader: PolicyReader, node: YNode | None, where: str) -> str | None:
