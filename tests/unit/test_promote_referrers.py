@@ -18,7 +18,7 @@ from digestgate.release import parse_release
 from tests.fixtures.memory_store import MemoryStore
 
 SBOM = "application/spdx+json"
-ALLOWED = (Glob.compile(SBOM),)
+ALLOWED = (Glob.compile(SBOM), Glob.compile("application/vnd.dev.sigstore.*"))
 
 
 def image(store: MemoryStore, arch: str = "amd64") -> Descriptor:
@@ -62,6 +62,7 @@ def test_types_are_read_from_the_manifest_and_only_allowed_ones_travel() -> None
     sbom = referrer(source, root, SBOM)
     disguised = referrer(source, root, "application/vnd.example.junk", listed_as=SBOM)
     own = referrer(source, root, media.evidence_artifact_type("test-result"))
+    bundle = referrer(source, root, media.SIGSTORE_BUNDLE)  # allowed by type, but evidence
     other = image(source, "arm64")
     stray = referrer(source, other, SBOM)
     source.referrer_list[root.digest].append(source.referrer_list[other.digest][0])
@@ -70,9 +71,13 @@ def test_types_are_read_from_the_manifest_and_only_allowed_ones_travel() -> None
     assert target.manifests[sbom] == source.manifests[sbom]  # the exact bytes
     left = {e.digest: e.reason for e in report.left}
     assert left[disguised] == "artifact type not named by promotion.referrers"
-    assert left[own].startswith("digestgate evidence")
+    assert (
+        left[own]
+        == left[bundle]
+        == ("evidence digestgate reads: only what the gate verified and relied on travels")
+    )
     assert left[stray].startswith("listed as a referrer but its manifest does not name")
-    assert not {disguised, own, stray} & set(target.manifests)
+    assert not {disguised, own, bundle, stray} & set(target.manifests)
 
 
 class Forgetful(MemoryStore):

@@ -21,14 +21,15 @@ from typing import Final
 
 from digestgate.digest import Digest
 from digestgate.errors import IntegrityError
-from digestgate.evidence.store.base import PREDICATE_SHORT_NAMES
-from digestgate.oci import media
+from digestgate.evidence.store.attached import READ_LAYER_TYPES
 from digestgate.oci.manifest import Descriptor, ImageIndex, ImageManifest, Manifest
 from digestgate.oci.store import ImageStore, put_referrers
 from digestgate.policy.model import Glob
 
-#: digestgate's own evidence types: carried only through the gate's verified evidence.
-OWN_TYPES: Final = frozenset(media.evidence_artifact_type(p) for p in PREDICATE_SHORT_NAMES)
+#: The types digestgate reads as evidence (its own envelopes and Sigstore bundles): carried
+#: only as the verified evidence the gate relied on, never as whatever staging holds, or
+#: anyone who can push to staging could plant evidence-shaped junk in production.
+OWN_TYPES: Final = frozenset(READ_LAYER_TYPES)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -92,7 +93,7 @@ def _why_left(manifest: Manifest, subject: Digest, allowed: Sequence[Glob]) -> s
     if manifest.subject is None or manifest.subject.digest != subject:
         return "listed as a referrer but its manifest does not name this subject"
     if kind in OWN_TYPES:
-        return "digestgate evidence: only the verified envelopes the gate relied on travel"
+        return "evidence digestgate reads: only what the gate verified and relied on travels"
     if not any(pattern.matches(kind) for pattern in allowed):
         return "artifact type not named by promotion.referrers"
     if not isinstance(manifest, ImageManifest):
