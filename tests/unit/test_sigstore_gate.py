@@ -277,13 +277,21 @@ def test_an_unverified_bundle_payload_is_never_parsed(
     assert [p.kind for p in run.problems] == ["unverified"]
 
 
-def test_two_names_for_one_identity_count_once_towards_a_threshold(tmp_path: Path) -> None:
+@pytest.mark.parametrize("twin_identity", [None, "https://github.com/bdehamer/workflows/**"])
+def test_two_names_for_one_identity_count_once_towards_a_threshold(
+    tmp_path: Path, twin_identity: str | None
+) -> None:
+    """One certificate is one signer, whether the second name repeats the identity or is a
+    wider pattern that the same certificate also matches."""
     s = setup(tmp_path)
     s.add_bundle()
     s.add_lane()
     text = policy_text()
     start, end = text.index("  build:\n"), text.index("  tests:")
     twin = text[start:end].replace("  build:\n", "  build2:\n", 1)
+    if twin_identity is not None:
+        twin = twin.replace(f'identity: "{SIGNER}"', f'identity: "{twin_identity}"')
+        assert twin_identity in twin
     text = text[:end] + twin + text[end:]
     text = text.replace("signers: [build]", "signers: [build, build2]\n  threshold: 2")
     run = s.gate(s.policy(text))

@@ -175,7 +175,18 @@ def check_provenance(ctx: Context, name: str, statements: Sequence[ProvenanceSta
 def _identities(
     ctx: Context, group: Iterable[ProvenanceStatement], allowed: Sequence[str]
 ) -> set[str]:
-    return {ctx.policy.key_identity(k) for st in group for k in st.evidence.signers if k in allowed}
+    """The distinct signers behind ``group``, towards a threshold: a key counts once by its
+    material, and a Sigstore certificate once by its issuer and identity, however many
+    policy identities its one signature matches."""
+    found: set[str] = set()
+    for st in group:
+        names = [k for k in st.evidence.signers if k in allowed]
+        cert = st.evidence.certificate
+        if cert is not None and names:
+            found.add(f"sigstore-certificate:{cert.issuer}\n{cert.identity}")
+        else:
+            found.update(ctx.policy.key_identity(k) for k in names)
+    return found
 
 
 def _provenance_problems(ctx: Context, st: ProvenanceStatement) -> list[Reason]:
