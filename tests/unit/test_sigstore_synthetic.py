@@ -259,3 +259,17 @@ def test_a_key_and_an_identity_meet_a_threshold_of_two_together(
     (tmp_path / "alone").mkdir()
     alone = gate(tmp_path / "alone", instance, _honest(instance), provenance=both)
     assert _ids(alone) == {ids.PROVENANCE_UNTRUSTED_SIGNER}
+
+
+def test_a_bundle_lane_claiming_a_later_finish_than_its_certificate_is_still_stale(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    """The certificate was issued 8 days ago; the statement says the lane finished a minute
+    ago. A lane finishes before its result is signed: the certificate's time decides."""
+    now = SIGNED + timedelta(days=8)
+    late = lane("smoke", {GITHUB_NAME: DIGEST}, run="4242", finished=now - timedelta(minutes=1))
+    bundles = [instance.bundle(_statement()), instance.bundle(late, facts=Facts(san=TESTS))]
+    run = gate(tmp_path, instance, bundles, now=now)
+    stale = {f.requirement for f in run.decision.all_findings() if f.id == ids.LANE_STALE}
+    assert "lane:smoke" in stale
+    assert run.decision.verdict == "FAILED"
