@@ -14,7 +14,7 @@ from digestgate.policy import load_policy
 from digestgate.policy.sigstore import SigstoreIdentity, identities, subject_artifact
 from digestgate.policy.trust import policy_digest
 from tests.unit.gatekit import policy as fake_policy
-from tests.unit.sigstorekit import SIGNER, TRUSTED_ROOT, policy_text
+from tests.unit.sigstorekit import SIGNER, SOURCE, TRUSTED_ROOT, policy_text
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -110,6 +110,35 @@ def test_an_identity_that_could_match_in_two_roles_is_exit_2(tmp_path: Path) -> 
     overlapping = "https://github.com/bdehamer/workflows/.github/workflows/*"
     with pytest.raises(ConfigError) as caught:
         load_policy(write(tmp_path, _two_identities(overlapping)))
+    assert "could match the same certificate" in caught.value.message
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("pattern", "clash"),
+    [("https://github.com/bdehamer/workflows/**", True), (SIGNER.replace("attest", "ship"), False)],
+)
+def test_a_stage_record_signer_a_build_certificate_could_match_is_exit_2(
+    tmp_path: Path, pattern: str, clash: bool
+) -> None:
+    """requires.signers signs what lets a release skip a stage: the build workflow's
+    certificate must not be able to match it (one identity, one role, for stages too)."""
+    extra = f"""\
+  promoter:
+    sigstore:
+      issuer: https://token.actions.githubusercontent.com
+      identity: "{pattern}"
+      repository: {SOURCE}
+      trustedRoot: {TRUSTED_ROOT}
+"""
+    text = policy_text(extra_keys=extra)
+    text += "stage: production\nrequires: {stage: staging, signers: [promoter]}\n"
+    if not clash:
+        assert load_policy(write(tmp_path, text)).stage.requires is not None
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_policy(write(tmp_path, text))
+    assert "'promoter' (requires.signers)" in caught.value.message
     assert "could match the same certificate" in caught.value.message
     assert caught.value.exit_code == 2
 

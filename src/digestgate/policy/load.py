@@ -225,6 +225,11 @@ class _Reader:
         keys = self.load_keys(refs)
         self.check_roles(keys, provenance, lanes, gate)
         check_stage_signers(self, stage, keys, provenance, lanes)
+        if stage.requires is not None:
+            tests = [n for lane in lanes.values() for n in lane.signers]
+            clash = identities.stage_clash(keys, provenance.signers, tests, stage.requires.signers)
+            if clash is not None:
+                raise self.error(self.key_nodes.get(clash[0]), clash[1], identities.CLASH_HINT)
         return Policy(
             source_name=self.source,
             digest=identities.digest_with_roots(raw, keys),

@@ -269,6 +269,24 @@ def role_clash(
     return None
 
 
+def stage_clash(
+    keys: Mapping[str, TrustedKey],
+    build: Sequence[str],
+    tests: Sequence[str],
+    records: Sequence[str],
+) -> tuple[str, str] | None:
+    """:func:`role_clash` for ``requires.signers``: a promotion record's signer identity must
+    not be one a build or tests workflow's certificate could also match."""
+    listed = [*(("provenance", n) for n in build), *(("lanes", n) for n in tests)]
+    listed += [("requires", n) for n in records]
+    fields = {
+        "provenance": "provenance.signers",
+        "lanes": "lanes.*.signers",
+        "requires": "requires.signers",
+    }
+    return role_clash(listed, keys, fields)
+
+
 def subject_artifact(artifacts: Mapping[str, ArtifactRule], name: str) -> str | None:
     """The release artifact a Sigstore statement's subject name stands for, or None.
 
