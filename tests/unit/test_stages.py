@@ -210,3 +210,34 @@ def test_warn_mode_never_signs_passed_and_the_marker_is_recognised() -> None:
     assert is_warn_only({"digestgate_enforcement": "something-else"})
     assert not is_warn_only({"digestgate_enforcement": "enforce"})
     assert not is_warn_only({})
+
+
+@pytest.mark.parametrize(
+    ("pinned", "passes"), [((BACKEND,), True), ((FRONTEND,), False), ((FRONTEND, BACKEND), True)]
+)
+def test_requires_policies_pins_the_policy_a_record_was_made_under(
+    pinned: tuple[Any, ...], passes: bool
+) -> None:
+    """A record by a trusted key, for this release and stage, made under another policy (an
+    older, laxer one, say) does not count when requires.policies pins the earlier stage's."""
+    listed = ", ".join(f'"{d}"' for d in pinned)
+    p = policy(POLICY + f"stage: production\nrequires: {{stage: staging, policies: [{listed}]}}\n")
+    assert p.stage.requires is not None and p.stage.requires.policies == pinned
+    statement = record(**record_fields("staging", BOTH))  # made under policy BACKEND
+    ev = verified(json.loads(statement.raw), ("gate",))
+    result = check_stage(p.stage.requires, Subject("backend", BACKEND), BOTH, [ev], NOW)
+    assert result.passed is passes
+    if not passes:
+        assert [f.id for f in result.findings] == ["stage.missing"]
+        assert "not one of requires.policies" in result.findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("[]", "requires.policies must not be empty"), ('["v1"]', "requires.policies"), ("x", "list")],
+)
+def test_requires_policies_must_be_digests(value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        policy(POLICY + f"requires: {{stage: staging, policies: {value}}}\n")
+    assert message in caught.value.message
+    assert caught.value.exit_code == 2

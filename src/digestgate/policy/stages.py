@@ -16,13 +16,16 @@ in docs/policy.md; the record is in docs/promotion.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, TypeVar
 
+from digestgate.digest import Digest
 from digestgate.errors import ConfigError
 from digestgate.yamlsource import YMap, YNode
+
+T = TypeVar("T")
 
 STAGE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
@@ -38,6 +41,9 @@ class StageRequirement:
     min_soak: timedelta = timedelta(0)
     signers: tuple[str, ...] = ()
     """Key names whose promotion records count (``requires.signers``, else ``gate.signers``)."""
+    policies: tuple[Digest, ...] = ()
+    """``requires.policies``: the earlier stage's policy digests a record must name (empty:
+    any policy whose promote job holds a ``signers`` key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,12 @@ class PolicyReader(Protocol):
     def text(self, node: YNode | None, where: str) -> str: ...
 
     def duration(self, node: YNode | None, where: str, default: timedelta) -> timedelta: ...
+
+    def items(
+        self, node: YNode | None, where: str, convert: Callable[[YNode, str], T], *, empty: bool
+    ) -> tuple[T, ...]: ...
+
+    def deny_digest(self, node: YNode, where: str) -> Digest: ...
 
     def signers(
         self, node: YNode | None, where: str, keys: Mapping[str, object]
@@ -89,7 +101,9 @@ def read_stages(
     requires = None
     node = doc.get("requires")
     if node is not None:
-        body = reader.mapping(node, "requires", ("stage", "minSoak", "signers"), ("stage",))
+        body = reader.mapping(
+            node, "requires", ("stage", "minSoak", "signers", "policies"), ("stage",)
+        )
         required = _stage_name(reader, body.get("stage"), "requires.stage")
         assert required is not None  # mapping() checked that it is present
         if required == name:
@@ -109,7 +123,10 @@ def read_stages(
                 "earlier stage's promote job signs with",
             )
         min_soak = reader.duration(body.get("minSoak"), "requires.minSoak", timedelta(0))
-        requires = StageRequirement(required, min_soak, signers)
+        policies = reader.items(
+            body.get("policies"), "requires.policies", reader.deny_digest, empty=False
+        )
+        requires = StageRequirement(required, min_soak, signers, policies)
     return StageRule(name, requires), _enforcement(reader, doc.get("enforcement"))
 
 

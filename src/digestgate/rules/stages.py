@@ -158,6 +158,15 @@ def check_stage(
         info = record.info
         if info.kind != "promotion" or info.verifier_id != VERIFIER_ID or info.result != "PASSED":
             continue  # a gate decision, not a promotion: not a stage record
+        if requirement.policies and info.policy_digest not in requirement.policies:
+            reasons.append(
+                (
+                    ids.STAGE_MISSING,
+                    f"{origin} was made under policy {info.policy_digest.short}, not one of "
+                    "requires.policies",
+                )
+            )
+            continue
         if record.stage != stage:
             named = "no stage" if record.stage is None else f"stage {shown(record.stage)!r}"
             reasons.append((ids.STAGE_MISSING, f"{origin} records a promotion to {named}"))
