@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Final, Literal
 
 import httpcore
@@ -234,17 +234,36 @@ def _translated() -> Iterator[None]:
 
 
 class _Body(httpx.SyncByteStream):
-    def __init__(self, stream: Iterable[bytes]) -> None:
+    """A response body. One that is empty by its headers is taken to its end when closed
+    unread: the connection then goes back to the pool instead of being dropped (h11 holds a
+    connection until the end of the message is seen, which for an empty body needs no read)."""
+
+    def __init__(self, stream: Iterable[bytes], empty: bool) -> None:
         self._stream = stream
+        self._empty = empty
 
     def __iter__(self) -> Iterator[bytes]:
+        self._empty = False
         with _translated():
             yield from self._stream
 
     def close(self) -> None:
+        if self._empty:
+            self._empty = False
+            with suppress(Exception):
+                # No socket read: h11 ends a zero-length body from the headers alone.
+                for _ in self._stream:
+                    break
         close = getattr(self._stream, "close", None)
         if close is not None:
             close()
+
+
+def _empty_body(method: bytes, status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+    if method == b"HEAD" or status in (204, 304):
+        return True
+    lengths = [value.strip() for name, value in headers if name.lower() == b"content-length"]
+    return lengths == [b"0"]
 
 
 class _PoolTransport(httpx.BaseTransport):
@@ -277,7 +296,7 @@ class _PoolTransport(httpx.BaseTransport):
         return httpx.Response(
             status_code=answer.status,
             headers=answer.headers,
-            stream=_Body(answer.stream),
+            stream=_Body(answer.stream, _empty_body(core.method, answer.status, answer.headers)),
             extensions=answer.extensions,
         )
 
