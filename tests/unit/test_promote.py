@@ -499,6 +499,26 @@ def test_tag_plan_is_written_before_a_tag_moves(
     assert seen == [True, True]
 
 
+def test_the_tag_plan_is_saved_once_with_every_tag_before_the_first_moves(
+    session: Session, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digestgate.promotion import tagplan
+
+    release = staged(session)
+    plan_file = tmp_path / "promoted.json.tagplan"
+    saves: list[tuple[int, int]] = []  # (entries saved, tags set at the time)
+    write = tagplan.write_atomic
+
+    def counting(path: Path, data: bytes) -> None:
+        moved = sum(len(r.tags) for n, r in session.repos.items() if n.startswith("prod.example/"))
+        saves.append((len(json.loads(data)["tags"]), moved))
+        write(path, data)
+
+    monkeypatch.setattr(tagplan, "write_atomic", counting)
+    run(session, keys, release, outcome_for(keys, release), tag_plan=TagPlan.load(plan_file))
+    assert saves == [(4, 0)]  # backend and frontend, v1.0 and latest: one fsync, not four
+
+
 def test_a_malformed_tag_plan_is_a_configuration_error(tmp_path: Path) -> None:
     plan_file = tmp_path / "promoted.json.tagplan"
     plan_file.write_text('{"kind": "TagPlan", "kind": "TagPlan"}')
@@ -781,7 +801,7 @@ def test_a_tag_changed_between_the_read_and_the_write_is_not_overwritten(
 
     def get_tag(tag: str) -> Descriptor | None:
         reads.append(tag)
-        if len(reads) == 3:  # the reading right before the write sees a rival's tag
+        if len(reads) == 2:  # the read right before the write sees a rival's tag
             backend.tags["latest"] = rival.digest
         return original(tag)
 

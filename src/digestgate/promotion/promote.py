@@ -35,9 +35,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from digestgate.concurrency import run_all
 from digestgate.digest import Digest
 from digestgate.errors import BlockedError, InternalError, UsageError
 from digestgate.evidence.store.base import EvidenceStore
@@ -224,7 +226,7 @@ def _promote_gated(
     if not release.artifacts:
         raise BlockedError("the release has no artifacts; nothing to promote")
     artifacts = _artifacts(release, outcome, target, stores)
-    changes = _tag_changes(artifacts, tags, stores, outcome.immutable_tags)
+    changes = _tag_changes(artifacts, tags, stores, outcome.immutable_tags, concurrency)
     if dry_run:
         plans = tuple(
             ArtifactPlan(
@@ -263,7 +265,9 @@ def _promote_gated(
                 f"{artifact.name}: {carried} referrer(s) of other tools carried, {left} left "
                 "in staging (see promoted.json)"
             )
-    result.tags = apply_tags(artifacts, changes, outcome.immutable_tags, info, tag_plan)
+    result.tags = apply_tags(
+        artifacts, changes, outcome.immutable_tags, info, tag_plan, concurrency=concurrency
+    )
     result.promotion = _record(release, outcome, artifacts, result.tags, now)
     return result
 
@@ -313,24 +317,22 @@ def _tag_changes(
     tags: Sequence[str],
     stores: Stores,
     immutable: Sequence[str],
+    concurrency: int,
 ) -> tuple[TagChange, ...]:
     """Read every tag at the target; refuse (writing nothing) to move an immutable one."""
-    changes: list[TagChange] = []
-    for artifact in artifacts:
-        if not tags:
-            continue
-        store = _peek(stores, artifact.target_location)
-        for tag in dict.fromkeys(tags):
-            now = store.get_tag(tag)
-            changes.append(
-                TagChange(
-                    artifact.name,
-                    artifact.target_location,
-                    tag,
-                    now.digest if now is not None else None,
-                    artifact.descriptor.digest,
-                )
-            )
+    pairs = [(a, tag) for a in artifacts for tag in dict.fromkeys(tags)]
+
+    def read(artifact: ArtifactState, tag: str) -> TagChange:
+        now = _peek(stores, artifact.target_location).get_tag(tag)
+        return TagChange(
+            artifact.name,
+            artifact.target_location,
+            tag,
+            now.digest if now is not None else None,
+            artifact.descriptor.digest,
+        )
+
+    changes = run_all([partial(read, a, tag) for a, tag in pairs], workers=concurrency)
     refused = [c for c in changes if c.action == "move" and is_immutable(c.tag, immutable)]
     if refused:
         first = refused[0]

@@ -14,6 +14,7 @@ tag pointed to before, so the plan is seeded from it (:meth:`TagPlan.load`'s ``r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -86,10 +87,15 @@ class TagPlan:
 
     def record(self, repository: str, tag: str, wanted: Digest, previous: Digest | None) -> None:
         """Note a tag about to move and save the plan (atomically) before it does."""
-        key = (repository, tag, wanted)
-        if key in self.entries and self.entries[key] == previous:
+        self.record_all([(repository, tag, wanted, previous)])
+
+    def record_all(self, moves: Sequence[tuple[str, str, Digest, Digest | None]]) -> None:
+        """Note tags about to move (repository, tag, wanted, previous) and save the plan
+        (atomically, once) before any of them does."""
+        fresh = {(r, t, w): p for r, t, w, p in moves if self.entries.get((r, t, w), ()) != p}
+        if not fresh:
             return
-        self.entries[key] = previous
+        self.entries.update(fresh)
         doc = {
             "apiVersion": API_VERSION,
             "kind": KIND,

@@ -21,8 +21,10 @@ import copy as _copy
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Final, Literal
 
+from digestgate.concurrency import run_all
 from digestgate.digest import Digest
 from digestgate.errors import (
     BlockedError,
@@ -31,7 +33,6 @@ from digestgate.errors import (
     InternalError,
     UsageError,
 )
-from digestgate.oci.manifest import Descriptor
 from digestgate.oci.store import ImageStore
 from digestgate.promotion.model import ArtifactState, Info, TagChange
 from digestgate.promotion.tagplan import TagPlan
@@ -60,9 +61,24 @@ def apply_tags(
     immutable: Sequence[str],
     info: Info,
     plan: TagPlan | None,
+    *,
+    concurrency: int = 1,
 ) -> tuple[TagChange, ...]:
-    """Set every tag, then confirm them all; a failure says which tags moved."""
+    """Set every tag, one at a time, then confirm them all (``concurrency`` reads at once).
+
+    Writes stay one at a time: a registry has no conditional writes, and a run with one
+    write in flight is what the read before each write and the confirmation after the last
+    one can vouch for. A failure says which tags moved.
+    """
     by_name = {a.name: a for a in artifacts}
+    if plan is not None:
+        plan.record_all(
+            [
+                (c.location.name, c.tag, by_name[c.artifact].descriptor.digest, c.current)
+                for c in planned
+                if c.action != "keep"
+            ]
+        )
     applied: list[TagChange] = []
     for change in planned:
         artifact = by_name[change.artifact]
@@ -73,7 +89,7 @@ def apply_tags(
         except DigestgateError as exc:
             raise _tagging_failed(exc, change, applied, _probe(store, change)) from exc
         info(f"{artifact.name}: tag {change.tag} -> {artifact.descriptor.digest.short}")
-    _confirm(by_name, applied)
+    _confirm(by_name, applied, concurrency)
     return tuple(applied)
 
 
@@ -84,11 +100,20 @@ def _apply_tag(
     immutable: Sequence[str],
     plan: TagPlan | None,
 ) -> TagChange:
-    """Set one tag; the change returned names the digest the tag held before the promotion."""
+    """Set one tag; the change returned names the digest the tag held before the promotion.
+
+    The tag plan already holds the digest the tag held when this promotion planned its tags
+    (:func:`apply_tags` writes it before any tag moves), so on a registry the read here is
+    the compare of compare-and-set and nothing but the write follows it. A tag found
+    elsewhere is refused before it moves; its plan entry then speaks for a move that did not
+    happen, which a re-run reads correctly (it keeps a tag's previous digest only for a tag
+    already at the wanted digest).
+    """
     tag = planned.tag
     wanted = artifact.descriptor
-    before = store.get_tag(tag)
     repository = artifact.target_location.name
+    compare_and_set = getattr(store, "set_tag_if", None)
+    before = store.get_tag(tag)
     change = replace(planned, current=before.digest if before is not None else None)
     if change.action == "keep":
         if plan is None:
@@ -100,10 +125,11 @@ def _apply_tag(
         _changed_during(change, planned, immutable)
     if change.action == "move" and is_immutable(tag, immutable):
         raise InternalError(f"immutable tag {tag} reached the write (the plan refuses it)")
-    if plan is not None:
-        plan.record(repository, tag, wanted.digest, change.current)
     try:
-        _set_tag_if(store, tag, wanted, change.current)
+        if callable(compare_and_set):  # an OCI layout: the check and the write in one step
+            compare_and_set(tag, wanted, change.current)
+        else:
+            store.set_tag(tag, wanted)
     except ConcurrentChangeError as exc:  # another writer got between our read and our write
         now = replace(change, current=exc.current if isinstance(exc.current, Digest) else None)
         _changed_during(now, planned, immutable)
@@ -129,37 +155,21 @@ def _changed_during(now: TagChange, planned: TagChange, immutable: Sequence[str]
     )
 
 
-def _set_tag_if(store: ImageStore, tag: str, wanted: Descriptor, expected: Digest | None) -> None:
-    """Set ``tag`` only if it still points to ``expected``: atomically where the store can
-    (an OCI layout), else with a read immediately before the write (a registry)."""
-    compare_and_set = getattr(store, "set_tag_if", None)
-    if callable(compare_and_set):
-        compare_and_set(tag, wanted, expected)
-        return
-    now = store.get_tag(tag)
-    current = now.digest if now is not None else None
-    if current != expected:
-        raise ConcurrentChangeError(
-            f"tag {tag} of {store.location} points to {current or 'nothing'}, not "
-            f"{expected or 'nothing'} as read before",
-            hint="another writer changed the tag meanwhile",
-            current=current,
-        )
-    store.set_tag(tag, wanted)
-
-
-def _confirm(by_name: dict[str, ArtifactState], applied: Sequence[TagChange]) -> None:
+def _confirm(
+    by_name: dict[str, ArtifactState], applied: Sequence[TagChange], concurrency: int
+) -> None:
     """Read every tag this run set again: a concurrent promotion may have moved one after
     our write (registries have no conditional writes), and a record must not lie."""
-    moved = []
-    for change in applied:
+
+    def read(change: TagChange) -> str | None:
         store = by_name[change.artifact].target
         assert store is not None
         now = store.get_tag(change.tag)
         if now is None or now.digest != change.wanted:
-            moved.append(
-                f"{change.location.name}:{change.tag} now {now.digest if now else 'absent'}"
-            )
+            return f"{change.location.name}:{change.tag} now {now.digest if now else 'absent'}"
+        return None
+
+    moved = [m for m in run_all([partial(read, c) for c in applied], workers=concurrency) if m]
     if moved:
         raise ConcurrentChangeError(
             "another writer moved tag(s) this promotion had just set: "
