@@ -2,8 +2,9 @@
 
 ``Stores.client(registry)`` builds it; ``repository(name)`` gives the
 :class:`~digestgate.oci.store.ImageStore` for one repository. The client also remembers what
-it learned about the registry: how to authenticate, and whether referrers come from the
-Referrers API or from the ``sha256-<hex>`` tag-schema fallback (``referrers_mode``).
+it learned about the registry: how to authenticate, whether referrers come from the
+Referrers API or from the ``sha256-<hex>`` tag-schema fallback (``referrers_mode``), and
+which repository holds each blob it put or found (``homes``, for mounting).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from digestgate.errors import InvalidReferenceError
 from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.credentials import Credentials, lookup_credentials
 from digestgate.oci.registry.handles import ReferrersMode
+from digestgate.oci.registry.homes import BlobHomes
 from digestgate.oci.registry.transport import Transport
 from digestgate.reference import parse_registry_reference
 
@@ -53,6 +55,8 @@ class RegistryClient:
         self.sleep = sleep
         #: "api" or "tag-schema" once the first referrers lookup found out; None before.
         self.referrers_mode: ReferrersMode | None = None
+        #: Where this run put or found blobs, so other repositories can mount them.
+        self.homes = BlobHomes()
 
         def credentials() -> Credentials | None:
             return lookup_credentials(

@@ -18,11 +18,18 @@ from digestgate.digest import Digest
 from digestgate.errors import RegistryError
 from digestgate.oci.manifest import Manifest
 from digestgate.oci.options import StoreOptions
+from digestgate.oci.registry.homes import BlobHomes
 from digestgate.oci.registry.wallclock import Watch
 
 #: The token scopes one request needs (``repository:NAME:pull`` and the like).
 Scopes = tuple[str, ...]
 ReferrersMode = Literal["api", "tag-schema"]
+
+
+class AuthHandle(Protocol):
+    """The authenticator of one registry host (:class:`.auth.Authenticator`)."""
+
+    def needs_token(self, scopes: Scopes) -> bool: ...
 
 
 class TransportHandle(Protocol):
@@ -32,6 +39,9 @@ class TransportHandle(Protocol):
     options: StoreOptions
     base: httpx.URL
     sent: int
+
+    @property
+    def auth(self) -> AuthHandle: ...
 
     def url(self, path: str) -> httpx.URL: ...
 
@@ -91,6 +101,7 @@ class ClientHandle(Protocol):
     chunk_size: int
     sleep: Callable[[float], None]
     referrers_mode: ReferrersMode | None
+    homes: BlobHomes
 
     @property
     def transport(self) -> TransportHandle: ...

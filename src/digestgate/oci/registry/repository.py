@@ -251,7 +251,10 @@ class RegistryRepository(ImageStore):
 
     def has_blob(self, digest: Digest) -> bool:
         """HEAD the blob: presence only."""
-        return self._head(self.url(f"blobs/{digest}"))
+        found = self._head(self.url(f"blobs/{digest}"))
+        if found:
+            self.client.homes.note(digest, self.name)
+        return found
 
     @contextmanager
     def open_blob(self, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:

@@ -259,16 +259,20 @@ class _Upload:
     def _attempt(self) -> None:
         if not self.chunked:
             self._abandon()  # a monolithic session is never continued
-            location, _ = self._start()
-            self.session = _Session(location, 0)
+            started = self._start()
+            if started is None:
+                return  # mounted
+            self.session = _Session(started[0], 0)
             self._commit(self._whole(), self.descriptor.size)
             self.session = None
             return
         if self.session is not None:
             self._query()
         if self.session is None:
-            location, minimum = self._start()
-            self.session = _Session(location, 0, minimum)
+            started = self._start()
+            if started is None:
+                return
+            self.session = _Session(*started)
         self._send_chunks(self.session)
         self._commit(b"", 0)
         self.session = None
@@ -282,16 +286,25 @@ class _Upload:
         finally:
             pieces.close()
 
-    def _start(self) -> tuple[httpx.URL, int]:
+    def _start(self) -> tuple[httpx.URL, int] | None:
+        """Open an upload session: (Location, chunk minimum); None when the blob was mounted
+        from another repository of the registry where this run put or found it (a mount the
+        registry declines opens the session all the same: distribution-spec 1.1)."""
+        url = self.repo.url("blobs/uploads/")
+        scopes = self.repo.push
+        home = _home(self.repo, self.descriptor)
+        if home is not None:
+            url = url.copy_merge_params({"mount": str(self.descriptor.digest), "from": home})
+            scopes = mount_scopes(self.repo.name, home)
         # Sent once: a retry belongs to the upload's own loop, with one budget for it all.
         response = self.t.send(
-            "POST",
-            self.repo.url("blobs/uploads/"),
-            scopes=self.repo.push,
-            headers={"Content-Length": "0"},
-            idempotent=False,
+            "POST", url, scopes=scopes, headers={"Content-Length": "0"}, idempotent=False
         )
         try:
+            if response.status_code == 201 and home is not None:
+                log.debug("%s: mounted from %s", self.what, home)
+                self.repo.client.homes.note(self.descriptor.digest, self.repo.name)
+                return None
             if response.status_code != 202:
                 raise self.t.fail(response)
             minimum = header_int(response.headers.get("oci-chunk-min-length"))
@@ -391,6 +404,24 @@ class _Upload:
                 raise self.t.fail(response)
         finally:
             response.close()
+        self.repo.client.homes.note(self.descriptor.digest, self.repo.name)
+
+
+#: A blob at least this large is mounted from its home even when the mount needs a token of
+#: its own (a token registry scopes the source repository into it): bytes saved outweigh it.
+MOUNT_WITH_NEW_TOKEN: Final = 1024 * 1024
+
+
+def _home(repo: RepositoryHandle, descriptor: Descriptor) -> str | None:
+    """The repository of this registry to mount ``descriptor`` from, if it is worth it."""
+    home = repo.client.homes.home(descriptor.digest, repo.name)
+    if home is None:
+        return None
+    if descriptor.size < MOUNT_WITH_NEW_TOKEN and repo.transport.auth.needs_token(
+        mount_scopes(repo.name, home)
+    ):
+        return None
+    return home
 
 
 def _transient(exc: RegistryError) -> bool:
@@ -428,6 +459,7 @@ def mount_blob(repo: RepositoryHandle, descriptor: Descriptor, source: ImageStor
     )
     try:
         if response.status_code == 201:
+            repo.client.homes.note(descriptor.digest, repo.name)
             return True
         if response.status_code == 202:
             # Not mounted: the registry opened a normal session instead; abandon it.
