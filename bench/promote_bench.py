@@ -18,10 +18,15 @@ without touching the system-wide cache), then times, each to a fresh target repo
   per GiB, once through the byte-counting relays and once straight to the registries (so
   the relays are not mistaken for the limit);
 
-and finally a release of 50 small artifacts promoted across registries with concurrency 8
-vs one at a time (API, gate included: promote always runs it). Usage:
+and finally a release of 50 small artifacts promoted straight from registry A to B (no relays:
+their Python threads would compete with the in-process promotion for the GIL) with
+concurrency 8 vs one at a time (API, gate included: promote always runs it), beside a bare
+httpx floor sending only the requests this evidence needs and ``skopeo copy`` of the same
+images 8 at a time; each with its request count (every ``httpx.Client.send``), the client's
+CPU seconds and the registries' (``/proc/<pid>/stat``). Usage:
 
     .venv/bin/python -m bench.promote_bench --sizes 256M,1G
+    .venv/bin/python -m bench.promote_bench --only-many
 """
 
 from __future__ import annotations
@@ -31,14 +36,17 @@ import json
 import os
 import random
 import resource
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +62,7 @@ from digestgate.evidence.dsse import sign_envelope
 from digestgate.evidence.keys import generate_keypair, load_signer
 from digestgate.evidence.model import PAYLOAD_TYPE
 from digestgate.evidence.store.dirstore import DirStore
+from digestgate.oci import media
 from digestgate.oci.layout import LayoutStore
 from digestgate.oci.manifest import ImageManifest
 from digestgate.oci.open import Stores
@@ -87,8 +96,9 @@ promotion: {{immutableTags: ["v*"]}}
 class Relay:
     """A TCP relay in front of a registry that counts the bytes clients send through it."""
 
-    def __init__(self, upstream: str) -> None:
-        host, port = upstream.rsplit(":", 1)
+    def __init__(self, server: RegistryServer) -> None:
+        self.server = server
+        host, port = server.start().rsplit(":", 1)
         self.upstream = (host, int(port))
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
@@ -139,6 +149,77 @@ def child_cpu() -> float:
 def direct(relay: Relay) -> str:
     """The registry behind a relay, addressed without it."""
     return f"{relay.upstream[0]}:{relay.upstream[1]}"
+
+
+def registry_cpu(relays: Sequence[Relay]) -> float:
+    """User + system CPU seconds the registry processes behind ``relays`` have used so far."""
+    ticks = 0
+    for relay in relays:
+        assert relay.server.process is not None
+        stat = Path(f"/proc/{relay.server.process.pid}/stat").read_text()
+        # Fields 14 and 15 (utime, stime); the command name in parentheses may hold spaces.
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> float:
+    """CPU seconds every process on the machine has used so far (``/proc/stat``: all but
+    idle and iowait), to tell a busy machine from a slow client."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def counting_requests() -> Iterator[Callable[[], int]]:
+    """Count the HTTP requests every ``httpx.Client`` in this process sends meanwhile.
+
+    Wraps ``httpx.Client.send``, which each verb method, ``stream()`` and digestgate's
+    registry transport (retries and auth challenges included) go through; yields a reader.
+    """
+    original = httpx.Client.send
+    sent = 0
+    lock = threading.Lock()
+
+    def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        nonlocal sent
+        with lock:
+            sent += 1
+        return original(self, request, **kwargs)
+
+    httpx.Client.send = send  # type: ignore[method-assign]
+    try:
+        yield lambda: sent
+    finally:
+        httpx.Client.send = original  # type: ignore[method-assign]
+
+
+@dataclass
+class Run:
+    """One timed run: wall and CPU seconds, and the requests sent (None: not counted)."""
+
+    wall: float = 0.0
+    client_cpu: float = 0.0
+    registry_cpu: float = 0.0
+    machine_cpu: float = 0.0
+    requests: int | None = None
+
+
+@contextmanager
+def measured(relays: Sequence[Relay], in_process: bool = True) -> Iterator[Run]:
+    """Time the block: wall seconds, the registries' CPU, and the client's CPU (this
+    process's own, or with ``in_process=False`` its reaped children's) and requests."""
+    run = Run()
+    client = time.process_time if in_process else child_cpu
+    with counting_requests() as requests:
+        machine, registry, cpu = machine_cpu(), registry_cpu(relays), client()
+        start = time.perf_counter()
+        yield run
+        run.wall = time.perf_counter() - start
+        run.client_cpu = client() - cpu
+        run.registry_cpu = registry_cpu(relays) - registry
+        run.machine_cpu = machine_cpu() - machine
+        run.requests = requests() if in_process else None
 
 
 def parse_size(text: str) -> int:
@@ -253,7 +334,7 @@ def mount_floor(host: str, source_repo: str, target_repo: str, manifest: ImageMa
 def registries(root: Path) -> Iterator[tuple[Relay, Relay]]:
     servers = [RegistryServer(root / name, "plain") for name in ("a", "b")]
     try:
-        relays = tuple(Relay(server.start()) for server in servers)
+        relays = tuple(Relay(server) for server in servers)
         yield relays  # type: ignore[misc]
     finally:
         for server in servers:
@@ -345,24 +426,131 @@ def import_floor(command: Sequence[str], env: dict[str, str], runs: int = 3) -> 
     return min(run_process([command[0], "-c", script], env)[0] for _ in range(runs))
 
 
-def bench_many(a: Relay, b: Relay, world: World, root: Path, count: int) -> dict[str, float]:
-    """``count`` small artifacts promoted across registries (gate included: promote always
-    runs it), concurrently vs one at a time."""
+#: The evidence a promotion attaches to each image, as referrer artifact types.
+EVIDENCE_KINDS = ("provenance", "test-result", "vsa", "promotion")
+
+
+def descriptor(media_type: str, data: bytes, **extra: str) -> dict[str, Any]:
+    """An OCI descriptor of ``data``."""
+    return {"mediaType": media_type, "digest": str(Digest.of(data)), "size": len(data), **extra}
+
+
+def upload(client: httpx.Client, repo: str, data: bytes) -> None:
+    """A monolithic blob upload: POST, then PUT the body to ``<location>&digest=``."""
+    r = client.post(f"/v2/{repo}/blobs/uploads/")
+    assert r.status_code == 202, r.status_code
+    r = client.put(f"{r.headers['Location']}&digest={Digest.of(data)}", content=data)
+    assert r.status_code == 201, r.status_code
+
+
+def put_manifest(client: httpx.Client, repo: str, reference: str, data: bytes, kind: str) -> None:
+    """PUT a manifest of media type ``kind`` under a digest or tag."""
+    r = client.put(
+        f"/v2/{repo}/manifests/{reference}", content=data, headers={"Content-Type": kind}
+    )
+    assert r.status_code == 201, r.status_code
+
+
+def get_manifest(client: httpx.Client, repo: str, reference: str, status: int = 200) -> bytes:
+    """GET a manifest by digest or tag, expecting ``status``; its bytes."""
+    r = client.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": media.MANIFEST_ACCEPT})
+    assert r.status_code == status, r.status_code
+    return r.content
+
+
+def floor_artifact(
+    source: httpx.Client, target: httpx.Client, from_repo: str, digest: Digest, to_repo: str,
+    joint: bytes,
+) -> None:  # fmt: skip
+    """The requests any promoter attaching this evidence must send for one artifact, in turn."""
+    raw = get_manifest(source, from_repo, str(digest))
+    manifest = json.loads(raw)
+    for blob in [manifest["config"], *manifest["layers"]]:
+        r = target.head(f"/v2/{to_repo}/blobs/{blob['digest']}")
+        assert r.status_code == 404, r.status_code
+        r = source.get(f"/v2/{from_repo}/blobs/{blob['digest']}")
+        assert r.status_code == 200, r.status_code
+        upload(target, to_repo, r.content)
+    put_manifest(target, to_repo, str(digest), raw, manifest["mediaType"])
+    get_manifest(target, to_repo, str(digest))
+    subject = descriptor(manifest["mediaType"], raw)
+    empty = {"mediaType": media.OCI_EMPTY, "digest": media.EMPTY_DIGEST, "size": 2}
+    upload(target, to_repo, media.EMPTY_JSON)
+    referrers = []
+    for kind in EVIDENCE_KINDS:
+        envelope = joint if kind == "test-result" else random.randbytes(2048)
+        upload(target, to_repo, envelope)
+        artifact_type = media.evidence_artifact_type(kind)
+        referrer = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": media.OCI_MANIFEST,
+                "artifactType": artifact_type,
+                "config": empty,
+                "layers": [descriptor(media.DSSE_ENVELOPE, envelope)],
+                "subject": subject,
+            }
+        ).encode()
+        put_manifest(target, to_repo, str(Digest.of(referrer)), referrer, media.OCI_MANIFEST)
+        referrers.append(descriptor(media.OCI_MANIFEST, referrer, artifactType=artifact_type))
+    fallback = f"sha256-{digest.hex}"
+    get_manifest(target, to_repo, fallback, status=404)
+    index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": referrers}
+    put_manifest(target, to_repo, fallback, json.dumps(index).encode(), media.OCI_INDEX)
+    get_manifest(target, to_repo, fallback)
+    get_manifest(target, to_repo, "v1", status=404)
+    put_manifest(target, to_repo, "v1", raw, manifest["mediaType"])
+    get_manifest(target, to_repo, "v1")
+
+
+def bare_floor(a: str, b: str, sources: dict[str, Digest], to_prefix: str) -> None:
+    """``floor_artifact`` for every ``repo: digest`` of ``sources``, 8 at a time."""
+    joint = random.randbytes(2048)
+    with (
+        httpx.Client(base_url=f"http://{a}") as source,
+        httpx.Client(base_url=f"http://{b}") as target,
+        ThreadPoolExecutor(8) as pool,
+    ):
+        tasks = [
+            pool.submit(floor_artifact, source, target, repo, digest, f"{to_prefix}/{repo}", joint)
+            for repo, digest in sources.items()
+        ]
+        for task in tasks:
+            task.result()
+
+
+def skopeo_many(a: str, b: str, sources: dict[str, Digest], to_prefix: str) -> None:
+    """``skopeo copy`` of every ``repo: digest`` of ``sources`` to ``b``, 8 processes at a time."""
+    with ThreadPoolExecutor(8) as pool:
+        tasks = [
+            pool.submit(skopeo_copy, f"{a}/{repo}@{digest}", f"{b}/{to_prefix}/{repo}:v1")
+            for repo, digest in sources.items()
+        ]
+        for task in tasks:
+            task.result()
+
+
+def bench_many(a: Relay, b: Relay, world: World, root: Path, count: int) -> dict[str, Run]:
+    """``count`` small artifacts promoted straight from A to B (gate included: promote always
+    runs it), concurrently and one at a time, beside a bare floor and skopeo."""
     seed = random.randrange(1 << 30)
+    source, target = direct(a), direct(b)
     signer = load_signer(str(world.keys["gate"]), {})
     release = Release(Source(REPO, REVISION, "refs/heads/main", RUN))
     digests: dict[str, Digest] = {}
+    sources: dict[str, Digest] = {}
     with Stores() as stores:
         for n in range(count):
             name = f"svc{n:02d}"
             layout = root / f"small-{seed}-{n}"
             info = images.make_image(layout, seed=seed + n, layers=2, layer_size=64 * 1024)
             digest = Digest.parse(info.digest)
-            location = parse_location(f"{a.host}/many-{seed}/{name}@{digest}")
+            location = parse_location(f"{source}/many-{seed}/{name}@{digest}")
             src = LayoutStore.open(str(layout), create=False)
             copy_image(src, stores.open(location), src.resolve(digest))
             release = release.with_artifact(ReleaseArtifact.pinned(name, location, None, None))
             digests[name] = digest
+            sources[f"many-{seed}/{name}"] = digest
     many = root / f"many-{seed}"
     many.mkdir()
     for name in ("build", "tests", "gate"):
@@ -380,17 +568,30 @@ def bench_many(a: Relay, b: Relay, world: World, root: Path, count: int) -> dict
             json.dumps(statement).encode(), PAYLOAD_TYPE, [load_signer(str(world.keys[key]), {})]
         )
         evidence.write(raw, predicate="provenance", subjects=[])
-    times: dict[str, float] = {}
-    for label, concurrency in (("concurrent", 8), ("sequential", 1)):
+
+    def run_promote(label: str, concurrency: int) -> None:
+        # Each run reads its own copy of the evidence: promote adds its VSAs to the store.
+        store = many / f"evidence-{label}"
+        shutil.copytree(many / "evidence", store)
         with Stores() as stores:
-            start = time.perf_counter()
             promote(
-                release=release, policy=policy, evidence_stores=[evidence],
-                target=f"{b.host}/{label}-{seed}", tags=("v1",), stores=stores, signer=signer,
+                release=release, policy=policy, evidence_stores=[DirStore(store)],
+                target=f"{target}/{label}-{seed}", tags=("v1",), stores=stores, signer=signer,
                 now=utcnow(), concurrency=concurrency,
             )  # fmt: skip
-            times[label] = time.perf_counter() - start
-    return times
+
+    # Untimed: whatever the first promotion and skopeo process load or cache on first use.
+    run_promote("warmup", 8)
+    run_skopeo("--version")
+    runs: dict[str, Run] = {}
+    for label, concurrency in (("concurrent", 8), ("sequential", 1)):
+        with measured((a, b)) as runs[label]:
+            run_promote(label, concurrency)
+    with measured((a, b)) as runs["floor"]:
+        bare_floor(source, target, sources, f"floor-{seed}")
+    with measured((a, b), in_process=False) as runs["skopeo"]:
+        skopeo_many(source, target, sources, f"skopeo-{seed}")
+    return runs
 
 
 def human(n: float) -> str:
@@ -401,7 +602,7 @@ def human(n: float) -> str:
     raise AssertionError
 
 
-def report(rows: Sequence[dict[str, Any]], many: dict[str, float], count: int) -> None:
+def report(rows: Sequence[dict[str, Any]], many: dict[str, Run], count: int) -> None:
     """Print every figure, side by side with the peer."""
     for r in rows:
         print(f"\n== image of {human(r['size'])} (3 layers) ==")
@@ -439,12 +640,25 @@ def report(rows: Sequence[dict[str, Any]], many: dict[str, float], count: int) -
                 f"{r['bytes'] / r[sk] / MiB:6.0f} MiB/s  CPU {r[sk + '_cpu'] / gib:5.2f} s/GiB"
                 f"   -> digestgate {r[sk] / r[dg]:.1f}x"
             )
-    print(f"\n== {count} small artifacts across registries (API, gate included) ==")
-    print(f"  concurrency 8                   {many['concurrent']:7.2f} s")
-    print(
-        f"  one at a time                   {many['sequential']:7.2f} s"
-        f"   -> {many['sequential'] / many['concurrent']:.1f}x"
+    print(f"\n== {count} small artifacts across registries (straight to the registries) ==")
+    print(f"{'':41}time  requests  client CPU  registry CPU  cores busy (machine)")
+    best, one, floor, skopeo = (
+        many[k].wall for k in ("concurrent", "sequential", "floor", "skopeo")
     )
+    for label, key, note in (
+        ("digestgate promote, concurrency 8", "concurrent", ""),
+        ("digestgate promote, one at a time", "sequential", f"-> {one / best:.1f}x concurrency 8"),
+        ("bare floor (httpx, concurrency 8)", "floor", f"-> digestgate {best / floor:.2f}x floor"),
+        ("skopeo copy, 8 at a time (no evidence)", "skopeo", f"-> digestgate {skopeo / best:.2f}x"),
+    ):  # fmt: skip
+        run = many[key]
+        requests = "-" if run.requests is None else str(run.requests)
+        ours = (run.client_cpu + run.registry_cpu) / run.wall
+        busy = f"{ours:.2f} ({run.machine_cpu / run.wall:.2f})"
+        print(
+            f"  {label:38} {run.wall:5.2f} s  {requests:>8}  {run.client_cpu:8.2f} s  "
+            f"{run.registry_cpu:10.2f} s  {busy:>19}   {note}".rstrip()
+        )
 
 
 def main() -> None:
@@ -452,6 +666,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="256M,1G", help="image sizes, e.g. 256M,1G")
     parser.add_argument("--artifacts", type=int, default=50, help="small artifacts (last part)")
     parser.add_argument("--keep", type=Path, help="work directory to keep (default: temp)")
+    parser.add_argument("--only-many", action="store_true", help="only the small artifacts")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="promote-bench-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -461,8 +676,9 @@ def main() -> None:
     with registries(root) as (a, b):
         # One untimed promotion first, so bytecode caches exist as for an installed tool.
         rows = []
-        sizes = [parse_size(s) for s in args.sizes.split(",")]
-        bench_size(1 * MiB, a, b, world, root)
+        sizes = [] if args.only_many else [parse_size(s) for s in args.sizes.split(",")]
+        if sizes:
+            bench_size(1 * MiB, a, b, world, root)
         for size in sizes:
             rows.append(bench_size(size, a, b, world, root))
             print(f"done: {human(size)}", file=sys.stderr)
