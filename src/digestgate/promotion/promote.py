@@ -250,7 +250,10 @@ def _promote_gated(
             outcome.referrer_types,
         )
 
-    copy_all(artifacts, stores, concurrency, progress, result, attach)
+    # Each artifact's referrers-index check waits its settle pause at the end, once for all,
+    # while the other artifacts copy (every check still comes after its own pause).
+    with stores.settling(concurrency):
+        copy_all(artifacts, stores, concurrency, progress, result, attach)
     for artifact in artifacts:
         report = result.reports[artifact.name]
         info(f"{artifact.name}: copied to {artifact.target_location} ({report.summary()})")

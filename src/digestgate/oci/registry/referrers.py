@@ -241,13 +241,15 @@ def _missing(repo: RepositoryHandle, subject: Digest, entries: Sequence[Descript
 
 
 def _add_to_fallback(
-    repo: RepositoryHandle, subject: Digest, entries: Sequence[Descriptor]
+    repo: RepositoryHandle, subject: Digest, entries: Sequence[Descriptor], *, defer: bool = True
 ) -> None:
     """Merge ``entries`` into the fallback index; return once they have stayed listed.
 
     The check that counts comes after a settle pause of about two of our write cycles
     (at least ``SETTLE_MIN``): a writer that read the index before our write and writes
     back within that time has replaced it by then, and the lost entries are merged again.
+    Inside a settling scope (``repo.client.settling``) the first check is queued there
+    instead of waited for here (:mod:`digestgate.oci.registry.settling`).
     """
     tag = subject.tag_form
     sleep = repo.client.sleep
@@ -260,7 +262,12 @@ def _add_to_fallback(
             raw = build_index([*current, *new])
             repo.put_raw_manifest(tag, raw, media.OCI_INDEX, Digest.of(raw))
         cycle = time.monotonic() - started
-        sleep(min(SETTLE_MAX, max(SETTLE_MIN, 2 * cycle)) * random.uniform(1.0, 1.5))  # noqa: S311
+        pause = min(SETTLE_MAX, max(SETTLE_MIN, 2 * cycle)) * random.uniform(1.0, 1.5)  # noqa: S311
+        settling = repo.client.settling
+        if defer and settling is not None:
+            settling.add(time.monotonic() + pause, partial(_recheck, repo, subject, entries))
+            return
+        sleep(pause)
         if not _missing(repo, subject, entries):
             return
         log.debug("referrers index %s lost our entries (attempt %d); retrying", tag, attempt)
@@ -270,3 +277,10 @@ def _add_to_fallback(
         f"after {WRITE_ATTEMPTS} attempts",
         hint="other writers keep replacing the referrers index; retry later",
     )
+
+
+def _recheck(repo: RepositoryHandle, subject: Digest, entries: Sequence[Descriptor]) -> None:
+    """A deferred check: entries another writer dropped are written (and checked) again."""
+    if _missing(repo, subject, entries):
+        log.debug("referrers index %s lost our entries; writing them again", subject.tag_form)
+        _add_to_fallback(repo, subject, entries, defer=False)
