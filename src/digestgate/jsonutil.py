@@ -24,11 +24,13 @@ class JSONFormatError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise JSONFormatError(f"duplicate key {key[:60]!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):  # some key came twice: name the first repeat
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JSONFormatError(f"duplicate key {key[:60]!r}")
+            seen.add(key)
     return result
 
 
@@ -72,6 +74,15 @@ def _check_depth(text: str, limit: int) -> None:
             depth -= 1
 
 
+#: One decoder for every strict read (``json.loads`` with hooks builds a new one per call).
+_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates,
+    parse_constant=_refuse_constant,
+    parse_int=_parse_int,
+    parse_float=_parse_float,
+)
+
+
 def loads_strict(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON strictly; raise :class:`JSONFormatError` with a one-line reason."""
     if isinstance(data, bytes):
@@ -86,13 +97,7 @@ def loads_strict(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     if text.count("[") + text.count("{") > max_depth:
         _check_depth(text, max_depth)
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_refuse_constant,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-        )
+        return _DECODER.decode(text)
     except JSONFormatError:
         raise
     except json.JSONDecodeError as exc:
