@@ -112,5 +112,67 @@ def dumps_canonical(value: Any) -> bytes:
 
 
 def dumps_pretty(value: Any) -> str:
-    """Deterministic indented JSON for files people read (release.json, reports)."""
-    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """Deterministic indented JSON for files people read (release.json, reports).
+
+    The text of ``json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)`` and a
+    newline. ``json`` writes indented JSON in pure Python, one generator step per token;
+    plain data (dicts with string keys, lists, tuples, strings, ints, finite floats, bools,
+    None) is written here in one pass instead, anything else by ``json`` itself.
+    """
+    out: list[str] = []
+    try:
+        _pretty(value, out, "\n")
+    except _NotPlain:
+        return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    out.append("\n")
+    return "".join(out)
+
+
+class _NotPlain(Exception):
+    """A value :func:`_pretty` leaves to ``json.dumps``."""
+
+
+_ENCODE_STR: Final = json.encoder.encode_basestring  # what json uses with ensure_ascii=False
+
+
+def _pretty(value: Any, out: list[str], newline: str) -> None:
+    """Append ``value`` as ``json.dumps(..., sort_keys=True, indent=2)`` writes it at the
+    indentation that follows ``newline``."""
+    if isinstance(value, str):
+        out.append(_ENCODE_STR(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float) and math.isfinite(value):
+        out.append(float.__repr__(value))
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        separator = "[" + inner
+        for item in value:
+            out.append(separator)
+            _pretty(item, out, inner)
+            separator = "," + inner
+        out.append(newline + "]")
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        separator = "{" + inner
+        for key, item in sorted(value.items()):
+            if not isinstance(key, str):
+                raise _NotPlain
+            out.append(separator + _ENCODE_STR(key) + ": ")
+            _pretty(item, out, inner)
+            separator = "," + inner
+        out.append(newline + "}")
+    else:
+        raise _NotPlain
