@@ -130,22 +130,29 @@ def build(root: Path, artifacts: int) -> list[str]:
     ]  # fmt: skip
 
 
-def best(command: list[str], runs: int, expect: int) -> float:
-    """The fastest of ``runs`` whole-process timings after a warm-up run.
+def best(commands: list[list[str]], runs: int, expect: int) -> list[float]:
+    """The fastest of ``runs`` whole-process timings of each command after a warm-up run.
+
+    The commands take turns (one run of each per round), so a machine whose load changes
+    while the benchmark runs slows them alike instead of skewing their ratio.
 
     Bytecode caching is allowed (an installed tool has its .pyc files), so the warm-up
     writes them when PYTHONDONTWRITEBYTECODE would otherwise recompile every import.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run(command, capture_output=True, check=False, env=env)
-    times = []
+    for command in commands:
+        subprocess.run(command, capture_output=True, check=False, env=env)
+    times: list[list[float]] = [[] for _ in commands]
     for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, check=False, env=env)
-        times.append(time.perf_counter() - start)
-        if done.returncode != expect:
-            raise SystemExit(f"{command[2:5]} exited {done.returncode}: {done.stderr[-2000:]!r}")
-    return min(times)
+        for command, taken in zip(commands, times, strict=True):
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, check=False, env=env)
+            taken.append(time.perf_counter() - start)
+            if done.returncode != expect:
+                raise SystemExit(
+                    f"{command[2:5]} exited {done.returncode}: {done.stderr[-2000:]!r}"
+                )
+    return [min(taken) for taken in times]
 
 
 def main() -> None:
@@ -161,8 +168,7 @@ def main() -> None:
         gate = build(root, args.artifacts)
         floor = [sys.executable, "-c", FLOOR, str(root / "evidence"), str(root / "build.pub"),
                  str(root / "tests.pub")]  # fmt: skip
-        floor_time = best(floor, args.runs, 0)
-        gate_time = best(gate, args.runs, 0)
+        floor_time, gate_time = best([floor, gate], args.runs, 0)
         envelopes = 4 * args.artifacts
         print(f"release: {args.artifacts} artifacts, {envelopes} envelopes (dir: store)")
         print(f"{'floor (verify loop)':<24}{floor_time:8.3f} s")

@@ -24,11 +24,13 @@ class JSONFormatError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise JSONFormatError(f"duplicate key {key[:60]!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):  # some key came twice: name the first repeat
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JSONFormatError(f"duplicate key {key[:60]!r}")
+            seen.add(key)
     return result
 
 
@@ -72,6 +74,15 @@ def _check_depth(text: str, limit: int) -> None:
             depth -= 1
 
 
+#: One decoder for every strict read (``json.loads`` with hooks builds a new one per call).
+_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates,
+    parse_constant=_refuse_constant,
+    parse_int=_parse_int,
+    parse_float=_parse_float,
+)
+
+
 def loads_strict(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON strictly; raise :class:`JSONFormatError` with a one-line reason."""
     if isinstance(data, bytes):
@@ -86,13 +97,7 @@ def loads_strict(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     if text.count("[") + text.count("{") > max_depth:
         _check_depth(text, max_depth)
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_refuse_constant,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-        )
+        return _DECODER.decode(text)
     except JSONFormatError:
         raise
     except json.JSONDecodeError as exc:
@@ -107,5 +112,67 @@ def dumps_canonical(value: Any) -> bytes:
 
 
 def dumps_pretty(value: Any) -> str:
-    """Deterministic indented JSON for files people read (release.json, reports)."""
-    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """Deterministic indented JSON for files people read (release.json, reports).
+
+    The text of ``json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)`` and a
+    newline. ``json`` writes indented JSON in pure Python, one generator step per token;
+    plain data (dicts with string keys, lists, tuples, strings, ints, finite floats, bools,
+    None) is written here in one pass instead, anything else by ``json`` itself.
+    """
+    out: list[str] = []
+    try:
+        _pretty(value, out, "\n")
+    except _NotPlain:
+        return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    out.append("\n")
+    return "".join(out)
+
+
+class _NotPlain(Exception):
+    """A value :func:`_pretty` leaves to ``json.dumps``."""
+
+
+_ENCODE_STR: Final = json.encoder.encode_basestring  # what json uses with ensure_ascii=False
+
+
+def _pretty(value: Any, out: list[str], newline: str) -> None:
+    """Append ``value`` as ``json.dumps(..., sort_keys=True, indent=2)`` writes it at the
+    indentation that follows ``newline``."""
+    if isinstance(value, str):
+        out.append(_ENCODE_STR(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float) and math.isfinite(value):
+        out.append(float.__repr__(value))
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        separator = "[" + inner
+        for item in value:
+            out.append(separator)
+            _pretty(item, out, inner)
+            separator = "," + inner
+        out.append(newline + "]")
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        separator = "{" + inner
+        for key, item in sorted(value.items()):
+            if not isinstance(key, str):
+                raise _NotPlain
+            out.append(separator + _ENCODE_STR(key) + ": ")
+            _pretty(item, out, inner)
+            separator = "," + inner
+        out.append(newline + "}")
+    else:
+        raise _NotPlain

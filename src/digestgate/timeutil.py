@@ -44,7 +44,13 @@ def format_timestamp(moment: datetime) -> str:
     """UTC RFC 3339 with ``Z`` and whole seconds, e.g. ``2026-11-26T10:00:00Z``."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC)
+    if utc.year < 1000:  # strftime's %Y is not zero-padded on every platform
+        return utc.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"{utc.year}-{utc.month:02d}-{utc.day:02d}T"
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
+    )
 
 
 def utcnow() -> datetime:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digestgate.timeutil import parse_timestamp
+from digestgate.timeutil import format_timestamp, parse_timestamp
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,15 @@ def test_well_shaped_text_parses_or_is_a_value_error(text: str) -> None:
     except ValueError:
         return
     assert moment.tzinfo is UTC
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))),
+    )
+)
+def test_formatted_timestamps_are_strftime_in_utc_to_the_second(moment: datetime) -> None:
+    utc = moment.astimezone(UTC)
+    assert format_timestamp(moment) == utc.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")

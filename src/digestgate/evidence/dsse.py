@@ -210,9 +210,18 @@ def _trusted_groups(
     return {keyid: (keys[keyid], frozenset(names[keyid])) for keyid in keys}
 
 
+class TrustedKeys:
+    """Trusted keys (by local name) grouped once by key id, for verifying many envelopes."""
+
+    __slots__ = ("groups",)
+
+    def __init__(self, trusted: Mapping[str, PublicKey]) -> None:
+        self.groups: Final = _trusted_groups(trusted)
+
+
 def verified_signers(
     envelope: Envelope,
-    trusted: Mapping[str, PublicKey],
+    trusted: Mapping[str, PublicKey] | TrustedKeys,
     budget: SignatureBudget | None = None,
 ) -> frozenset[str]:
     """Names of the trusted keys that verified at least one signature of ``envelope``.
@@ -221,7 +230,8 @@ def verified_signers(
     every other trusted key. A key counts once however many signatures it made. Every check
     is counted against ``budget`` when one is given.
     """
-    remaining = _trusted_groups(trusted)
+    groups = trusted.groups if isinstance(trusted, TrustedKeys) else _trusted_groups(trusted)
+    remaining = dict(groups)
     if not remaining or not envelope.signatures:
         return frozenset()
     message = envelope.pae()
@@ -245,7 +255,7 @@ def verified_signers(
 
 def verify_envelope(
     raw: bytes,
-    trusted: Mapping[str, PublicKey],
+    trusted: Mapping[str, PublicKey] | TrustedKeys,
     *,
     origin: str,
     budget: SignatureBudget | None = None,

@@ -68,9 +68,19 @@ class PublicKey:
     keyid: str
     algorithm: str
     pem: bytes = field(repr=False)
-    sslib_key: SSlibKey = field(repr=False, compare=False)
+    crypto_key: Any = field(repr=False, compare=False)
+    """The same key as a pyca/cryptography public key object."""
     spki_der: bytes = field(repr=False, compare=False)
     _check: Callable[[bytes, bytes], None] = field(repr=False, compare=False)
+
+    @property
+    def sslib_key(self) -> SSlibKey:
+        """This key as a securesystemslib ``SSlibKey`` with the scheme for the key
+        (``ed25519``, ``ecdsa-sha2-nistp256/384`` or ``rsassa-pss-sha256``). Built when a
+        signer needs it: verifying never imports securesystemslib."""
+        from securesystemslib.signer import SSlibKey
+
+        return SSlibKey.from_crypto(self.crypto_key, keyid=self.keyid)
 
     def verify(self, signature: bytes, data: bytes) -> bool:
         """True when ``signature`` is this key's signature over ``data``."""
@@ -176,16 +186,12 @@ def _checker(public_key: Any, algorithm: str) -> Callable[[bytes, bytes], None]:
 
 def _public_key_from_crypto(public_key: Any, where: str) -> PublicKey:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-    from securesystemslib.signer import SSlibKey
 
     algorithm = _algorithm_of(public_key, where)
     keyid = keyid_of(public_key)
-    # from_crypto picks the scheme for the key: ed25519, ecdsa-sha2-nistp256/384 or
-    # rsassa-pss-sha256.
-    sslib_key = SSlibKey.from_crypto(public_key, keyid=keyid)
     pem = public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return PublicKey(keyid, algorithm, pem, sslib_key, der, _checker(public_key, algorithm))
+    return PublicKey(keyid, algorithm, pem, public_key, der, _checker(public_key, algorithm))
 
 
 def _read_key_file(path: Path, what: str) -> bytes:

@@ -279,13 +279,14 @@ def envelope_verifier(trusted: Mapping[str, Any]) -> EnvelopeVerifier:
     One verifier is one budget of signature checks (see :class:`~digestgate.evidence.dsse.
     SignatureBudget`): a store full of junk signatures ends in exit 3, not hours of CPU.
     """
-    from digestgate.evidence.dsse import SignatureBudget, verify_envelope
+    from digestgate.evidence.dsse import SignatureBudget, TrustedKeys, verify_envelope
 
     budget = SignatureBudget()
+    keys = TrustedKeys(trusted)
 
     def verify(raw: bytes, origin: str) -> VerifiedEvidence | EvidenceProblem:
         result: VerifiedEvidence | EvidenceProblem = verify_envelope(
-            raw, trusted, origin=origin, budget=budget
+            raw, keys, origin=origin, budget=budget
         )
         return result
 

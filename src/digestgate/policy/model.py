@@ -21,6 +21,9 @@ from digestgate.reference import Location
 LANE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 KEY_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _GLOB_FORBIDDEN: Final = frozenset("[]{}\\")
+#: Whitespace (``\s`` is ``str.isspace``) or a control character below U+0020.
+_GLOB_SPACE_RE: Final = re.compile(r"[\s\x00-\x1f]")
+_GLOB_WILDCARD_RE: Final = re.compile(r"(\*\*|\*|\?)")
 
 DEFAULT_MAX_AGE: Final = timedelta(days=7)
 DEFAULT_GATE_MAX_AGE: Final = timedelta(days=30)
@@ -55,29 +58,20 @@ class Glob:
         """Compile ``pattern``; raise :class:`GlobError` for an unsupported pattern."""
         if not pattern:
             raise GlobError("empty pattern")
-        if any(c.isspace() or ord(c) < 0x20 for c in pattern):
+        if _GLOB_SPACE_RE.search(pattern):
             raise GlobError("whitespace or control characters")
         bad = sorted(set(pattern) & _GLOB_FORBIDDEN)
         if bad:
             raise GlobError(f"unsupported character {bad[0]!r}")
         if "***" in pattern:
             raise GlobError("'***' is ambiguous")
+        # Literal runs alternate with wildcards (``**`` before ``*``, left to right).
         tokens: list[Token] = []
-        literal = ""
-        i = 0
-        while i < len(pattern):
-            kind = "**" if pattern.startswith("**", i) else pattern[i]
-            if kind in ("**", "*", "?"):
-                if literal:
-                    tokens.append(("lit", literal))
-                    literal = ""
-                tokens.append((kind, ""))
-                i += len(kind)
-            else:
-                literal += pattern[i]
-                i += 1
-        if literal:
-            tokens.append(("lit", literal))
+        for index, part in enumerate(_GLOB_WILDCARD_RE.split(pattern)):
+            if index % 2:
+                tokens.append((part, ""))
+            elif part:
+                tokens.append(("lit", part))
         return cls(pattern, tuple(tokens))
 
     def matches(self, text: str) -> bool:

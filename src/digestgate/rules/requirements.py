@@ -108,6 +108,8 @@ _Timed = TypeVar("_Timed", ProvenanceStatement, LaneStatement)
 
 def _newest_first(items: Sequence[_Timed]) -> list[_Timed]:
     """By signed finish time, newest first; the envelope digest orders ties reproducibly."""
+    if len(items) < 2:
+        return list(items)
     return sorted(
         items, key=lambda s: (-s.info.finished_on.timestamp(), str(s.evidence.envelope_digest))
     )

@@ -9,7 +9,7 @@ them as ``evidence.malformed`` findings, which never count as passing).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
 from digestgate.digest import Digest
@@ -20,6 +20,7 @@ from digestgate.reference import Location, validate_artifact_name
 
 #: Media types of Sigstore bundles, read beside plain envelopes (docs/sigstore.md).
 BUNDLE_MEDIA_PREFIX: Final = "application/vnd.dev.sigstore.bundle"
+_BUNDLE_MEDIA_BYTES: Final = BUNDLE_MEDIA_PREFIX.encode()
 
 #: Largest envelope any store reads or writes (a signed statement is a few KiB; BuildKit
 #: caps its own attestation files at 40 MiB, specs 7.3).
@@ -67,11 +68,11 @@ class StoredEnvelope:
 
     raw: bytes
     origin: str
+    digest: Digest = field(init=False, repr=False, compare=False)
+    """The sha256 of the envelope bytes (used to de-duplicate copies), hashed once."""
 
-    @property
-    def digest(self) -> Digest:
-        """The sha256 of the envelope bytes (used to de-duplicate copies)."""
-        return Digest.of(self.raw)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digest", Digest.of(self.raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,11 @@ def envelope_problem(raw: bytes) -> str | None:
 
 def is_sigstore_bundle(raw: bytes) -> bool:
     """True when ``raw`` is a JSON object whose ``mediaType`` names a Sigstore bundle."""
+    if b"\\" not in raw and _BUNDLE_MEDIA_BYTES not in raw:
+        # Without escapes every string of the document is in its bytes as written, so a
+        # document that does not hold the media type prefix cannot be a bundle: the common
+        # case (a DSSE envelope) is answered without a second parse.
+        return False
     try:
         doc = loads_strict(raw)
     except JSONFormatError:

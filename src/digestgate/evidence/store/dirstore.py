@@ -22,6 +22,7 @@ An unreadable directory is a :class:`~digestgate.errors.StorageError` (exit 3).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -107,10 +108,14 @@ class DirStore:
         """
         del subjects  # a directory is not indexed by subject
         root = self._root()
+        # Origins name files as the user named the directory, not its resolved path: the
+        # walk's paths start with the resolved root, and what follows it is joined to the
+        # directory as given (joined as pathlib joins, once, not once per file).
+        skip = len(str(root / "_")) - 1
+        prefix = str(self.path / "_")[:-1]
         budget = [self.max_total_bytes]
-        for files, (path, problem) in enumerate(_walk(root, root, 0), start=1):
-            # Origins name files as the user named the directory, not its resolved path.
-            shown = _origin(self.path / path.relative_to(root))
+        for files, (path, problem) in enumerate(_walk(root, str(root), 0), start=1):
+            shown = _origin(prefix + path[skip:])
             if problem is not None:
                 raise self._incomplete(shown, problem)
             if files > self.max_files:
@@ -156,37 +161,38 @@ class DirStore:
             ) from exc
 
     def _read_file(
-        self, root: Path, path: Path, origin: str, budget: list[int]
+        self, root: Path, path: str, origin: str, budget: list[int]
     ) -> Iterator[StoredEnvelope | StoreProblem]:
-        bundle = path.name.endswith(_BUNDLE_SUFFIXES)
+        bundle = path.endswith(_BUNDLE_SUFFIXES)
         cap = self.max_bundle_size if bundle else self.max_file_size
         try:
-            handle = _open_inside(root, path)
+            fd, size = _open_inside(root, path)
         except _Refused as exc:
             raise self._incomplete(origin, str(exc)) from None
         except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
             detail = getattr(exc, "strerror", None) or exc
             raise self._incomplete(origin, f"cannot be read: {detail}") from None
-        with handle:
-            size = os.fstat(handle.fileno()).st_size
+        try:
             if size > cap:
                 # Never read an oversized file into memory: its size alone stops the read.
                 raise self._incomplete(origin, f"is {size} bytes, over the {cap}-byte limit")
             budget[0] -= size
             if budget[0] < 0:
                 return  # the caller reports the exhausted budget once
-            try:
-                if bundle:
+            if bundle:
+                with os.fdopen(fd, "rb", closefd=False) as handle:
                     yield from self._read_lines(handle, origin)
-                else:
-                    # Read what fstat announced (plus one byte to notice growth), never the cap:
-                    # read(n) allocates n bytes up front.
-                    data = handle.read(size + 1)
-                    if len(data) > size:
-                        raise self._incomplete(origin, "grew while it was read")
-                    yield _envelope(data, origin)
-            except OSError as exc:
-                raise self._incomplete(origin, f"cannot be read: {exc.strerror or exc}") from None
+                return
+            # Read what fstat announced (plus one byte to notice growth), never the cap: a
+            # read of n bytes allocates n bytes up front.
+            data = _read_upto(fd, size + 1)
+        except OSError as exc:
+            raise self._incomplete(origin, f"cannot be read: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+        if len(data) > size:
+            raise self._incomplete(origin, "grew while it was read")
+        yield _envelope(data, origin)
 
     def _read_lines(self, handle: BinaryIO, origin: str) -> Iterator[StoredEnvelope | StoreProblem]:
         limit = self.max_file_size + 2
@@ -220,7 +226,7 @@ def _envelope(raw: bytes, origin: str) -> StoredEnvelope | StoreProblem:
     return StoredEnvelope(raw, origin)
 
 
-def _origin(path: Path) -> str:
+def _origin(path: str | os.PathLike[str]) -> str:
     """``path`` as text that encodes as UTF-8: undecodable name bytes shown as ``\\xNN``.
 
     Origins end up in reports and signed VSAs; a lone surrogate would make those fail.
@@ -232,7 +238,7 @@ def _is_evidence_name(name: str) -> bool:
     return name.endswith((".json", *_BUNDLE_SUFFIXES))
 
 
-def _walk(root: Path, directory: Path, depth: int) -> Iterator[tuple[Path, str | None]]:
+def _walk(root: Path, directory: str, depth: int) -> Iterator[tuple[str, str | None]]:
     """Evidence files below ``directory`` in sorted order, without following directory links."""
     try:
         with os.scandir(directory) as scan:
@@ -242,10 +248,10 @@ def _walk(root: Path, directory: Path, depth: int) -> Iterator[tuple[Path, str |
             raise StorageError(
                 f"cannot read evidence directory {directory}: {exc.strerror or exc}"
             ) from exc
-        yield Path(directory), f"cannot be listed: {exc.strerror or exc}"
+        yield directory, f"cannot be listed: {exc.strerror or exc}"
         return
     for entry in entries:
-        path = Path(entry.path)
+        path = entry.path
         try:
             is_link = entry.is_symlink()
             is_dir = entry.is_dir(follow_symlinks=False)
@@ -258,30 +264,53 @@ def _walk(root: Path, directory: Path, depth: int) -> Iterator[tuple[Path, str |
             else:
                 yield from _walk(root, path, depth + 1)
         elif _is_evidence_name(entry.name):
-            if is_link and path.is_dir():
+            if is_link and Path(path).is_dir():
                 yield path, "is a symlinked directory, which is not followed"
             else:
                 yield path, None
 
 
-def _open_inside(root: Path, path: Path) -> BinaryIO:
-    """Open a regular file that is (or whose symlink target is) inside ``root``."""
-    if path.is_symlink():
-        target = path.resolve(strict=True)
+def _is_link(path: str) -> bool:
+    """``Path.is_symlink``: False for a path that is gone or not a directory's entry."""
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return False
+        raise
+
+
+def _open_inside(root: Path, path: str) -> tuple[int, int]:
+    """Open a regular file that is (or whose symlink target is) inside ``root``; return the
+    descriptor and the file's size."""
+    if _is_link(path):
+        target = Path(path).resolve(strict=True)
         if not target.is_relative_to(root):
             raise _Refused("is a symlink pointing outside the evidence directory")
-        path = target
+        path = str(target)
     # O_NOFOLLOW: a file swapped for a symlink after the walk is refused, not followed;
     # O_NONBLOCK: a FIFO planted in the directory cannot hang the read.
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     fd = os.open(path, flags)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise _Refused("is not a regular file")
-        return os.fdopen(fd, "rb")
+        return fd, info.st_size
     except BaseException:
         os.close(fd)
         raise
+
+
+def _read_upto(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``fd``: until end of file or ``limit`` (a read may be short)."""
+    data = os.read(fd, limit)
+    while data and len(data) < limit:
+        more = os.read(fd, limit - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _same_content(target: Path, data: bytes) -> bool:
