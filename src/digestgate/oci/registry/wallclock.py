@@ -22,12 +22,15 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import Any, Final, Literal
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any, Final, Literal, NamedTuple
 
 import httpcore
 import httpx
+
+from digestgate.oci.registry.urls import check_redirect
 
 #: Writes are cut into pieces this large, each bounded anew: a socket ``send`` loop resets
 #: its timeout on every partial send.
@@ -311,3 +314,60 @@ def network_transport(ssl_context: ssl.SSLContext | None) -> httpx.BaseTransport
     default, verifying context for any https URL that reaches it.
     """
     return _PoolTransport(ssl_context)
+
+
+class Route(NamedTuple):
+    """A client and the transport under it, on which requests are sent directly."""
+
+    client: httpx.Client
+    transport: httpx.BaseTransport
+
+    @classmethod
+    def of(cls, transport: httpx.BaseTransport, timeout: float, headers: dict[str, str]) -> Route:
+        """A client on ``transport`` that never follows redirects, reads no environment and
+        keeps no cookie: nothing a registry or token service sets is ever sent back."""
+        client = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            headers=headers,
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        return cls(client, transport)
+
+
+def send_direct(
+    route: Route,
+    method: str,
+    url: httpx.URL,
+    headers: Mapping[str, str],
+    content: bytes | Iterable[bytes] | None,
+) -> httpx.Response:
+    """``client.send(client.build_request(...), stream=True)`` on the client's transport.
+
+    The same request (the client's headers merged with ``headers``, its timeout) and the
+    same failures, less the per-request work of what these requests never use: the cookie
+    jar (kept empty), event hooks, auth flows, redirect bookkeeping and elapsed time.
+    """
+    client = route.client
+    if client.is_closed:
+        raise RuntimeError("Cannot send a request, as the client has been closed.")
+    merged = httpx.Headers(client.headers)
+    merged.update(headers)
+    timeout = client.timeout.as_dict()
+    request = httpx.Request(
+        method, url, headers=merged, content=content, extensions={"timeout": timeout}
+    )
+    try:
+        response = route.transport.handle_request(request)
+    except httpx.RequestError as exc:
+        exc.request = request
+        raise
+    response.request = request
+    try:
+        check_redirect(response)
+    except BaseException:
+        response.close()
+        raise
+    return response

@@ -1,0 +1,184 @@
+"""Requests go to the client's transport directly: the wire request, the failures and the
+URLs are exactly those of ``httpx.Client.send``, and no cookie is ever kept or sent."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import pytest
+
+from digestgate.errors import RegistryError
+from digestgate.oci.options import StoreOptions
+from digestgate.oci.registry.transport import USER_AGENT, Transport
+from digestgate.oci.registry.urls import path_joiner
+from digestgate.oci.registry.wallclock import Route, send_direct
+
+BASES = (
+    "http://127.0.0.1:5000",
+    "https://registry.example",
+    "https://registry.example:8443",
+    "http://[::1]:5000",
+    "https://registry-1.docker.io",
+    "https://user@registry.example",
+    "https://registry.example/",
+    "https://registry.example/prefix",
+    "https://registry.example?x=1",
+    "https://registry.example#frag",
+)
+PATHS = (
+    "/v2/",
+    "/v2/app/manifests/v1",
+    "/v2/org/app/blobs/sha256:" + "ab" * 32,
+    "/v2/a.b/c_d/e-f/manifests/1.0-rc_1",
+    "/v2/app/blobs/uploads/",
+    "/v2/app/tags/list",
+    "/",
+    "v2/",
+    "",
+    "//evil.example/v2/",
+    "/v2/../x",
+    "/v2/./x",
+    "/v2/.x/y",
+    "/v2//x",
+    "/v2/a%2Fb",
+    "/v2/a b",
+    "/v2/a?b=c",
+    "/v2/a#b",
+    "/v2/ä",
+    "/v2/a@b",
+    "https://other.example/v2/",
+    "/v2/app/manifests/sha256:x/",
+)
+
+
+def _same(left: httpx.URL, right: httpx.URL) -> bool:
+    return str(left) == str(right) and left == right and left.raw_path == right.raw_path
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_registry_urls_are_what_joining_gives(base: str) -> None:
+    url = httpx.URL(base)
+    join = path_joiner(url)
+    for path in PATHS:
+        assert _same(join(path), url.join(path)), (base, path)
+    rng = random.Random(7)
+    alphabet = "abcXYZ019._-~:/@%?#+=!$&'()*,; \\\u00e4"
+    for _ in range(3000):
+        path = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+        for candidate in (path, "/" + path):
+            try:
+                expected = url.join(candidate)
+            except httpx.InvalidURL:
+                with pytest.raises(httpx.InvalidURL):
+                    join(candidate)
+                continue
+            assert _same(join(candidate), expected), (base, candidate)
+
+
+def _recorded() -> tuple[list[httpx.Request], httpx.MockTransport]:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        request.read()
+        seen.append(request)
+        return httpx.Response(200, headers={"Set-Cookie": "session=abc; Path=/"}, content=b"ok")
+
+    return seen, httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "content"),
+    [
+        ("GET", {}, None),
+        ("HEAD", {"Accept": "application/json"}, None),
+        ("PUT", {"Content-Type": "x/y", "user-agent": "other"}, b"body"),
+        ("POST", {"Authorization": "Bearer t"}, None),
+        ("PATCH", {"Content-Range": "0-3"}, [b"ab", b"cd"]),
+        ("DELETE", {"ACCEPT-ENCODING": "identity", "Connection": "close"}, b""),
+    ],
+)
+def test_a_direct_request_is_the_one_the_client_would_send(
+    method: str, headers: dict[str, str], content: bytes | list[bytes] | None
+) -> None:
+    seen, mock = _recorded()
+    route = Route.of(mock, 7.5, {"User-Agent": USER_AGENT})
+    url = httpx.URL("https://registry.example/v2/app/blobs/uploads/x?_state=s")
+    body = iter(content) if isinstance(content, list) else content
+    direct = send_direct(route, method, url, headers, body)
+    body = iter(content) if isinstance(content, list) else content
+    request = route.client.build_request(method, url, headers=headers, content=body)
+    classic = route.client.send(request, stream=True)
+    mine, theirs = seen
+    assert mine.method == theirs.method and mine.url == theirs.url
+    assert mine.headers.raw == theirs.headers.raw
+    assert mine.extensions == theirs.extensions
+    assert mine.content == theirs.content
+    assert direct.request is mine and direct.status_code == classic.status_code
+    assert direct.read() == classic.read() == b"ok"
+
+
+def test_no_cookie_is_kept_or_sent() -> None:
+    seen, mock = _recorded()
+    transport = Transport("registry.test", StoreOptions(transport=mock), lambda: None)
+    url = transport.url("/v2/")
+    for _ in range(2):
+        transport.send("GET", url, scopes=()).close()
+    transport.client.get(url).close()
+    assert [r.headers.get("cookie") for r in seen] == [None, None, None]
+    assert not transport.client.cookies
+
+
+def test_a_closed_client_refuses_as_httpx_does() -> None:
+    _, mock = _recorded()
+    route = Route.of(mock, 1.0, {})
+    route.client.close()
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        send_direct(route, "GET", httpx.URL("https://r.example/"), {}, None)
+
+
+def test_a_transport_failure_names_its_request() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    route = Route.of(httpx.MockTransport(handle), 1.0, {})
+    with pytest.raises(httpx.ConnectError) as caught:
+        send_direct(route, "GET", httpx.URL("https://r.example/v2/"), {}, None)
+    assert caught.value.request.url == "https://r.example/v2/"
+
+
+@pytest.mark.parametrize("location", ["https://h:port/x", "http://[::1/x", "/v2/\x00x"])
+def test_an_unreadable_redirect_fails_as_the_client_did(location: str) -> None:
+    closed: list[bool] = []
+
+    class Stream(httpx.SyncByteStream):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            yield b""
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": location}, stream=Stream())
+
+    route = Route.of(httpx.MockTransport(handle), 1.0, {})
+    url = httpx.URL("https://r.example/v2/app/blobs/sha256:aa")
+    with pytest.raises(Exception) as classic:
+        route.client.send(route.client.build_request("GET", url), stream=True)
+    closed.clear()
+    with pytest.raises(Exception) as direct:
+        send_direct(route, "GET", url, {}, None)
+    assert type(direct.value) is type(classic.value)
+    assert str(direct.value) == str(classic.value)
+    assert closed == [True]
+
+
+def test_an_unreadable_redirect_is_retried_then_unreachable() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "https://h:port/x"})
+
+    options = StoreOptions(transport=httpx.MockTransport(handle), retries=1, backoff=0.0)
+    transport = Transport("registry.test", options, lambda: None, sleep=lambda _s: None)
+    with pytest.raises(RegistryError, match="cannot reach registry"):
+        transport.send("GET", transport.url("/v2/x"), scopes=(), follow_redirects=True)
+    assert transport.sent == 2
