@@ -182,3 +182,77 @@ def test_an_unreadable_redirect_is_retried_then_unreachable() -> None:
     with pytest.raises(RegistryError, match="cannot reach registry"):
         transport.send("GET", transport.url("/v2/x"), scopes=(), follow_redirects=True)
     assert transport.sent == 2
+
+
+class _Conn:
+    """A connection in a fixed state that records which checks the pool made."""
+
+    def __init__(self, rng: random.Random, name: str) -> None:
+        self.name = name
+        self.origin = rng.choice("ab")
+        self.closed = rng.random() < 0.1
+        self.expired = rng.random() < 0.15
+        self.idle = rng.random() < 0.6
+        self.available = self.idle and rng.random() < 0.9
+        self.expiry_checked = 0
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    def has_expired(self) -> bool:
+        self.expiry_checked += 1
+        return self.expired
+
+    def is_idle(self) -> bool:
+        return self.idle
+
+    def is_available(self) -> bool:
+        return self.available
+
+    def can_handle_request(self, origin: str) -> bool:
+        return origin == self.origin
+
+
+class _Wanted:
+    def __init__(self, origin: str, queued: bool) -> None:
+        self.request = type("R", (), {"url": type("U", (), {"origin": origin})()})()
+        self.queued = queued
+        self.connection: _Conn | None = None
+
+    def is_queued(self) -> bool:
+        return self.queued
+
+    def assign_to_connection(self, connection: _Conn) -> None:
+        self.connection = connection
+        self.queued = False
+
+
+def _pool_run(cls: type, seed: int) -> list[object]:
+    rng = random.Random(seed)
+    pool = cls(max_connections=rng.randrange(1, 8), max_keepalive_connections=rng.randrange(9))
+    made = iter(range(100))
+    pool.create_connection = lambda origin: _Conn(random.Random(seed), f"new{next(made)}{origin}")
+    pool._connections = [_Conn(rng, f"c{n}") for n in range(rng.randrange(12))]
+    pool._requests = [
+        _Wanted(rng.choice("ab"), rng.random() < 0.7) for _ in range(rng.randrange(6))
+    ]
+    before = list(pool._connections)
+    closing = pool._assign_requests_to_connections()
+    return [
+        [c.name for c in pool._connections],
+        [c.name for c in closing],
+        [(r.connection.name if r.connection else None, r.queued) for r in pool._requests],
+        [c.expiry_checked for c in before],
+    ]
+
+
+def test_the_pool_decides_as_httpcore_does() -> None:
+    """Same connections kept, closed and handed out, and every connection's expiry (a socket
+    the server closed) checked as often, as httpcore's own bookkeeping."""
+    import httpcore
+
+    from digestgate.oci.registry import wallclock
+
+    assert wallclock._POOL is wallclock._Pool, "written against httpcore 1.0.9"
+    for seed in range(3000):
+        assert _pool_run(wallclock._Pool, seed) == _pool_run(httpcore.ConnectionPool, seed), seed

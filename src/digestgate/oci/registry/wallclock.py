@@ -269,11 +269,56 @@ def _empty_body(method: bytes, status: int, headers: list[tuple[bytes, bytes]]) 
     return lengths == [b"0"]
 
 
+class _Pool(httpcore.ConnectionPool):
+    """httpcore's pool, its bookkeeping done in linear time.
+
+    httpcore 1.0.9 recounts all connections for each connection it looks at (n * n
+    ``is_idle`` calls per request and per response closed) and lists every available and
+    idle connection for each queued request. This makes the same decisions in the same
+    order, on the same checks of each connection (closed, expired: an idle socket the server
+    closed is still found and dropped), stopping at the first connection that fits.
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.ConnectionInterface]:
+        closing: list[httpcore.ConnectionInterface] = []
+        connections = self._connections
+        for connection in list(connections):
+            if connection.is_closed():
+                connections.remove(connection)
+            elif connection.has_expired() or (
+                # httpcore counts all connections here, idle or not: so does this.
+                connection.is_idle() and len(connections) > self._max_keepalive_connections
+            ):
+                connections.remove(connection)
+                closing.append(connection)
+        for pool_request in [request for request in self._requests if request.is_queued()]:
+            origin = pool_request.request.url.origin
+            fits = (c for c in connections if c.can_handle_request(origin) and c.is_available())
+            reused = next(fits, None)
+            if reused is not None:
+                pool_request.assign_to_connection(reused)
+                continue
+            if len(connections) >= self._max_connections:
+                idle = next((c for c in connections if c.is_idle()), None)
+                if idle is None:
+                    continue
+                connections.remove(idle)
+                closing.append(idle)
+            connection = self.create_connection(origin)
+            connections.append(connection)
+            pool_request.assign_to_connection(connection)
+        return closing
+
+
+#: The linear-time pool where its bookkeeping is the one it was written against.
+_POOL: Final = _Pool if httpcore.__version__ == "1.0.9" else httpcore.ConnectionPool
+
+
 class _PoolTransport(httpx.BaseTransport):
     """HTTP/1.1 over an httpcore connection pool whose sockets obey the current watch."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None) -> None:
-        self._pool = httpcore.ConnectionPool(
+        self._pool = _POOL(
             ssl_context=ssl_context,
             max_connections=100,
             max_keepalive_connections=20,
