@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Final, Literal, NamedTuple
 
@@ -108,15 +108,21 @@ def _stack() -> list[Watch]:
     return stack
 
 
-@contextmanager
-def scope(watch: Watch) -> Iterator[None]:
+class scope:
     """Make ``watch`` bound this thread's socket operations until the block ends."""
-    stack = _stack()
-    stack.append(watch)
-    try:
-        yield
-    finally:
-        stack.pop()
+
+    __slots__ = ("_stack", "_watch")
+
+    def __init__(self, watch: Watch) -> None:
+        self._watch = watch
+        self._stack: list[Watch] = []
+
+    def __enter__(self) -> None:
+        self._stack = _stack()
+        self._stack.append(self._watch)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stack.pop()
 
 
 def _bound(timeout: float | None, error: type[Exception]) -> float | None:
@@ -225,15 +231,12 @@ _ERRORS: Final[tuple[tuple[type[Exception], type[httpx.TransportError]], ...]] =
 )
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        for source, target in _ERRORS:
-            if isinstance(exc, source):
-                raise target(str(exc)) from exc
-        raise
+def _translated(exc: Exception) -> httpx.TransportError | None:
+    """The httpx exception an httpcore one stands for (None: raise ``exc`` as it is)."""
+    for source, target in _ERRORS:
+        if isinstance(exc, source):
+            return target(str(exc))
+    return None
 
 
 class _Body(httpx.SyncByteStream):
@@ -247,8 +250,13 @@ class _Body(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         self._empty = False
-        with _translated():
+        try:
             yield from self._stream
+        except Exception as exc:
+            translated = _translated(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def close(self) -> None:
         if self._empty:
@@ -338,8 +346,13 @@ class _PoolTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _translated():
+        try:
             answer = self._pool.handle_request(core)
+        except Exception as exc:
+            translated = _translated(exc)
+            if translated is None:
+                raise
+            raise translated from exc
         assert isinstance(answer.stream, Iterable)
         return httpx.Response(
             status_code=answer.status,
