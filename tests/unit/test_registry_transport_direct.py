@@ -256,3 +256,40 @@ def test_the_pool_decides_as_httpcore_does() -> None:
     assert wallclock._POOL is wallclock._Pool, "written against httpcore 1.0.9"
     for seed in range(3000):
         assert _pool_run(wallclock._Pool, seed) == _pool_run(httpcore.ConnectionPool, seed), seed
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_connections_use_their_socket_with_httpcores_errors(direct: bool) -> None:
+    """Reads and writes go to the socket itself, failing as httpcore's stream does (the same
+    steps through httpcore's stream give the same results)."""
+    import socket
+
+    import httpcore
+
+    from digestgate.oci.registry import wallclock
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        stream = wallclock._Backend().connect_tcp("127.0.0.1", port, timeout=5.0)
+        assert isinstance(stream, wallclock._Stream) and stream._sock is not None
+        if not direct:
+            stream._sock = None
+        peer, _ = server.accept()
+        with peer:
+            stream.write(b"x" * (3 * wallclock.WRITE_PIECE + 5), timeout=5.0)
+            got = b""
+            while len(got) < 3 * wallclock.WRITE_PIECE + 5:
+                got += peer.recv(1 << 20)
+            assert got == b"x" * (3 * wallclock.WRITE_PIECE + 5)
+            stream.write(b"", timeout=5.0)
+            peer.sendall(b"answer")
+            assert stream.read(100, timeout=5.0) == b"answer"
+            with pytest.raises(httpcore.ReadTimeout):
+                stream.read(100, timeout=0.01)
+            peer.shutdown(socket.SHUT_RDWR)
+        assert stream.read(100, timeout=5.0) == b""
+        stream.close()
+        with pytest.raises(httpcore.ReadError):
+            stream.read(100, timeout=1.0)
+        with pytest.raises(httpcore.WriteError):
+            stream.write(b"late", timeout=1.0)

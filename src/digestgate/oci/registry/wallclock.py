@@ -19,6 +19,7 @@ feed an upload in the same thread, and each side keeps its own deadline.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 import time
@@ -157,19 +158,61 @@ def scoped_read(watch: Watch, chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+def _socket_of(stream: httpcore.NetworkStream) -> socket.socket | None:
+    """The socket (plain or TLS) under httpcore 1.0.9's own stream, else None."""
+    kind = type(stream)
+    if (
+        httpcore.__version__ != "1.0.9"
+        or kind.__name__ != "SyncStream"
+        or kind.__module__ != "httpcore._backends.sync"
+    ):
+        return None
+    sock = stream.get_extra_info("socket")
+    return sock if isinstance(sock, socket.socket) else None
+
+
 class _Stream(httpcore.NetworkStream):
-    """A connection whose every operation is bounded by the current watch."""
+    """A connection whose every operation is bounded by the current watch.
+
+    On httpcore's own socket stream, reads and writes go to the socket here, as that stream
+    does them (timeout set before each call, a partial send continued, socket errors
+    mapped to httpcore's), without its generator context manager per operation.
+    """
 
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
+        self._sock = _socket_of(inner)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bound(timeout, httpcore.ReadTimeout))
+        bounded = _bound(timeout, httpcore.ReadTimeout)
+        sock = self._sock
+        if sock is None:
+            return self._inner.read(max_bytes, bounded)
+        try:
+            sock.settimeout(bounded)
+            return sock.recv(max_bytes)
+        except OSError as exc:
+            kind = httpcore.ReadTimeout if isinstance(exc, socket.timeout) else httpcore.ReadError
+            raise kind(exc) from exc
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         for start in range(0, len(buffer), WRITE_PIECE):
             piece = buffer[start : start + WRITE_PIECE]
-            self._inner.write(piece, _bound(timeout, httpcore.WriteTimeout))
+            bounded = _bound(timeout, httpcore.WriteTimeout)
+            if self._sock is None:
+                self._inner.write(piece, bounded)
+            else:
+                self._send(self._sock, piece, bounded)
+
+    @staticmethod
+    def _send(sock: socket.socket, piece: bytes, timeout: float | None) -> None:
+        try:
+            while piece:
+                sock.settimeout(timeout)
+                piece = piece[sock.send(piece) :]
+        except OSError as exc:
+            kind = httpcore.WriteTimeout if isinstance(exc, socket.timeout) else httpcore.WriteError
+            raise kind(exc) from exc
 
     def close(self) -> None:
         self._inner.close()
