@@ -46,17 +46,20 @@ from digestgate.oci.registry.urls import (
     is_loopback,
     join_url,
     next_link,
+    path_joiner,
     retry_after,
     split_host,
     ssl_context,
 )
 from digestgate.oci.registry.wallclock import (
     WATCH,
+    Route,
     Watch,
     network_transport,
     scope,
     scoped_body,
     scoped_read,
+    send_direct,
 )
 
 __all__ = [
@@ -79,6 +82,10 @@ BACKOFF_CAP: Final = 20.0
 TIMER_SLACK: Final = 0.05
 
 
+def _what(method: str, url: httpx.URL) -> str:
+    return f"{method} {redact_url(url)}"
+
+
 class Transport:
     """An ``httpx.Client`` bound to one registry, with auth, deadlines and retries."""
 
@@ -95,6 +102,8 @@ class Transport:
         self.registry = registry
         self.options = options
         self.base = httpx.URL(base_url(registry, options))
+        self._origin = (self.base.scheme, self.base.host, self.base.port)
+        self._join = path_joiner(self.base)
         self._sleep = sleep
         self._clock = clock
         #: When all registry work must be done (on ``clock``); None: no overall deadline.
@@ -102,46 +111,46 @@ class Transport:
         self.auth = Authenticator(registry, credentials, clock)
         # A plain-HTTP registry's client never carries an https request (see client_for),
         # so it needs no TLS context: loading the CA bundle costs ~50 ms per process.
-        self.client = self._new_client(
+        self._route = self._new_route(
             ssl_context(options.ca_bundle) if self.base.scheme == "https" else None
         )
-        self._tls_client: httpx.Client | None = None
+        self.client = self._route.client
+        self._tls_route: Route | None = None
         #: Number of requests actually sent (tests count retries with it).
         self.sent = 0
 
-    def _new_client(self, context: ssl.SSLContext | None) -> httpx.Client:
+    def _new_route(self, context: ssl.SSLContext | None) -> Route:
         transport = self.options.transport
-        return httpx.Client(
-            transport=transport if transport is not None else network_transport(context),
-            timeout=httpx.Timeout(self.options.timeout),
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=False,
-            trust_env=False,
-        )
+        if transport is None:
+            transport = network_transport(context)
+        return Route.of(transport, self.options.timeout, {"User-Agent": USER_AGENT})
 
-    def client_for(self, url: httpx.URL | str) -> httpx.Client:
-        """The client for a request: https URLs always go through a verifying client.
+    def _route_for(self, url: httpx.URL | str) -> Route:
+        """https URLs always go through a verifying client.
 
         A plain-HTTP registry may still redirect to (or name a token service on) https; that
         client is created the first time it is needed.
         """
-        if self.base.scheme == "https" or httpx.URL(url).scheme != "https":
-            return self.client
-        if self._tls_client is None:
-            self._tls_client = self._new_client(ssl_context(self.options.ca_bundle))
-        return self._tls_client
+        if self._origin[0] == "https":
+            return self._route
+        scheme = url.scheme if isinstance(url, httpx.URL) else httpx.URL(url).scheme
+        if scheme != "https":
+            return self._route
+        if self._tls_route is None:
+            self._tls_route = self._new_route(ssl_context(self.options.ca_bundle))
+        return self._tls_route
+
+    def client_for(self, url: httpx.URL | str) -> httpx.Client:
+        """The client for a request: https URLs always go through a verifying client."""
+        return self._route_for(url).client
 
     def url(self, path: str) -> httpx.URL:
         """An absolute URL on this registry."""
-        return self.base.join(path)
+        return self._join(path)
 
     def same_origin(self, url: httpx.URL) -> bool:
         """True for URLs on the registry's own scheme, host and port."""
-        return (url.scheme, url.host, url.port) == (
-            self.base.scheme,
-            self.base.host,
-            self.base.port,
-        )
+        return (url.scheme, url.host, url.port) == self._origin
 
     # -- deadlines and pauses ------------------------------------------------------------------
 
@@ -221,11 +230,10 @@ class Transport:
             hdrs = dict(headers)
             if not self.same_origin(url):
                 hdrs.pop("Authorization", None)
-            client = self.client_for(url)
-            request = client.build_request(method, url, headers=hdrs, content=content)
             self.sent += 1
-            response = client.send(request, stream=True)
-            log.debug("%s %s -> %d", method, redact_url(url), response.status_code)
+            response = send_direct(self._route_for(url), method, url, hdrs, content)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s -> %d", method, redact_url(url), response.status_code)
             location = response.headers.get("location")
             if not (follow_redirects and response.is_redirect and location):
                 return response
@@ -260,11 +268,11 @@ class Transport:
         """
         replayable = content is None or isinstance(content, bytes)
         attempts = 1 + max(0, self.options.retries) if replayable and idempotent else 1
-        what = f"{method} {redact_url(url)}"
         attempt = 0
         fresh_auth = False
         while True:
-            self.check_deadline(what)
+            if self.deadline_at is not None and self._clock() >= self.deadline_at:
+                raise self.overdue(_what(method, url))
             hdrs = dict(headers or {})
             if self.same_origin(url):
                 if self.auth.needs_token(scopes):
@@ -279,11 +287,11 @@ class Transport:
                 with scope(watch):
                     response = self._send_once(method, url, hdrs, body, follow_redirects)
             except httpx.TransportError as exc:
-                error = self.lost(exc, watch, what)
+                error = self.lost(exc, watch, _what(method, url))
                 attempt += 1
                 if isinstance(error, DeadlineError) or attempt >= attempts:
                     raise error from exc
-                self.pause(attempt, None, what)
+                self.pause(attempt, None, _what(method, url))
                 continue
             response.extensions[WATCH] = watch
             status = response.status_code
@@ -312,7 +320,7 @@ class Transport:
                 wait = retry_after(response.headers.get("retry-after"))
                 self.read_error_body(response)
                 attempt += 1
-                self.pause(attempt, wait if status in (429, 503) else None, what)
+                self.pause(attempt, wait if status in (429, 503) else None, _what(method, url))
                 continue
             return response
 
@@ -349,7 +357,7 @@ class Transport:
                     raise
             finally:
                 response.close()
-            self.pause(attempt, None, f"{method} {redact_url(url)}")
+            self.pause(attempt, None, _what(method, url))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _auth_failed(self, method: str, url: httpx.URL, body: bytes) -> AuthError:
@@ -389,10 +397,10 @@ class Transport:
         watch = response.extensions.get(WATCH)
         if not isinstance(watch, Watch):
             watch = self.watch()
-        what = f"{response.request.method} {redact_url(response.request.url)}"
         try:
             yield from scoped_read(watch, iter(response.iter_bytes()))
         except httpx.TransportError as exc:
+            what = _what(response.request.method, response.request.url)
             raise self.lost(exc, watch, what, body=True) from exc
 
     def read_capped(self, response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
@@ -429,5 +437,5 @@ class Transport:
     def close(self) -> None:
         """Close the connection pools."""
         self.client.close()
-        if self._tls_client is not None:
-            self._tls_client.close()
+        if self._tls_route is not None:
+            self._tls_route.client.close()

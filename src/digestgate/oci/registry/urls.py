@@ -10,7 +10,7 @@ import ipaddress
 import re
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 import httpx
@@ -21,6 +21,36 @@ from digestgate.oci.registry.errors import redact_url
 
 _DOCKER_HUB_API: Final = "registry-1.docker.io"
 _LINK_NEXT_RE: Final = re.compile(r'<([^>]*)>\s*;[^,]*\brel\s*=\s*"?next"?', re.IGNORECASE)
+#: An absolute path that joining leaves as it is: no dot segment, no empty segment, nothing
+#: to quote or decode. Anything else goes through ``httpx.URL.join``.
+_PLAIN_PATH: Final = re.compile(r"(?:/[A-Za-z0-9_~:-][A-Za-z0-9._~:-]*)+/?|/")
+
+
+def path_joiner(base: httpx.URL) -> Callable[[str], httpx.URL]:
+    """``base.join`` for a registry's own paths, without reparsing the URL each time.
+
+    A base of scheme and authority only, joined with a plain absolute path (the only kind
+    the protocol code builds from validated names, tags and digests), is that base with the
+    path: the parsed base is reused with the path put in. Any other path is joined.
+    """
+    parsed = getattr(base, "_uri_reference", None)
+    quick = (
+        isinstance(parsed, tuple)
+        and hasattr(parsed, "_replace")
+        and base.raw_path == b"/"
+        and not base.fragment
+    )
+    if not quick:
+        return base.join
+
+    def join(path: str) -> httpx.URL:
+        if not _PLAIN_PATH.fullmatch(path):
+            return base.join(path)
+        url = httpx.URL.__new__(httpx.URL)
+        url._uri_reference = parsed._replace(path=path)  # type: ignore[union-attr]
+        return url
+
+    return join
 
 
 def join_url(response: httpx.Response, value: str, what: str) -> httpx.URL:
@@ -36,6 +66,30 @@ def join_url(response: httpx.Response, value: str, what: str) -> httpx.URL:
             f"the registry sent a malformed {what}",
             hint="the registry does not follow the distribution spec",
         ) from exc
+
+
+def check_redirect(response: httpx.Response) -> None:
+    """Fail as ``httpx.Client`` does on a redirect whose ``Location`` it cannot resolve.
+
+    The client resolves a redirect target as soon as the answer arrives, following or not
+    (``Client._redirect_url``): a ``Location`` it cannot parse is
+    :class:`httpx.RemoteProtocolError`. Requests sent on a transport directly keep that.
+    """
+    if not response.has_redirect_location:
+        return
+    request = response.request
+    try:
+        url = httpx.URL(response.headers["Location"])
+    except httpx.InvalidURL as exc:
+        raise httpx.RemoteProtocolError(
+            f"Invalid URL in location header: {exc}.", request=request
+        ) from None
+    if url.scheme and not url.host:
+        url = url.copy_with(host=request.url.host)
+    if url.is_relative_url:
+        url = request.url.join(url)
+    if request.url.fragment and not url.fragment:
+        url.copy_with(fragment=request.url.fragment)
 
 
 def header_int(value: str | None) -> int | None:

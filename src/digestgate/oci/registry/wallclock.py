@@ -19,15 +19,19 @@ feed an upload in the same thread, and each side keeps its own deadline.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
-from typing import Any, Final, Literal
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any, Final, Literal, NamedTuple
 
 import httpcore
 import httpx
+
+from digestgate.oci.registry.urls import check_redirect
 
 #: Writes are cut into pieces this large, each bounded anew: a socket ``send`` loop resets
 #: its timeout on every partial send.
@@ -105,15 +109,21 @@ def _stack() -> list[Watch]:
     return stack
 
 
-@contextmanager
-def scope(watch: Watch) -> Iterator[None]:
+class scope:
     """Make ``watch`` bound this thread's socket operations until the block ends."""
-    stack = _stack()
-    stack.append(watch)
-    try:
-        yield
-    finally:
-        stack.pop()
+
+    __slots__ = ("_stack", "_watch")
+
+    def __init__(self, watch: Watch) -> None:
+        self._watch = watch
+        self._stack: list[Watch] = []
+
+    def __enter__(self) -> None:
+        self._stack = _stack()
+        self._stack.append(self._watch)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stack.pop()
 
 
 def _bound(timeout: float | None, error: type[Exception]) -> float | None:
@@ -148,19 +158,61 @@ def scoped_read(watch: Watch, chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+def _socket_of(stream: httpcore.NetworkStream) -> socket.socket | None:
+    """The socket (plain or TLS) under httpcore 1.0.9's own stream, else None."""
+    kind = type(stream)
+    if (
+        httpcore.__version__ != "1.0.9"
+        or kind.__name__ != "SyncStream"
+        or kind.__module__ != "httpcore._backends.sync"
+    ):
+        return None
+    sock = stream.get_extra_info("socket")
+    return sock if isinstance(sock, socket.socket) else None
+
+
 class _Stream(httpcore.NetworkStream):
-    """A connection whose every operation is bounded by the current watch."""
+    """A connection whose every operation is bounded by the current watch.
+
+    On httpcore's own socket stream, reads and writes go to the socket here, as that stream
+    does them (timeout set before each call, a partial send continued, socket errors
+    mapped to httpcore's), without its generator context manager per operation.
+    """
 
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
+        self._sock = _socket_of(inner)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bound(timeout, httpcore.ReadTimeout))
+        bounded = _bound(timeout, httpcore.ReadTimeout)
+        sock = self._sock
+        if sock is None:
+            return self._inner.read(max_bytes, bounded)
+        try:
+            sock.settimeout(bounded)
+            return sock.recv(max_bytes)
+        except OSError as exc:
+            kind = httpcore.ReadTimeout if isinstance(exc, socket.timeout) else httpcore.ReadError
+            raise kind(exc) from exc
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         for start in range(0, len(buffer), WRITE_PIECE):
             piece = buffer[start : start + WRITE_PIECE]
-            self._inner.write(piece, _bound(timeout, httpcore.WriteTimeout))
+            bounded = _bound(timeout, httpcore.WriteTimeout)
+            if self._sock is None:
+                self._inner.write(piece, bounded)
+            else:
+                self._send(self._sock, piece, bounded)
+
+    @staticmethod
+    def _send(sock: socket.socket, piece: bytes, timeout: float | None) -> None:
+        try:
+            while piece:
+                sock.settimeout(timeout)
+                piece = piece[sock.send(piece) :]
+        except OSError as exc:
+            kind = httpcore.WriteTimeout if isinstance(exc, socket.timeout) else httpcore.WriteError
+            raise kind(exc) from exc
 
     def close(self) -> None:
         self._inner.close()
@@ -222,15 +274,12 @@ _ERRORS: Final[tuple[tuple[type[Exception], type[httpx.TransportError]], ...]] =
 )
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        for source, target in _ERRORS:
-            if isinstance(exc, source):
-                raise target(str(exc)) from exc
-        raise
+def _translated(exc: Exception) -> httpx.TransportError | None:
+    """The httpx exception an httpcore one stands for (None: raise ``exc`` as it is)."""
+    for source, target in _ERRORS:
+        if isinstance(exc, source):
+            return target(str(exc))
+    return None
 
 
 class _Body(httpx.SyncByteStream):
@@ -244,8 +293,13 @@ class _Body(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         self._empty = False
-        with _translated():
+        try:
             yield from self._stream
+        except Exception as exc:
+            translated = _translated(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def close(self) -> None:
         if self._empty:
@@ -266,11 +320,56 @@ def _empty_body(method: bytes, status: int, headers: list[tuple[bytes, bytes]]) 
     return lengths == [b"0"]
 
 
+class _Pool(httpcore.ConnectionPool):
+    """httpcore's pool, its bookkeeping done in linear time.
+
+    httpcore 1.0.9 recounts all connections for each connection it looks at (n * n
+    ``is_idle`` calls per request and per response closed) and lists every available and
+    idle connection for each queued request. This makes the same decisions in the same
+    order, on the same checks of each connection (closed, expired: an idle socket the server
+    closed is still found and dropped), stopping at the first connection that fits.
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.ConnectionInterface]:
+        closing: list[httpcore.ConnectionInterface] = []
+        connections = self._connections
+        for connection in list(connections):
+            if connection.is_closed():
+                connections.remove(connection)
+            elif connection.has_expired() or (
+                # httpcore counts all connections here, idle or not: so does this.
+                connection.is_idle() and len(connections) > self._max_keepalive_connections
+            ):
+                connections.remove(connection)
+                closing.append(connection)
+        for pool_request in [request for request in self._requests if request.is_queued()]:
+            origin = pool_request.request.url.origin
+            fits = (c for c in connections if c.can_handle_request(origin) and c.is_available())
+            reused = next(fits, None)
+            if reused is not None:
+                pool_request.assign_to_connection(reused)
+                continue
+            if len(connections) >= self._max_connections:
+                idle = next((c for c in connections if c.is_idle()), None)
+                if idle is None:
+                    continue
+                connections.remove(idle)
+                closing.append(idle)
+            connection = self.create_connection(origin)
+            connections.append(connection)
+            pool_request.assign_to_connection(connection)
+        return closing
+
+
+#: The linear-time pool where its bookkeeping is the one it was written against.
+_POOL: Final = _Pool if httpcore.__version__ == "1.0.9" else httpcore.ConnectionPool
+
+
 class _PoolTransport(httpx.BaseTransport):
     """HTTP/1.1 over an httpcore connection pool whose sockets obey the current watch."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None) -> None:
-        self._pool = httpcore.ConnectionPool(
+        self._pool = _POOL(
             ssl_context=ssl_context,
             max_connections=100,
             max_keepalive_connections=20,
@@ -290,8 +389,13 @@ class _PoolTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _translated():
+        try:
             answer = self._pool.handle_request(core)
+        except Exception as exc:
+            translated = _translated(exc)
+            if translated is None:
+                raise
+            raise translated from exc
         assert isinstance(answer.stream, Iterable)
         return httpx.Response(
             status_code=answer.status,
@@ -311,3 +415,60 @@ def network_transport(ssl_context: ssl.SSLContext | None) -> httpx.BaseTransport
     default, verifying context for any https URL that reaches it.
     """
     return _PoolTransport(ssl_context)
+
+
+class Route(NamedTuple):
+    """A client and the transport under it, on which requests are sent directly."""
+
+    client: httpx.Client
+    transport: httpx.BaseTransport
+
+    @classmethod
+    def of(cls, transport: httpx.BaseTransport, timeout: float, headers: dict[str, str]) -> Route:
+        """A client on ``transport`` that never follows redirects, reads no environment and
+        keeps no cookie: nothing a registry or token service sets is ever sent back."""
+        client = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            headers=headers,
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        return cls(client, transport)
+
+
+def send_direct(
+    route: Route,
+    method: str,
+    url: httpx.URL,
+    headers: Mapping[str, str],
+    content: bytes | Iterable[bytes] | None,
+) -> httpx.Response:
+    """``client.send(client.build_request(...), stream=True)`` on the client's transport.
+
+    The same request (the client's headers merged with ``headers``, its timeout) and the
+    same failures, less the per-request work of what these requests never use: the cookie
+    jar (kept empty), event hooks, auth flows, redirect bookkeeping and elapsed time.
+    """
+    client = route.client
+    if client.is_closed:
+        raise RuntimeError("Cannot send a request, as the client has been closed.")
+    merged = httpx.Headers(client.headers)
+    merged.update(headers)
+    timeout = client.timeout.as_dict()
+    request = httpx.Request(
+        method, url, headers=merged, content=content, extensions={"timeout": timeout}
+    )
+    try:
+        response = route.transport.handle_request(request)
+    except httpx.RequestError as exc:
+        exc.request = request
+        raise
+    response.request = request
+    try:
+        check_redirect(response)
+    except BaseException:
+        response.close()
+        raise
+    return response
