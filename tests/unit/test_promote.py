@@ -502,19 +502,18 @@ def test_tag_plan_is_written_before_a_tag_moves(
 def test_the_tag_plan_is_saved_once_with_every_tag_before_the_first_moves(
     session: Session, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from digestgate.promotion import tagplan
+    from digestgate.atomicfile import write_atomic
 
     release = staged(session)
     plan_file = tmp_path / "promoted.json.tagplan"
     saves: list[tuple[int, int]] = []  # (entries saved, tags set at the time)
-    write = tagplan.write_atomic
 
     def counting(path: Path, data: bytes) -> None:
         moved = sum(len(r.tags) for n, r in session.repos.items() if n.startswith("prod.example/"))
         saves.append((len(json.loads(data)["tags"]), moved))
-        write(path, data)
+        write_atomic(path, data)
 
-    monkeypatch.setattr(tagplan, "write_atomic", counting)
+    monkeypatch.setattr("digestgate.promotion.tagplan.write_atomic", counting)
     run(session, keys, release, outcome_for(keys, release), tag_plan=TagPlan.load(plan_file))
     assert saves == [(4, 0)]  # backend and frontend, v1.0 and latest: one fsync, not four
 
