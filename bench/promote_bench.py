@@ -22,7 +22,8 @@ and finally a release of 50 small artifacts promoted straight from registry A to
 their Python threads would compete with the in-process promotion for the GIL) with
 concurrency 8 vs one at a time (API, gate included: promote always runs it), beside a bare
 httpx floor sending only the requests this evidence needs and ``skopeo copy`` of the same
-images 8 at a time; each with its request count (every ``httpx.Client.send``), the client's
+images 8 at a time; each with its request count (every request an httpcore connection pool
+handles), the client's
 CPU seconds and the registries' (``/proc/<pid>/stat``). Usage:
 
     .venv/bin/python -m bench.promote_bench --sizes 256M,1G
@@ -51,6 +52,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 from tests.fixtures import images
 from tests.fixtures.registry import RegistryServer
@@ -172,26 +174,27 @@ def machine_cpu() -> float:
 
 @contextmanager
 def counting_requests() -> Iterator[Callable[[], int]]:
-    """Count the HTTP requests every ``httpx.Client`` in this process sends meanwhile.
+    """Count the HTTP requests this process sends meanwhile, whatever the client.
 
-    Wraps ``httpx.Client.send``, which each verb method, ``stream()`` and digestgate's
-    registry transport (retries and auth challenges included) go through; yields a reader.
+    Wraps ``httpcore.ConnectionPool.handle_request``: a bare ``httpx.Client`` and
+    digestgate's registry transport (which hands requests to its pool directly; retries and
+    auth challenges included) both send every request through it. Yields a reader.
     """
-    original = httpx.Client.send
+    original = httpcore.ConnectionPool.handle_request
     sent = 0
     lock = threading.Lock()
 
-    def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+    def handle(self: httpcore.ConnectionPool, request: httpcore.Request) -> httpcore.Response:
         nonlocal sent
         with lock:
             sent += 1
-        return original(self, request, **kwargs)
+        return original(self, request)
 
-    httpx.Client.send = send  # type: ignore[method-assign]
+    httpcore.ConnectionPool.handle_request = handle  # type: ignore[method-assign]
     try:
         yield lambda: sent
     finally:
-        httpx.Client.send = original  # type: ignore[method-assign]
+        httpcore.ConnectionPool.handle_request = original  # type: ignore[method-assign]
 
 
 @dataclass
