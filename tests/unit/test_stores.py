@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from digestgate.digest import Digest
 from digestgate.oci import media
@@ -37,3 +42,30 @@ def test_layouts_are_shared_per_directory(tmp_path: Path) -> None:
         a = stores.open(parse_location(f"oci:{tmp_path / 'a'}"), create=True)
         assert stores.open(parse_location(f"oci:{tmp_path / 'a'}:v1")) is a
         assert stores.open(parse_location(f"oci:{tmp_path / 'b'}"), create=True) is not a
+
+
+def test_threads_opening_at_once_share_one_client_and_one_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digestgate.oci.registry import client as client_module
+
+    made: list[object] = []
+    real = client_module.RegistryClient.__init__
+
+    def slow_init(self: client_module.RegistryClient, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        time.sleep(0.05)  # a wide window for a second thread to make its own
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(client_module.RegistryClient, "__init__", slow_init)
+    barrier = threading.Barrier(8)
+    with Stores(StoreOptions(retries=0)) as stores:
+
+        def open_it(n: int) -> object:
+            barrier.wait()
+            return stores.open(parse_location(f"{REGISTRY}/app{n % 2}"))
+
+        with ThreadPoolExecutor(8) as pool:
+            opened = list(pool.map(open_it, range(8)))
+    assert len(made) == 1  # one client (one connection pool), none left unclosed
+    assert len({id(store) for store in opened}) == 2  # one store per repository

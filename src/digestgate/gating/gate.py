@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Final
 
+from digestgate.concurrency import run_all
 from digestgate.digest import Digest
 from digestgate.errors import ConfigError, IntegrityError, NotFoundError, UsageError
 from digestgate.evidence.model import (
@@ -177,28 +179,30 @@ def confirm_artifacts(
     the store is broken and the gate cannot decide: :class:`IntegrityError` (exit 3), never
     a finding that would be signed as a FAILED decision about a digest nobody examined.
     Any other failure (network, auth, storage) propagates as an operational error (exit 3).
+    Artifacts are confirmed side by side.
     """
-    checks: dict[str, RegistryCheck] = {}
-    for subject in subjects:
-        store = stores.open(subject.location.with_digest(subject.digest))
-        for attempt in (1, 2):
-            try:
-                manifest = store.get_manifest(subject.digest)
-            except NotFoundError as exc:
-                checks[subject.name] = RegistryCheck("not-found", exc.message)
-            except IntegrityError as exc:
-                if attempt == 1:
-                    continue
-                raise IntegrityError(
-                    f"{subject.location.name} served bytes for {subject.digest} that do not "
-                    f"hash to it, twice ({exc.message}); the gate did not decide",
-                    hint="the registry or layout is damaged or something between rewrites "
-                    "responses; check it, then run again",
-                ) from exc
-            else:
-                checks[subject.name] = _served(manifest)
-            break
-    return checks
+    found = run_all([partial(_confirm, subject, stores) for subject in subjects])
+    return {subject.name: check for subject, check in zip(subjects, found, strict=True)}
+
+
+def _confirm(subject: SubjectLocation, stores: Stores) -> RegistryCheck:
+    store = stores.open(subject.location.with_digest(subject.digest))
+    for attempt in (1, 2):
+        try:
+            manifest = store.get_manifest(subject.digest)
+        except NotFoundError as exc:
+            return RegistryCheck("not-found", exc.message)
+        except IntegrityError as exc:
+            if attempt == 1:
+                continue
+            raise IntegrityError(
+                f"{subject.location.name} served bytes for {subject.digest} that do not "
+                f"hash to it, twice ({exc.message}); the gate did not decide",
+                hint="the registry or layout is damaged or something between rewrites "
+                "responses; check it, then run again",
+            ) from exc
+        return _served(manifest)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _served(manifest: object) -> RegistryCheck:

@@ -5,6 +5,7 @@ Heavy modules (the HTTP client) are imported only when a registry location is op
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,17 +33,21 @@ class Stores:
         self._clients: dict[str, RegistryClient] = {}
         self._open: dict[str, ImageStore] = {}
         self._settling: Settling | None = None
+        # Steps open stores from worker threads: one client per registry and one store per
+        # repository, whichever thread asks first.
+        self._lock = threading.RLock()
 
     def client(self, registry: str) -> RegistryClient:
         """The shared client for ``registry`` (``host[:port]``)."""
-        client = self._clients.get(registry)
-        if client is None:
-            from digestgate.oci.registry.client import RegistryClient
+        with self._lock:
+            client = self._clients.get(registry)
+            if client is None:
+                from digestgate.oci.registry.client import RegistryClient
 
-            client = RegistryClient(registry, self.options, deadline_at=self.deadline_at)
-            client.settling = self._settling
-            self._clients[registry] = client
-        return client
+                client = RegistryClient(registry, self.options, deadline_at=self.deadline_at)
+                client.settling = self._settling
+                self._clients[registry] = client
+            return client
 
     @contextmanager
     def settling(self, workers: int) -> Iterator[None]:
@@ -57,15 +62,17 @@ class Stores:
         if self._settling is not None:  # already inside a scope: its end checks
             yield
             return
-        settling = self._settling = Settling()
-        for client in self._clients.values():
-            client.settling = settling
+        with self._lock:
+            settling = self._settling = Settling()
+            for client in self._clients.values():
+                client.settling = settling
         try:
             yield
         finally:
-            self._settling = None
-            for client in self._clients.values():
-                client.settling = None
+            with self._lock:
+                self._settling = None
+                for client in self._clients.values():
+                    client.settling = None
         settling.run(sleep=time.sleep, clock=time.monotonic, workers=workers)
 
     def open(self, location: Location, *, create: bool = False) -> ImageStore:
@@ -76,18 +83,19 @@ class Stores:
         promotion copying it).
         """
         key = location.name
-        store = self._open.get(key)
-        if store is not None:
-            return store
-        if isinstance(location, LayoutReference):
-            from digestgate.oci.layout import LayoutStore
+        with self._lock:
+            store = self._open.get(key)
+            if store is not None:
+                return store
+            if isinstance(location, LayoutReference):
+                from digestgate.oci.layout import LayoutStore
 
-            store = LayoutStore.open(location.path, create=create)
-        else:
-            assert isinstance(location, ImageReference)
-            store = self.client(location.registry).repository(location.repository)
-        self._open[key] = store
-        return store
+                store = LayoutStore.open(location.path, create=create)
+            else:
+                assert isinstance(location, ImageReference)
+                store = self.client(location.registry).repository(location.repository)
+            self._open[key] = store
+            return store
 
     def close(self) -> None:
         """Close every store and client opened through this session."""
