@@ -59,8 +59,10 @@ class Delegate(ImageStore):
     def has_blob(self, digest: Digest) -> bool:
         return self.inner.has_blob(digest)
 
-    def open_blob(self, descriptor: Descriptor) -> AbstractContextManager[Iterator[bytes]]:
-        return self.inner.open_blob(descriptor)
+    def open_blob(
+        self, descriptor: Descriptor, *, hashed: bool = True
+    ) -> AbstractContextManager[Iterator[bytes]]:
+        return self.inner.open_blob(descriptor, hashed=hashed)
 
     def put_blob(self, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
         self.inner.put_blob(descriptor, chunks)
@@ -218,8 +220,10 @@ class CorruptingSource(Delegate):
         self.victim = victim
 
     @contextmanager
-    def open_blob(self, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:
-        with self.inner.open_blob(descriptor) as chunks:
+    def open_blob(
+        self, descriptor: Descriptor, *, hashed: bool = True
+    ) -> Iterator[Iterator[bytes]]:
+        with self.inner.open_blob(descriptor, hashed=hashed) as chunks:
             if descriptor.digest != self.victim:
                 yield chunks
                 return

@@ -33,8 +33,8 @@ def test_a_stop_request_abandons_the_copy_and_removes_the_partial_blob(tmp_path:
     original = LayoutStore.open_blob
     chunks_seen = [0]
 
-    def slow_open(self: LayoutStore, descriptor: object) -> object:
-        context = original(self, descriptor)  # type: ignore[arg-type]
+    def slow_open(self: LayoutStore, descriptor: object, *, hashed: bool = True) -> object:
+        context = original(self, descriptor, hashed=hashed)  # type: ignore[arg-type]
 
         class Wrapped:
             def __enter__(self) -> Iterator[bytes]:

@@ -215,8 +215,11 @@ class LayoutStore(LayoutDir, ImageStore):
         return self._exists(self._blob_path(digest))
 
     @contextmanager
-    def open_blob(self, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:
-        """Stream a blob in 1 MiB chunks, checking size and digest at EOF."""
+    def open_blob(
+        self, descriptor: Descriptor, *, hashed: bool = True
+    ) -> Iterator[Iterator[bytes]]:
+        """Stream a blob in 1 MiB chunks, checking size (and unless ``hashed=False``, the
+        digest) at EOF."""
         path = self._blob_path(descriptor.digest)
         what = f"blob {descriptor.digest.short} in {self.location}"
         fd = self._open_for_read(path, what=what)
@@ -227,7 +230,7 @@ class LayoutStore(LayoutDir, ImageStore):
                     f"{what}: file holds {size} bytes, expected {descriptor.size}",
                     hint="the layout was altered on disk; copy the image again",
                 )
-            yield self._stream(fd, path, descriptor, what)
+            yield self._stream(fd, path, descriptor, what, hashed=hashed)
         finally:
             os.close(fd)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from digestgate.digest import Digest, DigestHasher
-from digestgate.errors import NotFoundError, StorageError
+from digestgate.errors import IntegrityError, NotFoundError, StorageError
 from digestgate.jsonutil import JSONFormatError, dumps_canonical, loads_strict
 from digestgate.oci.manifest import (
     MAX_MANIFEST_SIZE,
@@ -235,8 +235,11 @@ class LayoutDir:
         finally:
             os.close(fd)
 
-    def _stream(self, fd: int, path: Path, descriptor: Descriptor, what: str) -> Iterator[bytes]:
-        hasher = DigestHasher(descriptor.digest.algorithm)
+    def _stream(
+        self, fd: int, path: Path, descriptor: Descriptor, what: str, *, hashed: bool = True
+    ) -> Iterator[bytes]:
+        hasher = DigestHasher(descriptor.digest.algorithm) if hashed else None
+        size = 0
         while True:
             try:
                 chunk = os.read(fd, CHUNK_SIZE)
@@ -244,11 +247,19 @@ class LayoutDir:
                 raise storage_error(exc, "read", path) from exc
             if not chunk:
                 break
-            hasher.update(chunk)
-            if hasher.size > descriptor.size:
+            size += len(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
+            if size > descriptor.size:
                 break  # grew on disk: fails the size check below
             yield chunk
-        hasher.check(descriptor.digest, descriptor.size, what=what)
+        if hasher is not None:
+            hasher.check(descriptor.digest, descriptor.size, what=what)
+        elif size != descriptor.size:
+            raise IntegrityError(
+                f"{what}: {size} bytes, expected {descriptor.size}",
+                hint="the layout was altered on disk; copy the image again",
+            )
 
     def _put_bytes(self, digest: Digest, raw: bytes) -> None:
         """Store small content (a manifest) whose digest was computed from ``raw``."""

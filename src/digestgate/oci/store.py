@@ -50,16 +50,21 @@ class ImageStore(Protocol):
         """True when the blob is present."""
         ...
 
-    def open_blob(self, descriptor: Descriptor) -> AbstractContextManager[Iterator[bytes]]:
+    def open_blob(
+        self, descriptor: Descriptor, *, hashed: bool = True
+    ) -> AbstractContextManager[Iterator[bytes]]:
         """Stream a blob in chunks; digest and size are verified when the stream ends.
 
         A mismatch raises :class:`~digestgate.errors.IntegrityError` from the iterator, so a
-        consumer that writes chunks somewhere must discard them on error.
+        consumer that writes chunks somewhere must discard them on error. ``hashed=False``
+        checks the size only: for a consumer that hashes every byte itself before anything
+        is committed, as :meth:`put_blob` does (a copy then hashes each byte once).
         """
         ...
 
     def put_blob(self, descriptor: Descriptor, chunks: Iterable[bytes]) -> None:
-        """Upload a blob from chunks, verifying digest and size on the way."""
+        """Upload a blob from chunks, verifying digest and size before it becomes visible:
+        bytes that do not hash to the digest are never stored, whatever their source."""
         ...
 
     def mount_blob(self, descriptor: Descriptor, source: ImageStore) -> bool:

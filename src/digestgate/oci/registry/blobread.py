@@ -1,12 +1,13 @@
 """Blob downloads that survive a connection breaking mid-body (distribution-spec 1.1 "Pulling
 blobs", RFC 9110 "Range Requests").
 
-Bytes are hashed and counted as they are handed out. When the body breaks off or comes too
-slowly, the blob is requested again from the first byte not yet handed out, with
-``Range: bytes=N-``. A registry that ignores the range answers 200 with the whole blob and
-the bytes already handed out are skipped; a 206 must cover exactly ``N`` to the end, else the
-next attempt asks for the whole blob. Digest and size are checked once, at the end, over
-exactly the bytes handed out, however many attempts it took.
+Bytes are hashed (unless the consumer hashes them itself) and counted as they are handed
+out. When the body breaks off or comes too slowly, the blob is requested again from the
+first byte not yet handed out, with ``Range: bytes=N-``. A registry that ignores the range
+answers 200 with the whole blob and the bytes already handed out are skipped; a 206 must
+cover exactly ``N`` to the end, else the next attempt asks for the whole blob. Digest and
+size are checked once, at the end, over exactly the bytes handed out, however many attempts
+it took.
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ _CONTENT_RANGE_RE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 class BlobReader:
     """One blob download, resumed where it broke off; use :meth:`open` then :meth:`chunks`."""
 
-    def __init__(self, repo: RepositoryHandle, descriptor: Descriptor) -> None:
+    def __init__(
+        self, repo: RepositoryHandle, descriptor: Descriptor, *, hashed: bool = True
+    ) -> None:
         self.repo = repo
         self.descriptor = descriptor
+        self.hashed = hashed
+        """False: sizes are checked, the digest is left to a consumer that hashes itself."""
         self.url = repo.url(f"blobs/{descriptor.digest}")
         self.what = f"GET {redact_url(self.url)}"
         self.attempts = 0
@@ -107,31 +112,31 @@ class BlobReader:
             yield chunk
 
     def chunks(self) -> Iterator[bytes]:
-        """The blob's bytes; digest and size are checked when the last one is handed out."""
+        """The blob's bytes; digest (unless not ``hashed``) and size are checked when the last
+        one is handed out."""
         t = self.repo.transport
         descriptor = self.descriptor
-        hasher = descriptor.digest.hasher()
+        hasher = descriptor.digest.hasher() if self.hashed else None
+        done = 0  # bytes handed out
         failures = 0
         mark = 0
         body: Iterator[bytes] | None = self._body()
         while True:
             try:
                 if body is None:
-                    self.open(hasher.size)
+                    self.open(done)
                     body = self._body()
                 chunk = next(body, None)
                 if chunk is None:
-                    if hasher.size >= descriptor.size:
+                    if done >= descriptor.size:
                         break
                     raise BrokenBodyError(
-                        f"{self.what}: the answer ended after {hasher.size} of "
-                        f"{descriptor.size} bytes",
+                        f"{self.what}: the answer ended after {done} of {descriptor.size} bytes",
                         hint="the connection or the registry cut the download short",
                     )
             except BrokenBodyError:
                 # The request and the read go together: request again from the first byte
                 # not handed out yet (the next attempt cannot start before it).
-                done = hasher.size
                 enough = min(PROGRESS, descriptor.size - mark)
                 failures = 1 if done - mark >= max(1, enough) else failures + 1
                 mark = done
@@ -141,11 +146,14 @@ class BlobReader:
                 t.pause(failures, None, self.what)
                 body = None
                 continue
-            if hasher.size + len(chunk) > descriptor.size:
+            if done + len(chunk) > descriptor.size:
                 raise IntegrityError(
                     f"blob {descriptor.digest}: more than the expected {descriptor.size} bytes",
                     hint="the registry serves different content for this digest",
                 )
-            hasher.update(chunk)
+            done += len(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
             yield chunk
-        hasher.check(descriptor.digest, descriptor.size, what=f"blob {descriptor.digest}")
+        if hasher is not None:
+            hasher.check(descriptor.digest, descriptor.size, what=f"blob {descriptor.digest}")

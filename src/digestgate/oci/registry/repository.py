@@ -257,13 +257,15 @@ class RegistryRepository(ImageStore):
         return found
 
     @contextmanager
-    def open_blob(self, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:
+    def open_blob(
+        self, descriptor: Descriptor, *, hashed: bool = True
+    ) -> Iterator[Iterator[bytes]]:
         """Stream a blob; digest and size are checked as bytes arrive and at the end.
 
         A download that breaks off is resumed where it stopped (with ``Range`` where the
         registry honours it); the checks cover exactly the bytes handed out.
         """
-        reader = BlobReader(self, descriptor)
+        reader = BlobReader(self, descriptor, hashed=hashed)
         reader.open()
         try:
             yield reader.chunks()
