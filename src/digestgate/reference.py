@@ -32,6 +32,8 @@ _HOST_RE: Final = re.compile(
 )
 TAG_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 ARTIFACT_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+#: What str.isspace() calls whitespace (``\s`` on str patterns is the same set), and C0 controls.
+_SPACE_OR_CONTROL: Final = re.compile(r"[\s\x00-\x1f]")
 _MAX_NAME: Final = 255
 
 
@@ -153,7 +155,7 @@ def parse_registry_reference(text: str) -> ImageReference:
     """Parse ``HOST[:PORT]/REPO[:TAG][@DIGEST]`` with Docker Hub normalisation."""
     if not isinstance(text, str) or not text:
         raise _bad(str(text), "empty")
-    if text != text.strip() or any(c.isspace() or ord(c) < 0x20 for c in text):
+    if text != text.strip() or _SPACE_OR_CONTROL.search(text):
         raise _bad(text, "contains whitespace or control characters")
     if "://" in text:
         raise _bad(text, "a reference has no scheme", "drop the 'https://' prefix")

@@ -142,3 +142,20 @@ def test_a_port_outside_1_to_65535_is_refused_at_parse_time(port: str) -> None:
     with pytest.raises(InvalidReferenceError, match=f"port {port} is not between 1 and 65535"):
         parse_registry_reference(f"127.0.0.1:{port}/app:tag")
     assert parse_registry_reference("127.0.0.1:65535/app:tag").registry == "127.0.0.1:65535"
+
+
+def test_every_whitespace_or_control_character_is_refused_in_a_reference() -> None:
+    import sys
+
+    from digestgate.reference import _SPACE_OR_CONTROL
+
+    # The check is one regex; it must refuse exactly what str.isspace() or a C0 control is.
+    odd = [
+        c
+        for c in range(sys.maxunicode + 1)
+        if (chr(c).isspace() or c < 0x20) != bool(_SPACE_OR_CONTROL.search(chr(c)))
+    ]
+    assert odd == []
+    for char in ("\u00a0", "\u2028", "\x1f", "\x00", "\u3000"):
+        with pytest.raises(InvalidReferenceError, match="whitespace or control"):
+            parse_registry_reference(f"ghcr.io/org/app{char}:v1")

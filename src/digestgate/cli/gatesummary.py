@@ -60,9 +60,12 @@ def publish_decision(
     from digestgate.report.markdown import render_markdown
 
     write_report(report_path, warn.render_json_report(decision, enforcement))
+    summary = bool(os.environ.get("GITHUB_STEP_SUMMARY"))  # rendered only when written
     if enforcement == "warn":
-        append_step_summary(warn.warn_markdown(decision) + render_markdown(decision))
+        if summary:
+            append_step_summary(warn.warn_markdown(decision) + render_markdown(decision))
         print_annotations(warn.warn_annotations(decision))
         return
-    append_step_summary(render_markdown(decision))
+    if summary:
+        append_step_summary(render_markdown(decision))
     print_annotations(render_annotations(decision))
