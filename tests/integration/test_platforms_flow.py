@@ -213,3 +213,36 @@ def test_offline_a_release_edited_to_call_the_index_a_single_image_does_not_pass
     found = flow.gate("--offline", "--vsa-key", flow.key("gate"), expect=1)
     assert "artifact.platform-mismatch" in found
     assert flow.verify(flow.backend) == 1
+
+
+def promoted(tmp_path: Path) -> Flow:
+    """The two-platform release, validated and promoted; ``flow.release`` is promoted.json."""
+    flow = Flow(tmp_path)
+    flow.lane("fast-check", "--artifact", "backend", "--platform", "all")
+    flow.lane("fast-check", "--artifact", "frontend")
+    flow.lane("e2e", "--platform", "all")
+    record = str(tmp_path / "promoted.json")
+    ok("promote", "--release", flow.release, "--policy", str(tmp_path / "policy.yaml"),
+       "--evidence", flow.evidence, "--to", f"oci:{tmp_path}/production",
+       "--vsa-key", flow.key("gate"), "--out", record)  # fmt: skip
+    flow.release = record
+    return flow
+
+
+def test_offline_a_promotion_record_of_a_two_platform_release_passes(tmp_path: Path) -> None:
+    # promoted.json names no media type: its platforms and the signed provenance decide.
+    assert promoted(tmp_path).gate("--offline", expect=0) == set()
+
+
+@pytest.mark.parametrize("edit", ["drop-platforms", "drop-one"])
+def test_offline_an_edited_promotion_record_does_not_pass(tmp_path: Path, edit: str) -> None:
+    flow = promoted(tmp_path)
+
+    def change(backend: dict[str, Any], _: dict[str, Any]) -> None:
+        if edit == "drop-platforms":  # now reads as a single image
+            del backend["platforms"]
+        else:
+            backend["platforms"] = backend["platforms"][:1]
+
+    edit_backend(flow, change)
+    assert "artifact.platform-mismatch" in flow.gate("--offline", expect=1)

@@ -71,8 +71,12 @@ def attested_platforms(name: str, provenance: Outcome | None) -> Platforms | str
 def _offline(
     name: str, recorded: Platforms | None, media_type: str | None, attested: Platforms | str | None
 ) -> tuple[Platforms | None, str | None]:
-    """Offline: the signed provenance decides; the release's record is only compared."""
-    is_index = media_type in media.IMAGE_INDEXES
+    """Offline: the signed provenance decides; the release's record is only compared.
+
+    A record without a media type (``promoted.json`` names none) is an index when it lists
+    platforms; either way the platforms it lists must be the ones the provenance signs.
+    """
+    is_index = media_type in media.IMAGE_INDEXES or (media_type is None and bool(recorded))
     if isinstance(attested, str):
         return recorded, attested
     if attested is None:  # no provenance counted: that requirement blocks as well
