@@ -67,11 +67,17 @@ def subject_name(artifact: str, platform: str) -> str:
 
 
 def is_attestation(entry: Descriptor) -> bool:
-    """True for an attestation manifest listed in an index (not a runnable image)."""
-    if entry.annotations.get(_REFERENCE_TYPE) == ATTESTATION_REFERENCE_TYPE:
-        return True
+    """True for an attestation manifest listed in an index (not a runnable image).
+
+    BuildKit lists them with platform ``unknown/unknown``, which no node pulls. The
+    ``vnd.docker.reference.type`` annotation counts only for an entry without a platform:
+    a child with a real platform is pulled by nodes of that platform whatever it is
+    annotated, so it is never skipped as an attestation.
+    """
     platform = entry.platform
-    return platform is not None and (platform.os, platform.architecture) == ("unknown", "unknown")
+    if platform is None:
+        return entry.annotations.get(_REFERENCE_TYPE) == ATTESTATION_REFERENCE_TYPE
+    return (platform.os, platform.architecture) == ("unknown", "unknown")
 
 
 def _name(entry: Descriptor) -> str:

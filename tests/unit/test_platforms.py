@@ -111,21 +111,35 @@ def child(digest: Digest, platform: Platform | None, **annotations: str) -> Desc
     return Descriptor(media.OCI_MANIFEST, digest, 500, annotations, platform=platform)
 
 
+ATTESTATION = {"vnd.docker.reference.type": "attestation-manifest"}
+
+
 def test_index_children_skip_attestation_manifests_and_later_duplicates() -> None:
     index = index_of(
         child(AMD64, Platform("amd64", "linux")),
         child(ARM64, Platform("arm64", "linux", "v8")),
-        child(Digest.of(b"att"), Platform("unknown", "unknown")),
-        child(
-            Digest.of(b"att2"),
-            Platform("s390x", "linux"),  # the annotation alone marks it
-            **{"vnd.docker.reference.type": "attestation-manifest"},
-        ),
+        child(Digest.of(b"att"), Platform("unknown", "unknown"), **ATTESTATION),
+        child(Digest.of(b"att-no-platform"), None, **ATTESTATION),
         child(Digest.of(b"later"), Platform("amd64", "linux")),  # never pulled: first wins
     )
     assert index_platforms(index) == (
         PlatformImage("linux/amd64", AMD64),
         PlatformImage("linux/arm64/v8", ARM64),
+    )
+
+
+def test_a_child_with_a_real_platform_is_never_hidden_by_an_attestation_annotation() -> None:
+    # Nodes pull by platform, not by annotation: an annotated linux/amd64 child listed first
+    # is what an amd64 node runs, so the gate must hold lanes to it, not skip it.
+    hidden = Digest.of(b"runnable, annotated as an attestation")
+    index = index_of(
+        child(hidden, Platform("amd64", "linux"), **ATTESTATION),
+        child(AMD64, Platform("amd64", "linux")),
+        child(Digest.of(b"s390x"), Platform("s390x", "linux"), **ATTESTATION),
+    )
+    assert index_platforms(index) == (
+        PlatformImage("linux/amd64", hidden),
+        PlatformImage("linux/s390x", Digest.of(b"s390x")),
     )
 
 
