@@ -97,6 +97,19 @@ def test_a_carried_referrer_the_target_does_not_list_is_exit_3() -> None:
     assert info.value.exit_code == ExitCode.OPERATIONAL
 
 
+def test_a_carried_referrer_whose_source_serves_other_bytes_leaves_nothing() -> None:
+    # Carried blobs go through the image copy's engine: the target hashes every byte.
+    source, target = stores()
+    root = image(source)
+    referrer(source, root, SBOM)
+    layer = Digest.of(SBOM.encode())
+    source.served_blobs[layer] = SBOM.encode()[:-1] + b"!"  # same size, other bytes
+    with pytest.raises(IntegrityError, match="does not match its digest"):
+        carry_referrers(source, target, root, ALLOWED)
+    assert layer not in target.blobs
+    assert not target.referrer_list
+
+
 @pytest.mark.parametrize("value", [5, [], {"carried": {}}, {"carried": [], "extra": []}])
 def test_a_hostile_referrers_record_in_promoted_json_is_a_config_error(value: object) -> None:
     doc = {

@@ -242,7 +242,7 @@ def copy_image(
         if progress is not None:
             progress.start(sum(blob.size for blob in blobs))
         try:
-            _copy_blobs(source, target, blobs, concurrency, report, progress)
+            copy_blobs(source, target, blobs, concurrency, report, progress)
         finally:
             if progress is not None:
                 progress.done()
@@ -258,7 +258,7 @@ def copy_image(
     return report
 
 
-def _copy_blobs(
+def copy_blobs(
     source: ImageStore,
     target: ImageStore,
     blobs: list[Descriptor],
@@ -266,7 +266,11 @@ def _copy_blobs(
     report: CopyReport,
     progress: ProgressSink | None,
 ) -> None:
-    """Copy blobs with at most ``concurrency`` in flight; stop at the first failure."""
+    """Copy blobs with at most ``concurrency`` in flight; stop at the first failure.
+
+    Each blob is mounted (same registry), skipped (already there) or streamed from a
+    reopenable source, so an upload retries and resumes; the target hashes every byte.
+    """
     if not blobs:
         return
     stop = threading.Event()

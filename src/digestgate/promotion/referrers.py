@@ -25,6 +25,7 @@ from digestgate.evidence.store.attached import READ_LAYER_TYPES
 from digestgate.oci.manifest import Descriptor, ImageIndex, ImageManifest, Manifest
 from digestgate.oci.store import ImageStore, put_referrers
 from digestgate.policy.model import Glob
+from digestgate.promotion.copy import CopyReport, copy_blobs
 
 #: The types digestgate reads as evidence (its own envelopes and Sigstore bundles): carried
 #: only as the verified evidence the gate relied on, never as whatever staging holds, or
@@ -101,14 +102,6 @@ def _why_left(manifest: Manifest, subject: Digest, allowed: Sequence[Glob]) -> s
     return ""
 
 
-def _copy_blobs(manifest: ImageManifest, source: ImageStore, target: ImageStore) -> None:
-    for blob in manifest.blobs:
-        if target.has_blob(blob.digest) or target.mount_blob(blob, source):
-            continue
-        with source.open_blob(blob) as chunks:  # verified at the end of the stream
-            target.put_blob(blob, chunks)
-
-
 def carry_referrers(
     source: ImageStore, target: ImageStore, root: Descriptor, allowed: Sequence[Glob]
 ) -> ReferrerReport:
@@ -124,7 +117,8 @@ def carry_referrers(
             if reason or not isinstance(manifest, ImageManifest):  # _why_left names an index
                 report.left.append(ReferrerEntry(subject.digest, manifest.digest, kind, reason))
                 continue
-            _copy_blobs(manifest, source, target)
+            # The image copy's blob engine: mounts, retries, resumes, hashes every byte.
+            copy_blobs(source, target, list(manifest.blobs), 1, CopyReport(), None)
             manifests.append((manifest.raw, manifest.media_type))
             carried.append(ReferrerEntry(subject.digest, manifest.digest, kind))
         if carried:
