@@ -11,6 +11,7 @@ import pytest
 
 from digestgate.evidence.keys import generate_keypair
 from tests.conftest import CliResult, run_cli
+from tests.unit.gatekit import release_json
 from tests.unit.sigstorekit import RUN, SOURCE, WHEEL, WHEEL_DIGEST, policy_text, setup
 
 REVISION = "8304c42402aa3a569882687e0642c359e5a74ac2"
@@ -23,21 +24,13 @@ def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
     policy = tmp_path / "policy.yaml"
     policy.write_text(policy_text(), encoding="utf-8")
     release = tmp_path / "release.json"
-    release.write_text(
-        json.dumps(
-            {
-                "apiVersion": "digestgate/v1",
-                "kind": "Release",
-                "source": {
-                    "repository": SOURCE,
-                    "revision": REVISION,
-                    "ref": "refs/heads/main",
-                    "runId": RUN,
-                },
-                "artifacts": {WHEEL: {"image": f"oci:{tmp_path}/wheel@{WHEEL_DIGEST}"}},
-            }
-        ),
-        encoding="utf-8",
+    release.write_bytes(
+        release_json(
+            {WHEEL: f"oci:{tmp_path}/wheel@{WHEEL_DIGEST}"},
+            repository=SOURCE,
+            revision=REVISION,
+            runId=RUN,
+        )
     )
     return policy, release, s.evidence
 

@@ -24,6 +24,7 @@ from tests.unit.gatekit import lane, provenance
 if os.environ.get("CI") != "true":
     pytest.importorskip("sigstore", reason="needs the Sigstore extra (requirements-sigstore.txt)")
 
+from tests.unit.gatekit import release_json
 from tests.unit.sigstore_synthetic import Facts, SyntheticSigstore
 
 REPO = "https://github.com/org/app"
@@ -85,21 +86,8 @@ def test_a_promoted_bundle_is_attached_as_a_bundle_and_gates_again(tmp_path: Pat
     signer = load_signer(str(tmp_path / "tests.key"), {})
     (evidence / "fast.json").write_bytes(sign_envelope(fast, PAYLOAD_TYPE, [signer]))
     release = tmp_path / "release.json"
-    release.write_text(
-        json.dumps(
-            {
-                "apiVersion": "digestgate/v1",
-                "kind": "Release",
-                "source": {
-                    "repository": REPO,
-                    "revision": "a1" * 20,
-                    "ref": "refs/heads/main",
-                    "runId": "4242",
-                },
-                "artifacts": {"backend": {"image": f"oci:{tmp_path}/staging/backend@{digest}"}},
-            }
-        ),
-        encoding="utf-8",
+    release.write_bytes(
+        release_json({"backend": f"oci:{tmp_path}/staging/backend@{digest}"}, repository=REPO)
     )
     promoted = tmp_path / "promoted.json"
     result = run_cli(

@@ -16,7 +16,7 @@ from digestgate.evidence.store.dirstore import DirStore
 from digestgate.gating.gate import GateRun, run_gate
 from digestgate.policy import Policy, load_policy
 from digestgate.release import Release, parse_release
-from tests.unit.gatekit import lane
+from tests.unit.gatekit import lane, release_json
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sigstore"
 TRUSTED_ROOT = DATA / "trusted_root.json"
@@ -87,18 +87,8 @@ class Setup:
     def release(
         self, *, digest: str = WHEEL_DIGEST, run: str = RUN, image: str | None = None
     ) -> Release:
-        doc = {
-            "apiVersion": "digestgate/v1",
-            "kind": "Release",
-            "source": {
-                "repository": SOURCE,
-                "revision": REVISION,
-                "ref": "refs/heads/main",
-                "runId": run,
-            },
-            "artifacts": {WHEEL: {"image": image or f"oci:{self.root}/wheel@{digest}"}},
-        }
-        rel = parse_release(json.dumps(doc).encode())
+        images = {WHEEL: image or f"oci:{self.root}/wheel@{digest}"}
+        rel = parse_release(release_json(images, repository=SOURCE, revision=REVISION, runId=run))
         assert isinstance(rel, Release)
         return rel
 

@@ -27,6 +27,7 @@ from tests.unit.gatekit import lane, provenance
 if os.environ.get("CI") != "true":
     pytest.importorskip("sigstore", reason="needs the Sigstore extra (requirements-sigstore.txt)")
 
+from tests.unit.gatekit import release_json
 from tests.unit.sigstore_synthetic import Facts, SyntheticSigstore
 
 SIGNED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -114,21 +115,7 @@ def gate(
         (evidence / f"key-{i}.json").write_bytes(raw)
     for i, bundle in enumerate(bundles):
         (evidence / f"{i}.sigstore.json").write_bytes(bundle)
-    release = parse_release(
-        json.dumps(
-            {
-                "apiVersion": "digestgate/v1",
-                "kind": "Release",
-                "source": {
-                    "repository": REPO,
-                    "revision": "a1" * 20,
-                    "ref": "refs/heads/main",
-                    "runId": "4242",
-                },
-                "artifacts": {"backend": {"image": IMAGE}},
-            }
-        ).encode()
-    )
+    release = parse_release(release_json({"backend": IMAGE}, repository=REPO))
     assert isinstance(release, Release)
     policy = load_policy(tmp_path / "policy.yaml")
     return run_gate(policy, release, [DirStore(evidence)], now=now, images=None)
