@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -79,19 +79,13 @@ Loader = Callable[[KeyRef], Any]
 
 
 @dataclass(frozen=True, slots=True)
-class SigstoreIdentity:
-    """A Sigstore identity the policy trusts under a local name, with its trusted root.
+class SigstoreIdentity(IdentitySpec):
+    """A Sigstore identity the policy trusts under a local name, with its trusted root read.
 
     ``keyid`` (``sigstore:`` + sha256 hex) names the identity and its trust root: two
     names for one identity count once towards a threshold, as two names for one key do.
     """
 
-    name: str
-    issuer: str
-    identity: Glob
-    repository: str
-    ref: Glob | None
-    trusted_root: Path
     trusted_root_bytes: bytes = field(repr=False)
     keyid: str = ""
 
@@ -164,12 +158,7 @@ def load_identity(spec: IdentitySpec) -> SigstoreIdentity:
     if not isinstance(media, str) or not media.startswith(TRUSTED_ROOT_MEDIA_TYPE):
         raise ConfigError(f"trusted root has no {TRUSTED_ROOT_MEDIA_TYPE} mediaType", hint=hint)
     return SigstoreIdentity(
-        name=spec.name,
-        issuer=spec.issuer,
-        identity=spec.identity,
-        repository=spec.repository,
-        ref=spec.ref,
-        trusted_root=spec.trusted_root,
+        **{f.name: getattr(spec, f.name) for f in fields(IdentitySpec)},
         trusted_root_bytes=raw,
         keyid="sigstore:" + _identity_hash(spec, raw),
     )
