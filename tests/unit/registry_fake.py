@@ -286,6 +286,26 @@ class FakeRegistry:
         return httpx.Response(200, headers=headers, content=json.dumps(body).encode())
 
 
+def rewrite_referrer_listing(
+    fake: FakeRegistry, artifact_type: str | None, repo: str = "app"
+) -> None:
+    """The registry lists every referrer of ``repo`` with ``artifact_type`` (None: the
+    field left out), a quirk seen in the field."""
+
+    def fault(request: httpx.Request) -> httpx.Response | None:
+        if request.method != "GET" or "/referrers/" not in request.url.path:
+            return None
+        answer = fake._referrers(request, repo, request.url.path.rsplit("/", 1)[1])
+        doc = json.loads(answer.content)
+        for entry in doc["manifests"]:
+            entry.pop("artifactType", None)
+            if artifact_type is not None:
+                entry["artifactType"] = artifact_type
+        return httpx.Response(200, headers=dict(answer.headers), json=doc)
+
+    fake.faults.append(fault)
+
+
 def _basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 

@@ -18,7 +18,7 @@ from digestgate.oci import media
 from digestgate.oci.open import Stores
 from digestgate.oci.options import StoreOptions
 from digestgate.reference import parse_location
-from tests.unit.registry_fake import REGISTRY, FakeRegistry, image, sha
+from tests.unit.registry_fake import REGISTRY, FakeRegistry, image, rewrite_referrer_listing, sha
 
 COSIGN_SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
@@ -30,23 +30,6 @@ def _world(fake: FakeRegistry) -> tuple[Stores, SubjectLocation]:
     fake.add_manifest("app", raw, media.OCI_MANIFEST, tag="v1")
     stores = Stores(StoreOptions(transport=httpx.MockTransport(fake.handle), retries=0))
     return stores, SubjectLocation("app", parse_location(f"{REGISTRY}/app@{sha(raw)}"))
-
-
-def _rewrite_listing(fake: FakeRegistry, artifact_type: str | None) -> None:
-    """The registry lists every referrer with ``artifact_type`` (None: the field left out)."""
-
-    def fault(request: httpx.Request) -> httpx.Response | None:
-        if request.method != "GET" or "/referrers/" not in request.url.path:
-            return None
-        answer = fake._referrers(request, "app", request.url.path.rsplit("/", 1)[1])
-        doc = json.loads(answer.content)
-        for entry in doc["manifests"]:
-            entry.pop("artifactType", None)
-            if artifact_type is not None:
-                entry["artifactType"] = artifact_type
-        return httpx.Response(200, headers=dict(answer.headers), json=doc)
-
-    fake.faults.append(fault)
 
 
 def _envelope() -> bytes:
@@ -86,7 +69,7 @@ def test_evidence_listed_without_its_artifact_type_is_still_read(listed_as: str 
     stores, subject = _world(fake)
     with stores:
         AttachedStore(stores).write(_envelope(), predicate=TEST_RESULT, subjects=[subject])
-    _rewrite_listing(fake, listed_as)
+    rewrite_referrer_listing(fake, listed_as)
     with Stores(StoreOptions(transport=httpx.MockTransport(fake.handle), retries=0)) as fresh:
         read = list(AttachedStore(fresh).read([subject]))
     assert [r.raw for r in read if isinstance(r, StoredEnvelope)] == [_envelope()]
@@ -106,7 +89,7 @@ def test_an_unlisted_type_that_is_another_tools_manifest_is_fetched_and_ignored(
     fake = FakeRegistry(referrers_api=True)
     stores, subject = _world(fake)
     sbom = _third_party(fake, subject, "application/spdx+json")
-    _rewrite_listing(fake, None)
+    rewrite_referrer_listing(fake, None)
     with stores:
         assert list(AttachedStore(stores).read([subject])) == []
     assert [r for r in fake.requests if r.method == "GET" and sha(sbom) in r.url.path]

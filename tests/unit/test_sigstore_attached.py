@@ -21,7 +21,7 @@ from digestgate.oci.manifest import Descriptor, build_artifact_manifest
 from digestgate.oci.open import Stores
 from digestgate.oci.options import StoreOptions
 from digestgate.reference import parse_location
-from tests.unit.registry_fake import REGISTRY, FakeRegistry, image, sha
+from tests.unit.registry_fake import REGISTRY, FakeRegistry, image, rewrite_referrer_listing, sha
 from tests.unit.sigstorekit import NOW, REUSABLE, WHEEL, WHEEL_DIGEST, policy_text, setup
 
 BUNDLE = REUSABLE.read_bytes()
@@ -44,27 +44,12 @@ def _stores(fake: FakeRegistry) -> Stores:
     return Stores(StoreOptions(transport=httpx.MockTransport(fake.handle), retries=0))
 
 
-def _strip_listed_types(fake: FakeRegistry) -> None:
-    """The registry lists referrers without their artifactType (a quirk seen in the field)."""
-
-    def fault(request: httpx.Request) -> httpx.Response | None:
-        if request.method != "GET" or "/referrers/" not in request.url.path:
-            return None
-        answer = fake._referrers(request, "app", request.url.path.rsplit("/", 1)[1])
-        doc = json.loads(answer.content)
-        for entry in doc["manifests"]:
-            entry.pop("artifactType", None)
-        return httpx.Response(200, headers=dict(answer.headers), json=doc)
-
-    fake.faults.append(fault)
-
-
 @pytest.mark.parametrize("listed", [True, False])
 def test_a_bundle_referrer_is_read(listed: bool) -> None:
     fake = FakeRegistry(referrers_api=True)
     _attach(fake)
     if not listed:
-        _strip_listed_types(fake)
+        rewrite_referrer_listing(fake, None)
     with _stores(fake) as stores:
         read = list(AttachedStore(stores).read([SUBJECT]))
     assert [r.raw for r in read if isinstance(r, StoredEnvelope)] == [BUNDLE]
