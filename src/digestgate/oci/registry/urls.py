@@ -84,12 +84,8 @@ def check_redirect(response: httpx.Response) -> None:
         raise httpx.RemoteProtocolError(
             f"Invalid URL in location header: {exc}.", request=request
         ) from None
-    if url.scheme and not url.host:
-        url = url.copy_with(host=request.url.host)
     if url.is_relative_url:
-        url = request.url.join(url)
-    if request.url.fragment and not url.fragment:
-        url.copy_with(fragment=request.url.fragment)
+        request.url.join(url)  # raises as the client's own join would
 
 
 def header_int(value: str | None) -> int | None:
