@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,13 +31,16 @@ def write_report(path: Path | None, text: str) -> None:
         ) from exc
 
 
-def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> None:
-    """Append Markdown to ``$GITHUB_STEP_SUMMARY`` when the variable is set (specs 9.2)."""
+def append_step_summary(
+    markdown: Callable[[], str], environ: Mapping[str, str] | None = None
+) -> None:
+    """Append Markdown to ``$GITHUB_STEP_SUMMARY`` when the variable is set (specs 9.2);
+    ``markdown`` is rendered only then."""
     env = os.environ if environ is None else environ
     target = env.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
-    append_runner_file(Path(target), markdown, "GITHUB_STEP_SUMMARY")
+    append_runner_file(Path(target), markdown(), "GITHUB_STEP_SUMMARY")
 
 
 def print_annotations(lines: Iterable[str], environ: Mapping[str, str] | None = None) -> None:
@@ -60,12 +63,9 @@ def publish_decision(
     from digestgate.report.markdown import render_markdown
 
     write_report(report_path, warn.render_json_report(decision, enforcement))
-    summary = bool(os.environ.get("GITHUB_STEP_SUMMARY"))  # rendered only when written
     if enforcement == "warn":
-        if summary:
-            append_step_summary(warn.warn_markdown(decision) + render_markdown(decision))
+        append_step_summary(lambda: warn.warn_markdown(decision) + render_markdown(decision))
         print_annotations(warn.warn_annotations(decision))
         return
-    if summary:
-        append_step_summary(render_markdown(decision))
+    append_step_summary(lambda: render_markdown(decision))
     print_annotations(render_annotations(decision))
