@@ -11,7 +11,7 @@ from digestgate.oci import media
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.client import RegistryClient
-from tests.fixtures.faultproxy import FaultProxy
+from tests.fixtures.faultproxy import FaultProxy, Status
 from tests.fixtures.registry import Registry
 from tests.unit.registry_fake import image
 
@@ -58,9 +58,7 @@ def test_a_blob_found_by_a_head_is_mounted_too(registry: Registry, repo: str) ->
     assert present(registry, f"{repo}/prod", Digest.of(data))
 
 
-def test_a_declined_mount_goes_on_as_an_upload_in_the_session_it_opened(
-    registry: Registry, repo: str
-) -> None:
+def test_a_declined_mount_forgets_the_home_and_uploads(registry: Registry, repo: str) -> None:
     data = b"deleted from its home " + repo.encode()
     digest = Digest.of(data)
     with (
@@ -71,13 +69,28 @@ def test_a_declined_mount_goes_on_as_an_upload_in_the_session_it_opened(
         gone = httpx.delete(f"http://{registry.host}/v2/{repo}/a/blobs/{digest}")
         assert gone.status_code == 202
         client.repository(f"{repo}/b").put_blob(blob(data), [data])
+        client.repository(f"{repo}/c").put_blob(blob(data), [data])
+        b, c = f"/v2/{repo}/b/blobs/uploads/", f"/v2/{repo}/c/blobs/uploads/"
+        # b: the mount (declined, its session cancelled), then the upload; b is the new home.
+        counts = (proxy.count("POST", b), proxy.count("PUT", b), proxy.count("DELETE", b))
+        assert counts == (2, 1, 1)
+        assert (proxy.count("POST", c), proxy.count("PUT", c)) == (1, 0)
+    assert present(registry, f"{repo}/b", digest) and present(registry, f"{repo}/c", digest)
+
+
+def test_a_refused_mount_is_an_upload_not_a_failure(registry: Registry, repo: str) -> None:
+    # A registry answers 401/403 when the account may push here but not pull from the home.
+    data = b"no pull right at its home " + repo.encode()
+    with (
+        FaultProxy(registry.host) as proxy,
+        RegistryClient(proxy.host, StoreOptions(retries=0), environ={}) as client,
+    ):
+        client.repository(f"{repo}/a").put_blob(blob(data), [data])
         b = f"/v2/{repo}/b/blobs/uploads/"
-        assert (proxy.count("POST", b), proxy.count("PUT", b), proxy.count("DELETE", b)) == (
-            1,
-            1,
-            0,
-        )
-    assert present(registry, f"{repo}/b", digest)
+        proxy.add(Status(403), method="POST", path=b, times=1)
+        client.repository(f"{repo}/b").put_blob(blob(data), [data])
+        assert (proxy.count("POST", b), proxy.count("PUT", b)) == (2, 1)
+    assert present(registry, f"{repo}/b", Digest.of(data))
 
 
 def test_images_sharing_a_layer_send_it_once_across_registries(
@@ -98,15 +111,17 @@ def test_images_sharing_a_layer_send_it_once_across_registries(
             store.put_manifest(raw, media.OCI_MANIFEST, tag=None)
             sources[name] = (store, store.resolve(Digest.of(raw)))
     with FaultProxy(registry2.host) as proxy, Stores() as stores:
+        reports = {}
         for name, (_, descriptor) in sources.items():
             source = stores.open(parse_location(f"{registry.host}/{repo}/{name}"))
             target = stores.open(parse_location(f"{proxy.host}/{repo}/{name}"), create=True)
-            copy_image(source, target, descriptor)
+            reports[name] = copy_image(source, target, descriptor)
         bodies = [s for s in proxy.seen if s.method == "PUT" and "/blobs/uploads/" in s.path]
         layer = str(Digest.of(shared))
-        assert (
-            sum(f"digest={layer}" in s.target for s in bodies) == 1
-        )  # frontend mounted backend's copy
+        # The frontend mounted the backend's copy: the layer's bytes went up once.
+        assert sum(f"digest={layer}" in s.target for s in bodies) == 1
+        assert (reports["backend"].blobs_mounted, reports["frontend"].blobs_mounted) == (0, 1)
+        assert reports["frontend"].bytes_uploaded == len(b'{"app": "frontend"}')
     for name in ("backend", "frontend"):
         assert present(registry2, f"{repo}/{name}", Digest.of(shared))
 

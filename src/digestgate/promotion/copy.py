@@ -317,6 +317,10 @@ def _copy_blob(
         report._blob(blob, "mounted")
     elif target.has_blob(blob.digest):
         report._blob(blob, "skipped")
+    elif not mount and target.mount_blob(blob, source):
+        # From the repository of the target registry this run put it in first (a base
+        # layer another artifact shares): homes, oci/registry/homes.py.
+        report._blob(blob, "mounted")
     else:
         target.put_blob(blob, _Reopenable(source, blob, progress))
         report._blob(blob, "uploaded")

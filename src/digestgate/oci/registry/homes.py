@@ -5,8 +5,8 @@ A blob already in another repository of the same registry is mounted (one ``POST
 instead of being uploaded again: the base layers that a backend and a frontend share, the
 empty config of every evidence referrer, a lane result about several artifacts. Only what
 the registry itself confirmed is remembered (a committed upload, a mount, a HEAD that found
-the blob); a mount the registry declines opens a normal upload session, so guessing wrong
-costs no request.
+the blob); a mount from there that the registry declines or refuses forgets the home, and
+the blob is uploaded as it would have been.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ class BlobHomes:
         with self._lock:
             if digest in self._homes or len(self._homes) < MAX_HOMES:
                 self._homes[digest] = repository
+
+    def forget(self, digest: Digest) -> None:
+        """The home of ``digest`` no longer serves it (a mount there was declined)."""
+        with self._lock:
+            self._homes.pop(digest, None)
 
     def home(self, digest: Digest, other_than: str) -> str | None:
         """A repository other than ``other_than`` known to hold ``digest``, if any."""

@@ -259,20 +259,16 @@ class _Upload:
     def _attempt(self) -> None:
         if not self.chunked:
             self._abandon()  # a monolithic session is never continued
-            started = self._start()
-            if started is None:
-                return  # mounted
-            self.session = _Session(started[0], 0)
+            location, _ = self._start()
+            self.session = _Session(location, 0)
             self._commit(self._whole(), self.descriptor.size)
             self.session = None
             return
         if self.session is not None:
             self._query()
         if self.session is None:
-            started = self._start()
-            if started is None:
-                return
-            self.session = _Session(*started)
+            location, minimum = self._start()
+            self.session = _Session(location, 0, minimum)
         self._send_chunks(self.session)
         self._commit(b"", 0)
         self.session = None
@@ -286,25 +282,17 @@ class _Upload:
         finally:
             pieces.close()
 
-    def _start(self) -> tuple[httpx.URL, int] | None:
-        """Open an upload session: (Location, chunk minimum); None when the blob was mounted
-        from another repository of the registry where this run put or found it (a mount the
-        registry declines opens the session all the same: distribution-spec 1.1)."""
-        url = self.repo.url("blobs/uploads/")
-        scopes = self.repo.push
-        home = _home(self.repo, self.descriptor)
-        if home is not None:
-            url = url.copy_merge_params({"mount": str(self.descriptor.digest), "from": home})
-            scopes = mount_scopes(self.repo.name, home)
+    def _start(self) -> tuple[httpx.URL, int]:
+        """Open an upload session: its Location and chunk minimum."""
         # Sent once: a retry belongs to the upload's own loop, with one budget for it all.
         response = self.t.send(
-            "POST", url, scopes=scopes, headers={"Content-Length": "0"}, idempotent=False
+            "POST",
+            self.repo.url("blobs/uploads/"),
+            scopes=self.repo.push,
+            headers={"Content-Length": "0"},
+            idempotent=False,
         )
         try:
-            if response.status_code == 201 and home is not None:
-                log.debug("%s: mounted from %s", self.what, home)
-                self.repo.client.homes.note(self.descriptor.digest, self.repo.name)
-                return None
             if response.status_code != 202:
                 raise self.t.fail(response)
             minimum = header_int(response.headers.get("oci-chunk-min-length"))
@@ -436,26 +424,48 @@ def put_blob(repo: RepositoryHandle, descriptor: Descriptor, chunks: Iterable[by
     ``chunks`` that is not an iterator (a list, or an object whose every ``iter()`` opens
     the source afresh) can be read again; a one-shot iterator gets one attempt.
     """
+    if mount_from_home(repo, descriptor):
+        _close(chunks)
+        return
     _Upload(repo, descriptor, chunks).run()
 
 
 def mount_blob(repo: RepositoryHandle, descriptor: Descriptor, source: ImageStore) -> bool:
-    """Mount from a repository of the same registry; True on 201, False when it must stream."""
-    if not isinstance(source, RepositoryHandle):
-        return False
-    if source.client.registry != repo.client.registry:
-        return False
+    """Mount from ``source`` when it is a repository of the same registry, else from the
+    blob's home (:func:`mount_from_home`); True on 201, False when it must be streamed."""
+    if not isinstance(source, RepositoryHandle) or source.client.registry != repo.client.registry:
+        return mount_from_home(repo, descriptor)
     if source.name == repo.name:
         return repo.has_blob(descriptor.digest)
+    return _mount(repo, descriptor, source.name)
+
+
+def mount_from_home(repo: RepositoryHandle, descriptor: Descriptor) -> bool:
+    """Mount from a repository of this registry where this run put or found the blob.
+
+    Only an optimisation: a mount the registry declines or refuses (the blob gone from its
+    home, no pull right there, an error) forgets that home and returns False, and the
+    caller uploads the blob as it would have.
+    """
+    home = _home(repo, descriptor)
+    if home is None:
+        return False
+    try:
+        if _mount(repo, descriptor, home):
+            return True
+    except RegistryError as exc:
+        log.debug("mounting %s from %s failed: %s", descriptor.digest, home, exc)
+    repo.client.homes.forget(descriptor.digest)
+    return False
+
+
+def _mount(repo: RepositoryHandle, descriptor: Descriptor, source: str) -> bool:
     t = repo.transport
     url = repo.url("blobs/uploads/").copy_merge_params(
-        {"mount": str(descriptor.digest), "from": source.name}
+        {"mount": str(descriptor.digest), "from": source}
     )
     response = t.send(
-        "POST",
-        url,
-        scopes=mount_scopes(repo.name, source.name),
-        headers={"Content-Length": "0"},
+        "POST", url, scopes=mount_scopes(repo.name, source), headers={"Content-Length": "0"}
     )
     try:
         if response.status_code == 201:
