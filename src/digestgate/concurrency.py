@@ -7,6 +7,7 @@ first failure, in submission order, is re-raised with its own class.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final, TypeVar
@@ -22,7 +23,8 @@ def run_all(calls: Sequence[Callable[[], T]], *, workers: int = MAX_WORKERS) -> 
     if len(calls) <= 1 or workers <= 1:
         return [call() for call in calls]
     with ThreadPoolExecutor(min(workers, len(calls)), thread_name_prefix="digestgate-io") as pool:
-        futures = [pool.submit(call) for call in calls]
+        # Each call runs in a copy of the caller's context (a promotion's deferred checks).
+        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
         raise errors[0]  # type: ignore[misc]

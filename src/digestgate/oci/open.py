@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -18,7 +16,6 @@ from digestgate.reference import ImageReference, LayoutReference, Location
 
 if TYPE_CHECKING:
     from digestgate.oci.registry.client import RegistryClient
-    from digestgate.oci.registry.settling import Settling
 
 
 class Stores:
@@ -32,7 +29,6 @@ class Stores:
         )
         self._clients: dict[str, RegistryClient] = {}
         self._open: dict[str, ImageStore] = {}
-        self._settling: Settling | None = None
         # Steps open stores from worker threads: one client per registry and one store per
         # repository, whichever thread asks first.
         self._lock = threading.RLock()
@@ -45,35 +41,8 @@ class Stores:
                 from digestgate.oci.registry.client import RegistryClient
 
                 client = RegistryClient(registry, self.options, deadline_at=self.deadline_at)
-                client.settling = self._settling
                 self._clients[registry] = client
             return client
-
-    @contextmanager
-    def settling(self, workers: int) -> Iterator[None]:
-        """Defer the checks of referrers-index writes made inside the block to its end.
-
-        The block's end waits once, until the latest check is due, then runs them all
-        (``workers`` at once); a block left by an exception runs none (its run has failed).
-        See :mod:`digestgate.oci.registry.settling`.
-        """
-        from digestgate.oci.registry.settling import Settling
-
-        if self._settling is not None:  # already inside a scope: its end checks
-            yield
-            return
-        with self._lock:
-            settling = self._settling = Settling()
-            for client in self._clients.values():
-                client.settling = settling
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._settling = None
-                for client in self._clients.values():
-                    client.settling = None
-        settling.run(sleep=time.sleep, clock=time.monotonic, workers=workers)
 
     def open(self, location: Location, *, create: bool = False) -> ImageStore:
         """The store for a location's repository; ``create`` makes a missing layout.

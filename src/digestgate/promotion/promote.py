@@ -48,6 +48,7 @@ from digestgate.gating.gate import GateResult
 from digestgate.gating.gate import gate as run_the_gate
 from digestgate.oci.manifest import Descriptor
 from digestgate.oci.open import Stores
+from digestgate.oci.registry.settling import deferred_checks
 from digestgate.oci.store import ImageStore
 from digestgate.policy.model import Policy
 from digestgate.promotion.copy import ProgressSink, plan_copy
@@ -252,7 +253,7 @@ def _promote_gated(
 
     # Each artifact's referrers-index check waits its settle pause at the end, once for all,
     # while the other artifacts copy (every check still comes after its own pause).
-    with stores.settling(concurrency):
+    with deferred_checks(concurrency):
         copy_all(artifacts, stores, concurrency, progress, result, attach)
     for artifact in artifacts:
         report = result.reports[artifact.name]

@@ -19,7 +19,6 @@ from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.credentials import Credentials, lookup_credentials
 from digestgate.oci.registry.handles import ReferrersMode
 from digestgate.oci.registry.homes import BlobHomes
-from digestgate.oci.registry.settling import Settling
 from digestgate.oci.registry.transport import Transport
 from digestgate.reference import parse_registry_reference
 
@@ -58,8 +57,6 @@ class RegistryClient:
         self.referrers_mode: ReferrersMode | None = None
         #: Where this run put or found blobs, so other repositories can mount them.
         self.homes = BlobHomes()
-        #: Deferred referrers-index checks while a settling scope is open (``Stores.settling``).
-        self.settling: Settling | None = None
 
         def credentials() -> Credentials | None:
             return lookup_credentials(

@@ -19,7 +19,6 @@ from digestgate.errors import RegistryError
 from digestgate.oci.manifest import Manifest
 from digestgate.oci.options import StoreOptions
 from digestgate.oci.registry.homes import BlobHomes
-from digestgate.oci.registry.settling import Settling
 from digestgate.oci.registry.wallclock import Watch
 
 #: The token scopes one request needs (``repository:NAME:pull`` and the like).
@@ -103,7 +102,6 @@ class ClientHandle(Protocol):
     sleep: Callable[[float], None]
     referrers_mode: ReferrersMode | None
     homes: BlobHomes
-    settling: Settling | None
 
     @property
     def transport(self) -> TransportHandle: ...

@@ -57,6 +57,7 @@ from digestgate.oci.manifest import (
     parse_manifest,
 )
 from digestgate.oci.registry.handles import RepositoryHandle
+from digestgate.oci.registry.settling import current as current_settling
 from digestgate.oci.registry.urls import next_link
 
 log = logging.getLogger("digestgate.registry")
@@ -248,8 +249,8 @@ def _add_to_fallback(
     The check that counts comes after a settle pause of about two of our write cycles
     (at least ``SETTLE_MIN``): a writer that read the index before our write and writes
     back within that time has replaced it by then, and the lost entries are merged again.
-    Inside a settling scope (``repo.client.settling``) the first check is queued there
-    instead of waited for here (:mod:`digestgate.oci.registry.settling`).
+    Inside a :func:`~digestgate.oci.registry.settling.deferred_checks` scope the first
+    check is queued there instead of waited for here.
     """
     tag = subject.tag_form
     sleep = repo.client.sleep
@@ -263,7 +264,7 @@ def _add_to_fallback(
             repo.put_raw_manifest(tag, raw, media.OCI_INDEX, Digest.of(raw))
         cycle = time.monotonic() - started
         pause = min(SETTLE_MAX, max(SETTLE_MIN, 2 * cycle)) * random.uniform(1.0, 1.5)  # noqa: S311
-        settling = repo.client.settling
+        settling = current_settling()
         if defer and settling is not None:
             settling.add(time.monotonic() + pause, partial(_recheck, repo, subject, entries))
             return
