@@ -26,10 +26,6 @@ from digestgate.oci.manifest import Descriptor, ImageIndex
 _PART: Final = r"[a-z0-9][a-z0-9._-]{0,31}"
 PLATFORM_RE: Final = re.compile(rf"{_PART}/{_PART}(?:/{_PART})?")
 
-#: BuildKit's attestation manifests inside an index (specs 7.3).
-ATTESTATION_REFERENCE_TYPE: Final = "attestation-manifest"
-_REFERENCE_TYPE: Final = "vnd.docker.reference.type"
-
 #: More children than this in one index is refused (a release lists a handful).
 MAX_PLATFORMS: Final = 64
 
@@ -69,15 +65,12 @@ def subject_name(artifact: str, platform: str) -> str:
 def is_attestation(entry: Descriptor) -> bool:
     """True for an attestation manifest listed in an index (not a runnable image).
 
-    BuildKit lists them with platform ``unknown/unknown``, which no node pulls. The
-    ``vnd.docker.reference.type`` annotation counts only for an entry without a platform:
-    a child with a real platform is pulled by nodes of that platform whatever it is
-    annotated, so it is never skipped as an attestation.
+    BuildKit lists them with platform ``unknown/unknown``, which no node pulls. Annotations
+    (``vnd.docker.reference.type``) never decide: nodes choose children by platform, and a
+    child without one matches any, so such a child is refused, not skipped.
     """
     platform = entry.platform
-    if platform is None:
-        return entry.annotations.get(_REFERENCE_TYPE) == ATTESTATION_REFERENCE_TYPE
-    return (platform.os, platform.architecture) == ("unknown", "unknown")
+    return platform is not None and (platform.os, platform.architecture) == ("unknown", "unknown")
 
 
 def _name(entry: Descriptor) -> str:

@@ -119,7 +119,6 @@ def test_index_children_skip_attestation_manifests_and_later_duplicates() -> Non
         child(AMD64, Platform("amd64", "linux")),
         child(ARM64, Platform("arm64", "linux", "v8")),
         child(Digest.of(b"att"), Platform("unknown", "unknown"), **ATTESTATION),
-        child(Digest.of(b"att-no-platform"), None, **ATTESTATION),
         child(Digest.of(b"later"), Platform("amd64", "linux")),  # never pulled: first wins
     )
     assert index_platforms(index) == (
@@ -146,6 +145,11 @@ def test_a_child_with_a_real_platform_is_never_hidden_by_an_attestation_annotati
 def test_index_child_without_platform_or_nested_index_is_refused() -> None:
     with pytest.raises(PlatformError, match="without a platform"):
         index_platforms(index_of(child(AMD64, None)))
+    # Annotated as an attestation, a child without a platform is still one any node pulls.
+    with pytest.raises(PlatformError, match="without a platform"):
+        index_platforms(
+            index_of(child(AMD64, Platform("amd64", "linux")), child(ARM64, None, **ATTESTATION))
+        )
     nested = Descriptor(media.OCI_INDEX, AMD64, 10, platform=Platform("amd64", "linux"))
     with pytest.raises(PlatformError, match="only image manifests"):
         index_platforms(index_of(nested))
