@@ -94,12 +94,13 @@ def test_complete_evidence_passes() -> None:
 
 
 def test_every_finding_id_has_a_hint_and_evidence_ids_do_not_block() -> None:
-    assert len(ALL_IDS) == 35
+    assert len(ALL_IDS) == 36
     assert all(HINTS[i] for i in ALL_IDS)
     assert not is_blocking("evidence.malformed")
     assert not is_blocking("evidence.unverified")
     assert not is_blocking("evidence.future-time")
     assert is_blocking("evidence.name-mismatch")
+    assert is_blocking("lane.source-mismatch")
 
 
 # --- references and release membership ------------------------------------------------------

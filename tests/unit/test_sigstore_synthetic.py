@@ -260,3 +260,28 @@ def test_a_bundle_lane_claiming_a_later_finish_than_its_certificate_is_still_sta
     stale = {f.requirement for f in run.decision.all_findings() if f.id == ids.LANE_STALE}
     assert "lane:smoke" in stale
     assert run.decision.verdict == "FAILED"
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        {"trigger": "pull_request_target"},  # a workflow a pull request can start
+        {"ref": "refs/heads/feature"},  # the identity allows refs/heads/*, source.refs main
+    ],
+)
+def test_a_lane_certified_for_another_ref_or_trigger_never_counts(
+    tmp_path: Path, instance: SyntheticSigstore, facts: dict[str, str]
+) -> None:
+    # Same run and revision as the build: only the certificate's ref or trigger differs.
+    bundle = instance.bundle(_smoke(), facts=Facts(san=TESTS, **facts))
+    run = gate(tmp_path, instance, [_honest(instance)[0], bundle])
+    assert _ids(run) == {ids.LANE_SOURCE_MISMATCH}
+    assert run.decision.verdict == "FAILED"
+
+
+def test_a_certificate_from_another_issuer_binds_nothing(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    bundle = instance.bundle(_statement(), facts=Facts(issuer="https://evil.example"))
+    run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
+    assert _ids(run) == {ids.EVIDENCE_UNVERIFIED, ids.PROVENANCE_MISSING}

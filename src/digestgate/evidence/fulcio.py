@@ -95,16 +95,25 @@ def certified_provenance(statement: Statement, facts: CertificateFacts) -> Prove
 
 
 def certified_lane(statement: Statement, facts: CertificateFacts) -> LaneResultInfo:
-    """A Sigstore-signed test result: revision and run from the certificate, and a finish
-    time no later than the certificate's issue (a lane finishes before its result is signed:
-    a statement claiming a later time cannot keep a result fresh past ``maxAge``)."""
+    """A Sigstore-signed test result: revision, run, ref and trigger from the certificate,
+    and a finish time no later than the certificate's issue (a lane finishes before its
+    result is signed: a statement claiming a later time cannot keep a result fresh past
+    ``maxAge``). The gate holds ref and trigger to the policy's ``source`` as for
+    provenance: a test workflow a pull request triggered never counts."""
     info = read_test_result(statement)
     revision = _require(facts.source_revision, "source repository digest")
     _agree(info.revision, revision, "revision")
     run_id = run_id_of(facts)
     _agree(info.run_id, run_id, "run")
     finished = min(info.finished_on, facts.issued)
-    return replace(info, revision=revision, run_id=run_id, finished_on=finished)
+    return replace(
+        info,
+        revision=revision,
+        run_id=run_id,
+        finished_on=finished,
+        event=_require(facts.trigger, "build trigger"),
+        ref=_require(facts.source_ref, "source repository ref"),
+    )
 
 
 def map_subjects(statement: Statement, artifact_for: Callable[[str], str | None]) -> Statement:

@@ -295,6 +295,10 @@ class LaneResultInfo:
     finished_on: datetime
     url: str | None
     counts: TestCounts | None
+    event: str | None = None
+    """The workflow trigger, where a certificate states it (Sigstore lanes); None: unknown."""
+    ref: str | None = None
+    """The source ref, where a certificate states it (Sigstore lanes); None: unknown."""
 
 
 def read_test_result(statement: Statement) -> LaneResultInfo:

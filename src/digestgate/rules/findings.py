@@ -38,6 +38,7 @@ LANE_UNTRUSTED_SIGNER: Final = "lane.untrusted-signer"
 LANE_NOT_TOGETHER: Final = "lane.not-together"
 LANE_STALE: Final = "lane.stale"
 LANE_REVISION_MISMATCH: Final = "lane.revision-mismatch"
+LANE_SOURCE_MISMATCH: Final = "lane.source-mismatch"
 LANE_PLATFORM_MISSING: Final = "lane.platform-missing"
 PROMOTION_TAG_IMMUTABLE: Final = "promotion.tag-immutable"
 VSA_MISSING: Final = "vsa.missing"
@@ -76,6 +77,7 @@ HINTS: Final[dict[str, str]] = {
     LANE_NOT_TOGETHER: "run the lane once against all of the release's artifacts together",
     LANE_STALE: "re-run the lane: its result is older than maxAge",
     LANE_REVISION_MISMATCH: "run the lane on this release's revision and run",
+    LANE_SOURCE_MISMATCH: "run the lane from a ref and event the policy's source section allows",
     LANE_PLATFORM_MISSING: "run the lane on that platform: attest test-result --platform OS/ARCH",
     PROMOTION_TAG_IMMUTABLE: "use a new tag; immutable tags are never moved",
     VSA_MISSING: "run digestgate gate --vsa-key ... for this digest with a gate key",

@@ -404,6 +404,21 @@ def _lane_filter(
             problems.append(
                 (mismatch, f"ran in run {shown(info.run_id)}, not the build's run ({origin})")
             )
+    if info.ref is not None and not matches_any(policy.source.refs, info.ref):
+        problems.append(
+            (
+                ids.LANE_SOURCE_MISMATCH,
+                f"ran from ref {shown(info.ref)}, not one of source.refs ({origin})",
+            )
+        )
+    if info.event is not None and info.event not in policy.source.events:
+        problems.append(
+            (
+                ids.LANE_SOURCE_MISMATCH,
+                f"ran on a {shown(info.event)!s} event; source.events allows "
+                f"{', '.join(policy.source.events)} ({origin})",
+            )
+        )
     if lane.together and _artifact_subjects(st) != ctx.subjects:
         problems.append((ids.LANE_NOT_TOGETHER, f"{_coverage(st, ctx)} ({origin})"))
     return problems
