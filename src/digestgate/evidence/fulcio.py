@@ -22,6 +22,7 @@ from digestgate.evidence.model import (
     ProvenanceInfo,
     Statement,
     Subject,
+    get_path,
     read_test_result,
 )
 
@@ -35,14 +36,6 @@ def run_id_of(facts: CertificateFacts) -> str:
         return ""
     match = _RUN_URI.fullmatch(facts.run_uri)
     return match.group(1) if match else facts.run_uri
-
-
-def _get(obj: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(part)
-    return obj
 
 
 def _require(value: str | None, what: str) -> str:
@@ -72,15 +65,17 @@ def certified_provenance(statement: Statement, facts: CertificateFacts) -> Prove
     ref = _require(facts.source_ref, "source repository ref")
     revision = _require(facts.source_revision, "source repository digest")
     event = _require(facts.trigger, "build trigger")
-    _agree(_get(p, "buildDefinition.externalParameters.workflow.repository"), repository, "source")
-    _agree(_get(p, "buildDefinition.externalParameters.workflow.ref"), ref, "ref")
+    _agree(
+        get_path(p, "buildDefinition.externalParameters.workflow.repository"), repository, "source"
+    )
+    _agree(get_path(p, "buildDefinition.externalParameters.workflow.ref"), ref, "ref")
     for key in ("buildDefinition.internalParameters.github.event_name",
                 "buildDefinition.internalParameters.event_name"):  # fmt: skip
-        _agree(_get(p, key), event, "trigger")
-    deps = _get(p, "buildDefinition.resolvedDependencies")
+        _agree(get_path(p, key), event, "trigger")
+    deps = get_path(p, "buildDefinition.resolvedDependencies")
     for dep in deps if isinstance(deps, list) else ():
-        _agree(_get(dep, "digest.gitCommit"), revision, "revision")
-    path = _get(p, "buildDefinition.externalParameters.workflow.path")
+        _agree(get_path(dep, "digest.gitCommit"), revision, "revision")
+    path = get_path(p, "buildDefinition.externalParameters.workflow.path")
     return ProvenanceInfo(
         repository=repository,
         ref=ref,

@@ -190,7 +190,8 @@ class EvidenceProblem:
 # --- typed views -------------------------------------------------------------------------
 
 
-def _get(obj: Mapping[str, Any], path: str) -> Any:
+def get_path(obj: Any, path: str) -> Any:
+    """The value at a dotted ``path`` of nested objects, or None where one is missing."""
     value: Any = obj
     for part in path.split("."):
         if not isinstance(value, dict):
@@ -200,14 +201,14 @@ def _get(obj: Mapping[str, Any], path: str) -> Any:
 
 
 def _text(obj: Mapping[str, Any], path: str, what: str) -> str:
-    value = _get(obj, path)
+    value = get_path(obj, path)
     if not isinstance(value, str) or not value:
         raise EvidenceFormatError(f"{what}: missing or non-string {path}")
     return value
 
 
 def _optional_text(obj: Mapping[str, Any], path: str, what: str) -> str | None:
-    value = _get(obj, path)
+    value = get_path(obj, path)
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -247,11 +248,11 @@ def read_provenance(statement: Statement) -> ProvenanceInfo:
     _require_type(statement, PROVENANCE)
     p = statement.predicate
     what = "provenance"
-    deps = _get(p, "buildDefinition.resolvedDependencies")
+    deps = get_path(p, "buildDefinition.resolvedDependencies")
     revision = None
     if isinstance(deps, list):
         for dep in deps:
-            commit = _get(dep, "digest.gitCommit") if isinstance(dep, dict) else None
+            commit = get_path(dep, "digest.gitCommit") if isinstance(dep, dict) else None
             if isinstance(commit, str) and commit:
                 revision = commit
                 break
@@ -268,7 +269,7 @@ def read_provenance(statement: Statement) -> ProvenanceInfo:
         finished_on=_time(p, "runDetails.metadata.finishedOn", what),
         started_on=(
             _time(p, "runDetails.metadata.startedOn", what)
-            if _get(p, "runDetails.metadata.startedOn")
+            if get_path(p, "runDetails.metadata.startedOn")
             else None
         ),
     )
@@ -306,11 +307,11 @@ def read_test_result(statement: Statement) -> LaneResultInfo:
     _require_type(statement, TEST_RESULT)
     p = statement.predicate
     what = "test result"
-    result = _get(p, "result")
+    result = get_path(p, "result")
     if result not in ("PASSED", "WARNED", "FAILED"):
         raise EvidenceFormatError(f"{what}: result must be PASSED, WARNED or FAILED")
     counts = None
-    raw_counts = _get(p, "digestgate_counts")
+    raw_counts = get_path(p, "digestgate_counts")
     if raw_counts is not None:
         if not isinstance(raw_counts, dict):
             raise EvidenceFormatError(f"{what}: digestgate_counts is not an object")
@@ -350,7 +351,7 @@ class VsaInfo:
 def _trusted_keys(
     p: Mapping[str, Any], what: str
 ) -> tuple[tuple[str, str, str | None], ...] | None:
-    raw = _get(p, "digestgate_trustedKeys")
+    raw = get_path(p, "digestgate_trustedKeys")
     if raw is None:
         return None
     if not isinstance(raw, list):
@@ -373,7 +374,7 @@ def read_vsa(statement: Statement) -> VsaInfo:
     _require_type(statement, VSA)
     p = statement.predicate
     what = "VSA"
-    result = _get(p, "verificationResult")
+    result = get_path(p, "verificationResult")
     if result not in ("PASSED", "FAILED"):
         raise EvidenceFormatError(f"{what}: verificationResult must be PASSED or FAILED")
     policy_hex = _text(p, "policy.digest.sha256", what)
