@@ -30,6 +30,7 @@ from digestgate.digest import Digest
 from digestgate.errors import ConfigError
 from digestgate.jsonutil import JSONFormatError, loads_strict
 from digestgate.policy.model import ArtifactRule, Glob, TrustedKey
+from digestgate.policy.trust import frame
 
 #: The fields of a ``sigstore:`` signer.
 FIELDS: Final = ("issuer", "identity", "repository", "ref", "trustedRoot")
@@ -172,8 +173,7 @@ def _identity_hash(spec: IdentitySpec, root: bytes) -> str:
         spec.repository,
         spec.ref.pattern if spec.ref is not None else "",
     ):
-        data = part.encode()
-        hasher.update(len(data).to_bytes(8, "big") + data)
+        hasher.update(frame(part.encode()))
     hasher.update(hashlib.sha256(root).digest())
     return hasher.hexdigest()
 

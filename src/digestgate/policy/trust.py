@@ -21,7 +21,8 @@ DIGEST_DOMAIN: Final = b"digestgate/policy-digest/v1"
 KeyLoader = Callable[[Path | str], Any]
 
 
-def _frame(data: bytes) -> bytes:
+def frame(data: bytes) -> bytes:
+    """``data`` with its length in front (8 bytes, big-endian): one field of a digest."""
     return len(data).to_bytes(8, "big") + data
 
 
@@ -41,12 +42,12 @@ def policy_digest(
     itself is written in the policy text. A policy without Sigstore signers keeps the
     digest it had before they existed.
     """
-    hasher = hashlib.sha256(_frame(DIGEST_DOMAIN) + _frame(raw))
+    hasher = hashlib.sha256(frame(DIGEST_DOMAIN) + frame(raw))
     for name in sorted(roots):
-        hasher.update(_frame(b"key") + _frame(name.encode()) + _frame(roots[name]))
+        hasher.update(frame(b"key") + frame(name.encode()) + frame(roots[name]))
     for name in sorted(sigstore or {}):
         root = (sigstore or {})[name]
-        hasher.update(_frame(b"sigstore") + _frame(name.encode()) + _frame(root))
+        hasher.update(frame(b"sigstore") + frame(name.encode()) + frame(root))
     return Digest("sha256", hasher.hexdigest())
 
 
