@@ -506,3 +506,23 @@ def test_offline_without_counted_provenance_the_record_is_not_trusted() -> None:
     decision = evaluate(policy(POLICY), load(release_doc()), others + ran, [], NOW, None)
     found = ids_by_artifact(decision)["backend"]
     assert {"provenance.missing", "artifact.platform-mismatch"} <= found
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_counted_provenance_statements_that_disagree_on_the_children_block(online: bool) -> None:
+    # One statement names both children, a second one (same build, signed again) names none:
+    # neither may decide alone which platforms the index offers.
+    release = load(release_doc(PLATFORMS, media.OCI_INDEX))
+    again = verified(provenance({"backend": BACKEND}, finished=NOW - timedelta(minutes=30)))
+    served = (PlatformImage("linux/amd64", AMD64), PlatformImage("linux/arm64", ARM64))
+    registry = (
+        {"backend": RegistryCheck("ok", platforms=served), "frontend": RegistryCheck("ok")}
+        if online
+        else None
+    )
+    decision = evaluate(
+        policy(POLICY), release, [*evidence(*ALL_RAN, BOTH_CHILDREN), again], [], NOW, registry
+    )
+    assert not decision.passed
+    messages = " ".join(f.message for f in decision.artifacts["backend"].findings)
+    assert "name different platforms" in messages

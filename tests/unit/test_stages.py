@@ -241,3 +241,19 @@ def test_requires_policies_must_be_digests(value: str, message: str) -> None:
         policy(POLICY + f"requires: {{stage: staging, policies: {value}}}\n")
     assert message in caught.value.message
     assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_fresh_re_promotion_never_shortens_the_soak_of_an_older_record(order: int) -> None:
+    # The oldest counting record decides: promoting again (a re-run) adds a young record.
+    from digestgate.timeutil import format_timestamp
+
+    p = policy(POLICY + "stage: production\nrequires: {stage: staging, minSoak: 1h}\n")
+    assert p.stage.requires is not None
+    fields = record_fields("staging", BOTH)
+    young = record(**fields, timeVerified=format_timestamp(NOW - timedelta(minutes=1)))
+    old = record(**fields)  # 2h before NOW
+    evidence = [verified(json.loads(s.raw), ("gate",)) for s in (old, young)][::order]
+    result = check_stage(p.stage.requires, Subject("backend", BACKEND), BOTH, evidence, NOW)
+    assert result.passed and result.findings == ()
+    assert result.reason == "promoted to staging; soaked 2h (at least 1h required)"
