@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digestgate.evidence.model import EvidenceProblem, VerifiedEvidence
-from digestgate.report.jsonreport import render_json
+from digestgate.report.enforcement import render_json_report
 from digestgate.rules.decision import Decision, RegistryCheck
 from digestgate.rules.evaluate import evaluate
 from digestgate.rules.findings import ALL_IDS, HINTS, is_blocking
@@ -565,7 +565,7 @@ def test_decision_ignores_order_and_copies(picks: list[int]) -> None:
     chosen = [POOL[i] for i in picks]
     first = decide(chosen)
     again = decide(list(reversed(chosen)) + chosen[:2])
-    assert render_json(first) == render_json(again)
+    assert render_json_report(first, "enforce") == render_json_report(again, "enforce")
     # a pass needs every statement of the complete set that nothing else can replace
     if first.passed:
         assert {0, 1, 2, 3, 4} <= set(picks)

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digestgate.report.annotations import annotation, escape_data, escape_property
-from digestgate.report.jsonreport import render_json, report_document
+from digestgate.report.enforcement import render_json_report
+from digestgate.report.jsonreport import report_document
 from digestgate.report.markdown import cell, render_markdown
 from digestgate.report.table import render_table, render_verify, verdict_line, verify_line
 from digestgate.rules.decision import Decision
@@ -41,8 +42,8 @@ def failing() -> Decision:
 
 def test_json_report_shape_and_determinism() -> None:
     decision = failing()
-    text = render_json(decision)
-    assert text == render_json(failing())
+    text = render_json_report(decision, "enforce")
+    assert text == render_json_report(failing(), "enforce")
     doc = json.loads(text)
     assert list(doc) == sorted(doc)
     assert doc["schemaVersion"] == 1

@@ -29,7 +29,6 @@ from digestgate.evidence.model import (
 )
 from digestgate.evidence.store.base import EvidenceStore, StoredEnvelope, SubjectLocation
 from digestgate.evidence.store.open import read_all
-from digestgate.gating.stages import decide_stages
 from digestgate.oci.manifest import ImageIndex
 from digestgate.oci.open import Stores
 from digestgate.platforms import PlatformError, index_platforms, subject_name
@@ -38,6 +37,7 @@ from digestgate.policy.stages import Enforcement
 from digestgate.rules.decision import Decision, RegistryCheck, ReleaseView
 from digestgate.rules.enforcement import vsa_result, warn_fields
 from digestgate.rules.evaluate import artifact_digest, evaluate
+from digestgate.rules.stages import apply_stages
 
 #: Verifies one envelope's bytes (signatures first) into evidence or a problem.
 EnvelopeVerifier = Callable[[bytes, str], VerifiedEvidence | EvidenceProblem]
@@ -236,7 +236,9 @@ def run_gate(
     )
     checks = None if images is None else confirm_artifacts(subjects, images)
     decision = evaluate(policy, release, evidence, problems, now, checks)
-    decision = decide_stages(policy, decision, evidence, now)
+    # Promotion records of an earlier stage are VSAs read with the rest of the evidence
+    # (attached to the promoted digest, or in a dir: store); rules.stages decides.
+    decision = apply_stages(policy, decision, evidence, now)
     return GateRun(decision, tuple(evidence), tuple(problems), tuple(subjects), tuple(seen))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from digestgate.jsonutil import dumps_pretty
 from digestgate.rules.decision import ArtifactDecision, Decision, EvidenceRef
 from digestgate.rules.findings import Finding
 
@@ -46,8 +45,3 @@ def report_document(decision: Decision) -> dict[str, Any]:
         "artifacts": {name: _artifact(a) for name, a in sorted(decision.artifacts.items())},
         "findings": _findings(decision.findings),
     }
-
-
-def render_json(decision: Decision) -> str:
-    """The report as deterministic, indented JSON text."""
-    return dumps_pretty(report_document(decision))

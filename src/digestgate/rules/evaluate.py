@@ -51,7 +51,8 @@ FUTURE_SKEW: Final = timedelta(minutes=5)
 
 
 def unique_evidence(evidence: Sequence[VerifiedEvidence]) -> list[VerifiedEvidence]:
-    """One copy per envelope digest (the same envelope in two stores counts once)."""
+    """One copy per envelope digest (the same envelope in two stores counts once), in
+    envelope-digest order (then origin): a stable order however the stores listed them."""
     seen: dict[Digest, VerifiedEvidence] = {}
     for ev in sorted(evidence, key=lambda e: (str(e.envelope_digest), e.origin)):
         seen.setdefault(ev.envelope_digest, ev)

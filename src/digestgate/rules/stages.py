@@ -134,7 +134,7 @@ def check_stage(
     reasons: list[Reason] = []
     extra: list[Finding] = []
     best: tuple[timedelta, VerifiedEvidence] | None = None
-    for ev in sorted(unique_evidence(candidates), key=lambda e: (str(e.envelope_digest), e.origin)):
+    for ev in unique_evidence(candidates):
         if ev.statement.predicate_type != VSA or subject not in ev.statement.subjects:
             continue
         origin = shown(ev.origin, 120)

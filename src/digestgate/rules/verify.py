@@ -109,7 +109,6 @@ def verify_digest(
         for ev in unique_evidence(evidence)
         if ev.statement.predicate_type == VSA and digest in ev.statement.digests
     ]
-    candidates.sort(key=lambda ev: (str(ev.envelope_digest), ev.origin))
     for ev in candidates:
         origin = shown(ev.origin, 160)
         try:
