@@ -59,20 +59,13 @@ Verify = Callable[[bytes, str], VerifiedEvidence | EvidenceProblem]
 
 
 def der_utf8(data: bytes) -> str | None:
-    """The text of a DER UTF8String (tag 12), as Fulcio writes its newer extensions."""
-    if len(data) < 2 or data[0] != 0x0C:
-        return None
-    length, start = data[1], 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or len(data) < 2 + count:
-            return None
-        length, start = int.from_bytes(data[2 : 2 + count], "big"), 2 + count
-    if len(data) != start + length:
-        return None
+    """The text of a DER UTF8String (tag 12), as Fulcio writes its newer extensions; None
+    for anything else (another tag, trailing bytes, a bad length or encoding)."""
+    from cryptography.hazmat import asn1
+
     try:
-        return data[start:].decode("utf-8")
-    except UnicodeDecodeError:
+        return asn1.decode_der(str, data)
+    except ValueError:
         return None
 
 
