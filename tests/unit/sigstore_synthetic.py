@@ -57,6 +57,7 @@ class Facts:
     revision: str = "a1" * 20
     trigger: str = "push"
     run_uri: str = "https://github.com/org/app/actions/runs/4242/attempts/1"
+    more_sans: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -151,7 +152,9 @@ class SyntheticSigstore:
                 )
                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)
                 .add_extension(
-                    x509.SubjectAlternativeName([x509.UniformResourceIdentifier(facts.san)]),
+                    x509.SubjectAlternativeName(
+                        [x509.UniformResourceIdentifier(s) for s in (facts.san, *facts.more_sans)]
+                    ),
                     critical=True,
                 )
                 .add_extension(

@@ -117,7 +117,10 @@ def test_a_bundle_for_another_digest_binds_nothing(tmp_path: Path) -> None:
     s.add_lane()
     other = "sha256:" + "ab" * 32
     run = s.gate(release=s.release(digest=other))
-    assert ids.PROVENANCE_MISSING in finding_ids(run)
+    # The bundle verified (no problem, a certificate) and still counts for no artifact.
+    assert run.problems == ()
+    assert [ev.certificate is not None for ev in run.evidence].count(True) == 1
+    assert finding_ids(run) == {ids.PROVENANCE_MISSING, ids.LANE_MISSING}  # lane: the old digest
 
 
 def test_the_policy_source_is_checked_against_the_certificate(tmp_path: Path) -> None:

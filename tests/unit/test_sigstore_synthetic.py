@@ -185,14 +185,45 @@ def test_a_subject_name_that_maps_to_no_artifact_blocks(
     assert _ids(run) == {ids.EVIDENCE_NAME_MISMATCH, ids.PROVENANCE_MISSING}
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        _statement(revision="b2" * 20),
+        _statement(ref="refs/heads/other"),
+        _statement(event="pull_request"),
+        provenance(
+            {GITHUB_NAME: DIGEST}, repo="https://github.com/org/other", builder=BUILD,
+            finished=SIGNED,
+        ),
+    ],
+    ids=["revision", "ref", "trigger", "repository"],
+)  # fmt: skip
 def test_a_statement_contradicting_its_certificate_never_counts(
-    tmp_path: Path, instance: SyntheticSigstore
+    tmp_path: Path, instance: SyntheticSigstore, statement: dict[str, Any]
 ) -> None:
-    bundle = instance.bundle(_statement(revision="b2" * 20))
+    bundle = instance.bundle(statement)
     run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
     assert _ids(run) == {ids.EVIDENCE_MALFORMED, ids.PROVENANCE_MISSING}
     found = [f.message for f in run.decision.all_findings() if f.id == ids.EVIDENCE_MALFORMED]
     assert "but its signing certificate says" in found[0]
+
+
+def test_a_lane_result_claiming_another_revision_than_its_certificate_never_counts(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    smoke = lane("smoke", {GITHUB_NAME: DIGEST}, run="4242", revision="b2" * 20, finished=SIGNED)
+    bundle = instance.bundle(smoke, facts=Facts(san=TESTS))
+    run = gate(tmp_path, instance, [_honest(instance)[0], bundle])
+    assert _ids(run) == {ids.EVIDENCE_MALFORMED, ids.LANE_MISSING}
+
+
+def test_a_certificate_with_a_second_identity_matches_none(
+    tmp_path: Path, instance: SyntheticSigstore
+) -> None:
+    # Which of two SANs would be "the" identity is not for a verifier to choose.
+    bundle = instance.bundle(_statement(), facts=Facts(more_sans=("https://evil.example/x",)))
+    run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
+    assert _ids(run) == {ids.EVIDENCE_UNVERIFIED, ids.PROVENANCE_MISSING}
 
 
 def test_the_trigger_comes_from_the_certificate(
@@ -265,15 +296,16 @@ def test_a_bundle_lane_claiming_a_later_finish_than_its_certificate_is_still_sta
 @pytest.mark.parametrize(
     "facts",
     [
-        {"trigger": "pull_request_target"},  # a workflow a pull request can start
-        {"ref": "refs/heads/feature"},  # the identity allows refs/heads/*, source.refs main
+        Facts(san=TESTS, trigger="pull_request_target"),  # a pull request can start it
+        Facts(san=TESTS, ref="refs/heads/feature"),  # identity: refs/heads/*; source: main
     ],
+    ids=["trigger", "ref"],
 )
 def test_a_lane_certified_for_another_ref_or_trigger_never_counts(
-    tmp_path: Path, instance: SyntheticSigstore, facts: dict[str, str]
+    tmp_path: Path, instance: SyntheticSigstore, facts: Facts
 ) -> None:
     # Same run and revision as the build: only the certificate's ref or trigger differs.
-    bundle = instance.bundle(_smoke(), facts=Facts(san=TESTS, **facts))
+    bundle = instance.bundle(_smoke(), facts=facts)
     run = gate(tmp_path, instance, [_honest(instance)[0], bundle])
     assert _ids(run) == {ids.LANE_SOURCE_MISMATCH}
     assert run.decision.verdict == "FAILED"
