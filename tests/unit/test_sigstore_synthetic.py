@@ -217,11 +217,13 @@ def test_a_lane_result_claiming_another_revision_than_its_certificate_never_coun
     assert _ids(run) == {ids.EVIDENCE_MALFORMED, ids.LANE_MISSING}
 
 
+@pytest.mark.parametrize("build_first", [True, False])
 def test_a_certificate_with_a_second_identity_matches_none(
-    tmp_path: Path, instance: SyntheticSigstore
+    tmp_path: Path, instance: SyntheticSigstore, build_first: bool
 ) -> None:
     # Which of two SANs would be "the" identity is not for a verifier to choose.
-    bundle = instance.bundle(_statement(), facts=Facts(more_sans=("https://evil.example/x",)))
+    sans = (BUILD, "https://evil.example/x") if build_first else ("https://evil.example/x", BUILD)
+    bundle = instance.bundle(_statement(), facts=Facts(san=sans[0], more_sans=sans[1:]))
     run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
     assert _ids(run) == {ids.EVIDENCE_UNVERIFIED, ids.PROVENANCE_MISSING}
 
