@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -319,3 +320,35 @@ def test_a_certificate_from_another_issuer_binds_nothing(
     bundle = instance.bundle(_statement(), facts=Facts(issuer="https://evil.example"))
     run = gate(tmp_path, instance, [bundle, _honest(instance)[1]])
     assert _ids(run) == {ids.EVIDENCE_UNVERIFIED, ids.PROVENANCE_MISSING}
+
+
+def test_a_bundle_is_verified_by_the_trust_root_of_the_identities_it_could_be_only(
+    tmp_path: Path, instance: SyntheticSigstore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sigstore.verify import Verifier
+
+    plain = _policy
+
+    def two_roots(path: Path, provenance: str) -> str:
+        # The tester identity gets a trust root of its own (the same one, a byte longer).
+        (path / "trusted_root2.json").write_bytes(instance.trusted_root() + b"\n")
+        text = plain(path, provenance)
+        first, rest = text.split("trustedRoot: trusted_root.json", 1)
+        return (
+            first
+            + "trustedRoot: trusted_root.json"
+            + rest.replace("trusted_root.json", "trusted_root2.json", 1)
+        )
+
+    calls: list[str] = []
+    real = Verifier.verify_dsse
+
+    def counting(self: Verifier, bundle: Any, policy: Any) -> Any:
+        calls.append("verify")
+        return real(self, bundle, policy)
+
+    monkeypatch.setattr(sys.modules[__name__], "_policy", two_roots)
+    monkeypatch.setattr(Verifier, "verify_dsse", counting)
+    run = gate(tmp_path, instance, _honest(instance))
+    assert run.decision.passed, _ids(run)
+    assert len(calls) == 2  # one per bundle, not one per bundle and trust root

@@ -115,20 +115,25 @@ class _IdentityMatch:
         from sigstore.errors import VerificationError
 
         facts = certificate_facts(cert)
-        self.matched = {
-            identity.name
-            for identity in self.identities
-            if identity.matches(
-                issuer=facts.issuer,
-                san=facts.identity,
-                repository=facts.source_repository,
-                ref=facts.source_ref,
-            )
-        }
+        self.matched = _matching(self.identities, facts)
         if not self.matched:
             raise VerificationError(
                 f"its certificate ({_describe(facts)}) matches no Sigstore identity of the policy"
             )
+
+
+def _matching(identities: Sequence[SigstoreIdentity], facts: CertificateFacts) -> set[str]:
+    """The names of the identities a certificate with these facts is."""
+    return {
+        identity.name
+        for identity in identities
+        if identity.matches(
+            issuer=facts.issuer,
+            san=facts.identity,
+            repository=facts.source_repository,
+            ref=facts.source_ref,
+        )
+    }
 
 
 def _describe(facts: CertificateFacts) -> str:
@@ -198,10 +203,24 @@ def bundle_verifier(
             return EvidenceProblem(
                 "malformed", origin, f"sigstore cannot load this bundle: {_one_line(exc)}"
             )
+        try:
+            facts = certificate_facts(bundle.signing_certificate)
+        except Exception as exc:  # an unreadable certificate verifies nothing
+            return EvidenceProblem("malformed", origin, f"its certificate: {_one_line(exc)}")
+        # Only a trust root some identity of which this certificate could be is asked to
+        # verify it: the same checks, one verification per bundle however many roots.
+        candidates = [(v, group) for v, group in groups.values() if _matching(group, facts)]
+        if not candidates:
+            return EvidenceProblem(
+                "unverified",
+                origin,
+                f"Sigstore verification failed: its certificate ({_describe(facts)}) matches "
+                "no Sigstore identity of the policy",
+            )
         matched: set[str] = set()
         reasons: list[str] = []
         payload: tuple[str, bytes] | None = None
-        for verifier, group in groups.values():
+        for verifier, group in candidates:
             spent[0] += 1
             if spent[0] > limit:
                 raise IncompleteReadError(
@@ -236,7 +255,7 @@ def bundle_verifier(
             envelope_digest=Digest.of(raw),
             origin=origin,
             envelope=raw,
-            certificate=certificate_facts(bundle.signing_certificate),
+            certificate=facts,
         )
 
     return verify
