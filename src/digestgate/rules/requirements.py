@@ -88,7 +88,7 @@ def _signers(names: Iterable[str]) -> str:
     return ", ".join(sorted(names)) or "none"
 
 
-def _untrusted(
+def untrusted_signer(
     evidence: VerifiedEvidence, allowed: Sequence[str], where: str, finding_id: str
 ) -> list[Reason]:
     """Signer check first: a statement no allowed key signed is not read further."""
@@ -195,7 +195,7 @@ def _provenance_problems(ctx: Context, st: ProvenanceStatement) -> list[Reason]:
     policy = ctx.policy
     info = st.info
     origin = shown(st.evidence.origin, 120)
-    untrusted = _untrusted(
+    untrusted = untrusted_signer(
         st.evidence, policy.provenance.signers, "provenance", ids.PROVENANCE_UNTRUSTED_SIGNER
     )
     if untrusted:
@@ -374,7 +374,7 @@ def _lane_filter(
 ) -> list[Reason]:
     origin = shown(st.evidence.origin, 120)
     info = st.info
-    untrusted = _untrusted(
+    untrusted = untrusted_signer(
         st.evidence, lane.signers, f"lanes.{lane.name}", ids.LANE_UNTRUSTED_SIGNER
     )
     if untrusted:

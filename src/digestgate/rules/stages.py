@@ -45,7 +45,7 @@ from digestgate.rules import findings as ids
 from digestgate.rules.decision import ArtifactDecision, Decision, EvidenceRef, RequirementStatus
 from digestgate.rules.evaluate import FUTURE_SKEW, unique_evidence
 from digestgate.rules.findings import Finding, finding, shown
-from digestgate.rules.requirements import Reason, collapse
+from digestgate.rules.requirements import Reason, collapse, untrusted_signer
 from digestgate.timeutil import format_timestamp
 
 #: Extension fields of a promotion record made under a policy with a ``stage``.
@@ -128,7 +128,6 @@ def check_stage(
     now: datetime,
 ) -> StageOutcome:
     """Whether a counting promotion record (module doc) exists for ``subject``."""
-    allowed = set(requirement.signers)
     stage = requirement.stage
     where = f"{subject.name} {subject.digest.short}"
     reasons: list[Reason] = []
@@ -138,17 +137,12 @@ def check_stage(
         if ev.statement.predicate_type != VSA or subject not in ev.statement.subjects:
             continue
         origin = shown(ev.origin, 120)
-        if not ev.signers & allowed:
-            if ev.statement.predicate.get("digestgate_kind") != "promotion":
-                continue  # a gate decision (say this stage's own): not a stage record at all
-            signers = ", ".join(sorted(ev.signers)) or "none"
-            reasons.append(
-                (
-                    ids.STAGE_UNTRUSTED_SIGNER,
-                    f"{origin} is signed by {signers}, not by requires.signers "
-                    f"({', '.join(sorted(allowed))}); it was not read",
-                )
-            )
+        untrusted = untrusted_signer(
+            ev, requirement.signers, "requires", ids.STAGE_UNTRUSTED_SIGNER
+        )
+        if untrusted:
+            if ev.statement.predicate.get("digestgate_kind") == "promotion":
+                reasons.extend(untrusted)  # else a gate decision: not a stage record at all
             continue
         try:
             record = read_stage_record(ev.statement)
