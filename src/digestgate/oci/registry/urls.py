@@ -31,11 +31,14 @@ def path_joiner(base: httpx.URL) -> Callable[[str], httpx.URL]:
 
     A base of scheme and authority only, joined with a plain absolute path (the only kind
     the protocol code builds from validated names, tags and digests), is that base with the
-    path: the parsed base is reused with the path put in. Any other path is joined.
+    path: the parsed base is reused with the path put in. Any other path is joined, and so
+    is every path on an httpx other than the one this was checked against (it reaches into
+    the URL's parsed form).
     """
     parsed = getattr(base, "_uri_reference", None)
     quick = (
-        isinstance(parsed, tuple)
+        httpx.__version__ == "0.28.1"
+        and isinstance(parsed, tuple)
         and hasattr(parsed, "_replace")
         and base.raw_path == b"/"
         and not base.fragment
